@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
+import type { Database } from '../platform/database/index.ts';
+import { AppError } from '../platform/errors.ts';
+import type { Principal, Role, TokenService } from '../platform/tokens.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import * as sql from './sql.ts';
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+}
+
+export interface Shop {
+  id: string;
+  ownerId: string;
+  name: string;
+}
+
+export interface AccountsDeps {
+  db: Database;
+  clock: Clock;
+  tokens: TokenService;
+}
+
+/** Accounts: users with roles, their shops, and tokens. */
+export function createAccounts({ db, clock, tokens }: AccountsDeps) {
+  async function createUser(email: string, password: string, role: Role): Promise<User> {
+    const id = randomUUID();
+    const normalized = email.trim().toLowerCase();
+    const rows = await db.query(sql.insertUser, [id, normalized, await hashPassword(password), role, clock.now()]);
+    if (rows.length === 0) throw new AppError('email_taken');
+    return { id, email: normalized, role };
+  }
+
+  return {
+    /** A new buyer account. */
+    register: (email: string, password: string) => createUser(email, password, 'buyer'),
+
+    async login(email: string, password: string): Promise<{ token: string; user: User }> {
+      const [row] = await db.query<{ id: string; email: string; password_hash: string; role: Role }>(sql.userByEmail, [email.trim().toLowerCase()]);
+      if (!row || !(await verifyPassword(password, row.password_hash))) throw new AppError('invalid_credentials');
+      const user = { id: row.id, email: row.email, role: row.role };
+      return { token: tokens.issue({ userId: user.id, role: user.role }), user };
+    },
+
+    /** An admin creates a merchant together with the shop it owns. */
+    async createMerchant(email: string, password: string, shopName: string): Promise<{ user: User; shop: Shop }> {
+      const id = randomUUID();
+      const shopId = randomUUID();
+      const normalized = email.trim().toLowerCase();
+      const passwordHash = await hashPassword(password);
+      await db.transaction(async (tx) => {
+        const rows = await tx.query(sql.insertUser, [id, normalized, passwordHash, 'merchant', clock.now()]);
+        if (rows.length === 0) throw new AppError('email_taken');
+        await tx.query(sql.insertShop, [shopId, id, shopName, clock.now()]);
+      });
+      return { user: { id, email: normalized, role: 'merchant' }, shop: { id: shopId, ownerId: id, name: shopName } };
+    },
+
+    createAdmin: (email: string, password: string) => createUser(email, password, 'admin'),
+
+    async shopOf(ownerId: string): Promise<Shop | undefined> {
+      const [row] = await db.query<{ id: string; owner_id: string; name: string }>(sql.shopByOwner, [ownerId]);
+      return row && { id: row.id, ownerId: row.owner_id, name: row.name };
+    },
+
+    async findUserByEmail(email: string): Promise<User | undefined> {
+      const [row] = await db.query<{ id: string; email: string; role: Role }>(sql.userByEmail, [email.trim().toLowerCase()]);
+      return row && { id: row.id, email: row.email, role: row.role };
+    },
+
+    issueToken: (principal: Principal) => tokens.issue(principal),
+  };
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

@@ -1,0 +1,101 @@
+import type { Config } from './platform/config.ts';
+import { systemClock, type Clock } from './platform/clock.ts';
+import { openDatabase, migrate, type Database } from './platform/database/index.ts';
+import { InProcessBroker } from './platform/broker/in-process.ts';
+import type { Broker } from './platform/broker/broker.ts';
+import { MemoryStockGate } from './platform/gate/memory.ts';
+import type { StockGate } from './platform/gate/gate.ts';
+import { createLogger, type Logger } from './platform/logger.ts';
+import { createMetrics, type Metrics } from './platform/metrics.ts';
+import { TokenService } from './platform/tokens.ts';
+import { IdempotencyStore } from './platform/idempotency.ts';
+import { createHttpServer, type App } from './platform/http/server.ts';
+import { registerOpsRoutes } from './ops/http.ts';
+import { createAccounts, type Accounts } from './accounts/index.ts';
+import { registerAccountRoutes } from './accounts/http.ts';
+import { createInventory, type Inventory } from './inventory/index.ts';
+import { createCatalog, type Catalog } from './catalog/index.ts';
+import { registerCatalogRoutes } from './catalog/http.ts';
+import { createOrders, type Orders } from './order/index.ts';
+import { registerOrderRoutes } from './order/http.ts';
+import { runAudit, type AuditReport } from './audit/index.ts';
+
+/** Everything the running system is made of, built from config by `buildSystem`. */
+export interface System {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  db: Database;
+  broker: Broker;
+  gate: StockGate;
+  tokens: TokenService;
+  idempotency: IdempotencyStore;
+  accounts: Accounts;
+  inventory: Inventory;
+  catalog: Catalog;
+  orders: Orders;
+  audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
+  /** Starts background work (message delivery). */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SystemOverrides {
+  clock?: Clock;
+  db?: Database;
+  log?: Logger;
+}
+
+/**
+ * The composition root: builds every adapter from config, then the components, passing each its
+ * dependencies. Nothing else constructs adapters; nothing reads config but this and the CLI.
+ */
+export async function buildSystem(config: Config, overrides: SystemOverrides = {}): Promise<System> {
+  const clock = overrides.clock ?? systemClock;
+  const log = overrides.log ?? createLogger(config);
+  const metrics = createMetrics();
+  const db = overrides.db ?? (await openDatabase(config));
+  await migrate(db);
+  const broker: Broker = new InProcessBroker(db, clock, log.child({ component: 'broker' }), {
+    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
+  });
+  const onEventsWritten = () => broker.nudge();
+  const gate: StockGate = new MemoryStockGate();
+  const tokens = new TokenService(config.JWT_SECRET, config.JWT_TTL_S);
+  const idempotency = new IdempotencyStore(db, clock);
+
+  const accounts = createAccounts({ db, clock, tokens });
+  const inventory = createInventory({ db, clock, gate, onEventsWritten });
+  const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
+  const orders = createOrders({
+    db, clock, catalog, inventory, idempotency, onEventsWritten,
+    groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
+  });
+
+  await inventory.rebuildGate();
+  await catalog.warm();
+
+  return {
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders,
+    audit: (opts = {}) => runAudit({ inventory, orders, broker, now: () => clock.now() }, { quiet: opts.quiet ?? false }),
+    start: () => broker.start(),
+    async close() {
+      await orders.close();
+      await broker.stop();
+      await db.close();
+    },
+  };
+}
+
+/** The HTTP API over a built system. Listening is the caller's business. */
+export async function buildHttpApp(system: System): Promise<App> {
+  const { config, log, metrics, tokens, idempotency } = system;
+  const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency });
+  registerOpsRoutes(app, { system, guards });
+  registerAccountRoutes(app, { accounts: system.accounts, guards });
+  registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics });
+  await app.ready();
+  return app;
+}

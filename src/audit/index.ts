@@ -1,0 +1,46 @@
+import type { Broker } from '../platform/broker/broker.ts';
+import type { Inventory } from '../inventory/index.ts';
+import type { Orders } from '../order/index.ts';
+
+export interface Violation {
+  check: string;
+  message: string;
+  ids: string[];
+}
+
+export interface AuditReport {
+  ok: boolean;
+  checkedAt: string;
+  items: number;
+  violations: Violation[];
+}
+
+export interface AuditDeps {
+  inventory: Inventory;
+  orders: Orders;
+  broker: Broker;
+  now: () => Date;
+}
+
+/**
+ * The invariants of the whole system (architecture brief §6), composed from each component's own
+ * audit. `quiet` means no traffic is in flight: only then must the gate equal the database and
+ * every message be delivered.
+ */
+export async function runAudit({ inventory, orders, broker, now }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
+  const stock = await inventory.audit(opts.quiet);
+  const violations: Violation[] = [...stock.violations, ...(await orders.audit())];
+  const stats = await broker.stats();
+  if (stats.deadLetters > 0) violations.push({ check: 'no_dead_letters', message: `${stats.deadLetters} dead-lettered messages need attention (flashsale dlq list)`, ids: [] });
+  if (opts.quiet && (stats.outboxPending > 0 || stats.deliveriesPending > 0)) {
+    violations.push({ check: 'events_delivered', message: `${stats.outboxPending} outbox rows and ${stats.deliveriesPending} deliveries still pending`, ids: [] });
+  }
+  return { ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, violations };
+}
+
+/** A human-readable rendering for the CLI. */
+export function formatAudit(report: AuditReport): string {
+  const head = report.ok ? `audit OK: ${report.items} sale items balanced, no violations` : `audit FAILED: ${report.violations.length} violation(s)`;
+  const lines = report.violations.map((v) => `  [${v.check}] ${v.message}${v.ids.length ? ` (${v.ids.slice(0, 5).join(', ')}${v.ids.length > 5 ? ', …' : ''})` : ''}`);
+  return [head, ...lines].join('\n');
+}

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
+import type { Database } from '../platform/database/index.ts';
+import { writeEvents } from '../platform/broker/outbox.ts';
+import { AppError } from '../platform/errors.ts';
+import type { Inventory } from '../inventory/index.ts';
+import { CatalogTopics, type SaleScheduled } from './contracts.ts';
+import * as sql from './sql.ts';
+
+export type HoldMode = 'order' | 'cart';
+
+export interface Product {
+  id: string;
+  shopId: string;
+  name: string;
+  description: string;
+  price: number;
+  currency: string;
+  createdAt: Date;
+}
+
+export interface SaleItem {
+  id: string;
+  saleId: string;
+  productId: string;
+  productName: string;
+  flashPrice: number;
+  stock: number;
+  perUserLimit: number;
+}
+
+export interface FlashSale {
+  id: string;
+  shopId: string;
+  name: string;
+  startsAt: Date;
+  endsAt: Date;
+  paymentWindowS: number;
+  holdMode: HoldMode;
+  currency: string;
+  createdAt: Date;
+  items: SaleItem[];
+}
+
+export interface NewProduct {
+  name: string;
+  description?: string;
+  price: number;
+  currency: string;
+}
+
+export interface NewFlashSale {
+  name: string;
+  startsAt: Date;
+  endsAt: Date;
+  paymentWindowS: number;
+  holdMode: HoldMode;
+  items: Array<{ productId: string; flashPrice: number; stock: number; perUserLimit: number }>;
+}
+
+export interface CatalogDeps {
+  db: Database;
+  clock: Clock;
+  inventory: Inventory;
+  onEventsWritten?: () => void;
+}
+
+/**
+ * Catalog: products and scheduled flash sales. Sales are read on the hot path, so they are kept
+ * warm in memory: loaded at start, added after each commit; reads never query the database.
+ */
+export function createCatalog({ db, clock, inventory, onEventsWritten }: CatalogDeps) {
+  const sales = new Map<string, FlashSale>();
+  const items = new Map<string, SaleItem>();
+
+  function remember(sale: FlashSale): void {
+    sales.set(sale.id, sale);
+    for (const item of sale.items) items.set(item.id, item);
+  }
+
+  return {
+    /** Loads every sale into memory. Call once at start. */
+    async warm(): Promise<number> {
+      const saleRows = await db.query<SaleRow>(sql.allSales);
+      const itemRows = await db.query<ItemRow>(sql.allSaleItems);
+      const bySale = new Map<string, SaleItem[]>();
+      for (const row of itemRows) {
+        const list = bySale.get(row.sale_id) ?? [];
+        list.push(toItem(row));
+        bySale.set(row.sale_id, list);
+      }
+      for (const row of saleRows) remember(toSale(row, bySale.get(row.id) ?? []));
+      return saleRows.length;
+    },
+
+    async createProduct(shopId: string, input: NewProduct): Promise<Product> {
+      const product: Product = { id: randomUUID(), shopId, name: input.name, description: input.description ?? '', price: input.price, currency: input.currency, createdAt: clock.now() };
+      await db.query(sql.insertProduct, [product.id, shopId, product.name, product.description, product.price, product.currency, product.createdAt]);
+      return product;
+    },
+
+    async listProducts(filter: { shopId?: string; limit: number; offset: number }): Promise<Product[]> {
+      const rows = await db.query<ProductRow>(sql.listProducts, [filter.shopId ?? null, filter.limit, filter.offset]);
+      return rows.map((r) => ({ id: r.id, shopId: r.shop_id, name: r.name, description: r.description, price: r.price, currency: r.currency, createdAt: r.created_at }));
+    },
+
+    /** Schedules a sale of the shop's own products; its stock rows are created in the same transaction. */
+    async createFlashSale(shopId: string, input: NewFlashSale): Promise<FlashSale> {
+      if (input.endsAt.getTime() <= input.startsAt.getTime()) throw new AppError('validation_failed', 'endsAt must be after startsAt.');
+      const productIds = input.items.map((i) => i.productId);
+      if (new Set(productIds).size !== productIds.length) throw new AppError('validation_failed', 'A product may appear once per sale.');
+      const saleId = randomUUID();
+      const sale = await db.transaction(async (tx) => {
+        const owned = await tx.query<{ id: string; name: string; currency: string }>(sql.productsOfShop, [shopId, productIds]);
+        const byId = new Map(owned.map((p) => [p.id, p]));
+        const missing = productIds.filter((id) => !byId.has(id));
+        if (missing.length > 0) throw new AppError('unknown_product', undefined, { details: { productIds: missing } });
+        const currencies = new Set(owned.map((p) => p.currency));
+        if (currencies.size > 1) throw new AppError('validation_failed', 'All products of a sale must share one currency.');
+        const sale: FlashSale = {
+          id: saleId, shopId, name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, paymentWindowS: input.paymentWindowS,
+          holdMode: input.holdMode, currency: owned[0]!.currency, createdAt: clock.now(),
+          items: input.items.map((i) => ({ id: randomUUID(), saleId, productId: i.productId, productName: byId.get(i.productId)!.name, flashPrice: i.flashPrice, stock: i.stock, perUserLimit: i.perUserLimit })),
+        };
+        await tx.query(sql.insertSale, [sale.id, shopId, sale.name, sale.startsAt, sale.endsAt, sale.paymentWindowS, sale.holdMode, sale.currency, sale.createdAt]);
+        await tx.query(sql.insertSaleItems, [sale.id, sale.items.map((i) => i.id), sale.items.map((i) => i.productId), sale.items.map((i) => i.flashPrice), sale.items.map((i) => i.stock), sale.items.map((i) => i.perUserLimit)]);
+        await inventory.provisionStock(tx, sale.items.map((i) => ({ saleItemId: i.id, saleId, stock: i.stock, perUserLimit: i.perUserLimit, startsAt: sale.startsAt, endsAt: sale.endsAt })));
+        await writeEvents(tx, clock, [{ topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled }]);
+        tx.afterCommit(() => remember(sale));
+        if (onEventsWritten) tx.afterCommit(onEventsWritten);
+        return sale;
+      });
+      return sale;
+    },
+
+    /** Sales from memory, newest start first. */
+    listFlashSales(filter: { shopId?: string; status?: SaleStatus } = {}): FlashSale[] {
+      const now = clock.now();
+      return [...sales.values()]
+        .filter((s) => (!filter.shopId || s.shopId === filter.shopId) && (!filter.status || saleStatus(s, now) === filter.status))
+        .sort((a, b) => b.startsAt.getTime() - a.startsAt.getTime());
+    },
+
+    getFlashSale: (saleId: string): FlashSale | undefined => sales.get(saleId),
+    getSaleItem: (saleItemId: string): SaleItem | undefined => items.get(saleItemId),
+    statusOf: (sale: FlashSale): SaleStatus => saleStatus(sale, clock.now()),
+  };
+}
+
+export type Catalog = ReturnType<typeof createCatalog>;
+export type SaleStatus = 'scheduled' | 'active' | 'ended';
+
+function saleStatus(sale: FlashSale, now: Date): SaleStatus {
+  if (now < sale.startsAt) return 'scheduled';
+  return now < sale.endsAt ? 'active' : 'ended';
+}
+
+interface ProductRow { id: string; shop_id: string; name: string; description: string; price: number; currency: string; created_at: Date }
+interface SaleRow { id: string; shop_id: string; name: string; starts_at: Date; ends_at: Date; payment_window_s: number; hold_mode: HoldMode; currency: string; created_at: Date }
+interface ItemRow { id: string; sale_id: string; product_id: string; product_name: string; flash_price: number; stock: number; per_user_limit: number }
+
+function toSale(r: SaleRow, saleItems: SaleItem[]): FlashSale {
+  return { id: r.id, shopId: r.shop_id, name: r.name, startsAt: r.starts_at, endsAt: r.ends_at, paymentWindowS: r.payment_window_s, holdMode: r.hold_mode, currency: r.currency, createdAt: r.created_at, items: saleItems };
+}
+
+function toItem(r: ItemRow): SaleItem {
+  return { id: r.id, saleId: r.sale_id, productId: r.product_id, productName: r.product_name, flashPrice: r.flash_price, stock: r.stock, perUserLimit: r.per_user_limit };
+}

@@ -1,0 +1,147 @@
+import { Command } from 'commander';
+import { buildHttpApp, buildSystem, type System } from '../app.ts';
+import { ConfigError, loadConfig, type Config } from '../platform/config.ts';
+import { migrate, openDatabase } from '../platform/database/index.ts';
+import { formatAudit, type AuditReport } from '../audit/index.ts';
+import { TokenService } from '../platform/tokens.ts';
+import { DEMO, seedDemo } from '../seed.ts';
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`flashsale: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
+  const system = await buildSystem(config());
+  try {
+    return await run(system);
+  } finally {
+    await system.close();
+  }
+}
+
+async function serve(): Promise<void> {
+  const cfg = config();
+  const system = await buildSystem(cfg);
+  const app = await buildHttpApp(system);
+  await system.start();
+  const seeded = cfg.SEED_DEMO ? await seedDemo(system) : undefined;
+  const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
+  const base = address.replace('127.0.0.1', 'localhost');
+  system.log.info({ address, database: system.db.kind, broker: system.broker.kind, gate: system.gate.kind }, 'flashsale is up');
+  if (seeded) printTour(base, seeded.saleId, seeded.cartSaleId);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    system.log.info({ signal }, 'shutting down: no new requests, committing what is in flight');
+    await app.close();
+    await system.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+function printTour(base: string, saleId: string | undefined, cartSaleId: string | undefined): void {
+  const lines = [
+    '',
+    `flashsale is listening on ${base}   (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
+    '',
+    'Demo accounts:',
+    `  admin     ${DEMO.admin.email} / ${DEMO.admin.password}`,
+    `  merchant  ${DEMO.merchant.email} / ${DEMO.merchant.password}`,
+    ...DEMO.buyers.map((b) => `  buyer     ${b.email} / ${b.password}`),
+    '',
+    `Demo sales (open a minute after first start): order-hold ${saleId ?? '-'}, cart-hold ${cartSaleId ?? '-'}`,
+    '',
+    'Try:',
+    `  curl -s ${base}/v1/flash-sales | jq`,
+    `  TOKEN=$(curl -s ${base}/v1/auth/login -H 'content-type: application/json' \\`,
+    `          -d '{"email":"${DEMO.buyers[0]!.email}","password":"${DEMO.buyers[0]!.password}"}' | jq -r .token)`,
+    `  ITEM=$(curl -s ${base}/v1/flash-sales/${saleId ?? 'SALE_ID'} | jq -r '.items[0].id')`,
+    `  curl -s ${base}/v1/orders -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
+    `          -H "idempotency-key: $(uuidgen)" -d "{\\"items\\":[{\\"saleItemId\\":\\"$ITEM\\",\\"quantity\\":1}]}" | jq`,
+    `  curl -s ${base}/v1/orders -H "authorization: Bearer $TOKEN" | jq`,
+    '  npm run flashsale -- audit',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Asks a running server first (PGlite allows one process); opens the database only if none answers. */
+async function audit(live: boolean): Promise<AuditReport> {
+  const cfg = config();
+  const token = new TokenService(cfg.JWT_SECRET, 300).issue({ userId: '00000000-0000-0000-0000-000000000000', role: 'admin' });
+  try {
+    const response = await fetch(`http://${cfg.HOST}:${cfg.PORT}/v1/admin/audit?quiet=${!live}`, { headers: { authorization: `Bearer ${token}` } });
+    if (response.status === 200 || response.status === 409) return (await response.json()) as AuditReport;
+  } catch {
+    // no server running: read the database directly
+  }
+  return withSystem(async (system) => {
+    await system.broker.drain();
+    return system.audit({ quiet: !live });
+  });
+}
+
+const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
+
+program.command('start').description('Run everything in one process (embedded defaults: PGlite + in-process broker)').action(serve);
+program.command('api').description('Run the HTTP API (with the in-process broker, the same as start)').action(serve);
+
+program.command('migrate').description('Apply pending database migrations').action(async () => {
+  const db = await openDatabase(config());
+  try {
+    const applied = await migrate(db);
+    process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}\n` : 'database is up to date\n');
+  } finally {
+    await db.close();
+  }
+});
+
+program.command('seed').description('Create the demo accounts and a demo sale opening in a minute').action(async () => {
+  const result = await withSystem((system) => seedDemo(system));
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+});
+
+program.command('audit')
+  .description('Check the invariants: stock balances, per-buyer limits, orders vs holds, messages delivered')
+  .option('--live', 'traffic may be in flight: skip the gate-vs-database and delivery checks')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { live?: boolean; json?: boolean }) => {
+    const report = await audit(opts.live ?? false);
+    process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatAudit(report)}\n`);
+    process.exitCode = report.ok ? 0 : 1;
+  });
+
+const dlq = program.command('dlq').description('Dead-lettered messages');
+dlq.command('list').option('--limit <n>', 'how many', '50').action(async (opts: { limit: string }) => {
+  const letters = await withSystem((s) => s.broker.listDeadLetters(Number(opts.limit)));
+  for (const l of letters) process.stdout.write(`${l.consumer}\t${l.messageId}\t${l.topic}\tattempts=${l.attempts}\t${l.lastError ?? ''}\n`);
+  if (letters.length === 0) process.stdout.write('no dead letters\n');
+});
+dlq.command('show <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
+  const letter = await withSystem((s) => s.broker.getDeadLetter(consumer, messageId));
+  process.stdout.write(`${letter ? JSON.stringify(letter, null, 2) : 'not found'}\n`);
+  if (!letter) process.exitCode = 1;
+});
+dlq.command('replay <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
+  const done = await withSystem(async (s) => {
+    const ok = await s.broker.replayDeadLetter(consumer, messageId);
+    if (ok) await s.broker.drain();
+    return ok;
+  });
+  process.stdout.write(done ? 'replayed\n' : 'not found\n');
+  if (!done) process.exitCode = 1;
+});
+
+await program.parseAsync(process.argv);

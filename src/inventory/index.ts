@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
+import type { Database, Queryable, Tx } from '../platform/database/index.ts';
+import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
+import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
+import { InventoryTopics, type StockReleased } from './contracts.ts';
+import * as sql from './sql.ts';
+
+export type { GateLine, RefusalReason };
+
+export interface StockItemSpec {
+  saleItemId: string;
+  saleId: string;
+  stock: number;
+  perUserLimit: number;
+  startsAt: Date;
+  endsAt: Date;
+}
+
+/** One purchase attempt inside a group-commit batch: all its lines are held, or none. */
+export interface ReserveRequest {
+  userId: string;
+  lines: readonly GateLine[];
+  kind: 'order' | 'cart';
+  orderId: string | null;
+  expiresAt: Date;
+}
+
+export interface Hold {
+  holdId: string;
+  saleItemId: string;
+  quantity: number;
+}
+
+export type ReserveResult = { ok: true; holds: Hold[] } | { ok: false; reason: RefusalReason; saleItemId: string };
+
+export interface ReleasedHold {
+  holdId: string;
+  orderId: string | null;
+  saleItemId: string;
+  userId: string;
+  quantity: number;
+}
+
+export interface CartHold extends Hold {
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+export interface InventoryViolation {
+  check: string;
+  message: string;
+  ids: string[];
+}
+
+export interface InventoryDeps {
+  db: Database;
+  clock: Clock;
+  gate: StockGate;
+  /** How long a local sold-out flag short-circuits before the gate is asked again. */
+  soldOutFlagTtlMs?: number;
+  /** Told after commit when events were written, so delivery starts at once. */
+  onEventsWritten?: () => void;
+}
+
+/**
+ * Inventory: stock per sale item, holds, per-buyer quotas, the admission gate and the sold-out
+ * short-circuit in front of it, and the stock audit.
+ */
+export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEventsWritten }: InventoryDeps) {
+  const soldOutUntil = new Map<string, number>();
+
+  function flagSoldOut(saleItemId: string): void {
+    soldOutUntil.set(saleItemId, Date.now() + soldOutFlagTtlMs);
+  }
+
+  function isFlaggedSoldOut(saleItemId: string): boolean {
+    const until = soldOutUntil.get(saleItemId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    soldOutUntil.delete(saleItemId);
+    return false;
+  }
+
+  async function emit(tx: Tx, events: OutgoingEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await writeEvents(tx, clock, events);
+    if (onEventsWritten) tx.afterCommit(onEventsWritten);
+  }
+
+  /** Releases held units, gives stock back, and re-opens the gate after commit. */
+  async function giveBack(tx: Tx, released: ReleasedHold[], reason: string): Promise<ReleasedHold[]> {
+    if (released.length === 0) return released;
+    const perItem = sumBy(released, (h) => h.saleItemId);
+    const after = await tx.query<{ sale_item_id: string; available: number }>(sql.giveBackStock, [[...perItem.keys()], [...perItem.values()]]);
+    const perPair = sumBy(released, (h) => `${h.saleItemId}|${h.userId}`);
+    const pairs = [...perPair.keys()].map((k) => k.split('|'));
+    await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
+    const events: OutgoingEvent[] = released.map((h) => ({
+      topic: InventoryTopics.released,
+      payload: { holdId: h.holdId, orderId: h.orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased,
+    }));
+    for (const row of after) {
+      if (row.available === perItem.get(row.sale_item_id)) {
+        events.push({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } });
+      }
+    }
+    await emit(tx, events);
+    tx.afterCommit(async () => {
+      for (const h of released) {
+        soldOutUntil.delete(h.saleItemId);
+        await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
+      }
+    });
+    return released;
+  }
+
+  return {
+    /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
+    async provisionStock(tx: Tx, items: readonly StockItemSpec[]): Promise<void> {
+      if (items.length === 0) return;
+      const first = items[0]!;
+      await tx.query(sql.insertStockItems, [
+        items.map((i) => i.saleItemId), items.map((i) => i.saleId), items.map((i) => i.stock), items.map((i) => i.perUserLimit),
+        first.startsAt, first.endsAt,
+      ]);
+      tx.afterCommit(() =>
+        gate.load(items.map((i) => ({ saleItemId: i.saleItemId, available: i.stock, perUserLimit: i.perUserLimit, startsAt: i.startsAt.getTime(), endsAt: i.endsAt.getTime() })), []),
+      );
+    },
+
+    /** Loads every item and quota from the database into the gate (start-up, or after the gate lost its state). */
+    async rebuildGate(): Promise<void> {
+      const items = await db.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.allStockItems);
+      const quotas = await db.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.allQuotas);
+      await gate.load(
+        items.map((r) => ({ saleItemId: r.sale_item_id, available: r.available, perUserLimit: r.per_user_limit, startsAt: r.on_sale_from.getTime(), endsAt: r.on_sale_until.getTime() })),
+        quotas.map((q) => ({ saleItemId: q.sale_item_id, userId: q.user_id, quantity: q.quantity })),
+      );
+      soldOutUntil.clear();
+    },
+
+    /**
+     * The hot-path decision: the local sold-out flag first (losers never reach the gate), then one
+     * atomic gate call. An admitted attempt must be followed by `reserve` or `undoAdmission`.
+     */
+    async admit(userId: string, lines: readonly GateLine[]): Promise<Admission> {
+      for (const line of lines) {
+        if (isFlaggedSoldOut(line.saleItemId)) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: 0 };
+      }
+      const admission = await gate.admit(userId, lines, clock.now().getTime());
+      if (admission.ok) admission.remaining.forEach((left, i) => left === 0 && flagSoldOut(lines[i]!.saleItemId));
+      else if (admission.reason === 'sold_out' && admission.remaining === 0) flagSoldOut(admission.saleItemId);
+      return admission;
+    },
+
+    /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
+    async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
+      for (const line of lines) soldOutUntil.delete(line.saleItemId);
+      await gate.release(userId, lines);
+    },
+
+    /**
+     * Writes the holds of a group-commit batch inside its transaction. The database re-decides every
+     * request under row locks (the "double check"): a wrong gate can make it refuse, never oversell.
+     */
+    async reserve(tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
+      const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
+      const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number }>(sql.lockStockItems, [itemIds]);
+      const available = new Map(stockRows.map((r) => [r.sale_item_id, r.available]));
+      const limits = new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit]));
+      const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => `${l.saleItemId}|${r.userId}`)))];
+      const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
+      const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
+      const quota = new Map(quotaRows.map((q) => [`${q.sale_item_id}|${q.user_id}`, q.quantity]));
+
+      const results: ReserveResult[] = [];
+      const holds: Array<Hold & { userId: string; kind: string; orderId: string | null; expiresAt: Date }> = [];
+      for (const request of requests) {
+        const refusal = decide(request);
+        if (refusal) {
+          results.push(refusal);
+          continue;
+        }
+        const mine: Hold[] = request.lines.map((line) => {
+          available.set(line.saleItemId, available.get(line.saleItemId)! - line.quantity);
+          const key = `${line.saleItemId}|${request.userId}`;
+          quota.set(key, (quota.get(key) ?? 0) + line.quantity);
+          return { holdId: randomUUID(), saleItemId: line.saleItemId, quantity: line.quantity };
+        });
+        holds.push(...mine.map((h) => ({ ...h, userId: request.userId, kind: request.kind, orderId: request.orderId, expiresAt: request.expiresAt })));
+        results.push({ ok: true, holds: mine });
+      }
+
+      function decide(request: ReserveRequest): ReserveResult | undefined {
+        for (const line of request.lines) {
+          const left = available.get(line.saleItemId);
+          if (left === undefined) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId };
+          if (left < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId };
+          const taken = quota.get(`${line.saleItemId}|${request.userId}`) ?? 0;
+          if (taken + line.quantity > limits.get(line.saleItemId)!) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId };
+        }
+        return undefined;
+      }
+
+      if (holds.length === 0) return results;
+      const perItem = sumBy(holds, (h) => h.saleItemId);
+      const after = await tx.query<{ sale_item_id: string; available: number }>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
+      const perPair = sumBy(holds, (h) => `${h.saleItemId}|${h.userId}`);
+      const writtenPairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
+      await tx.query(sql.addQuotas, [writtenPairs.map((p) => p[0]), writtenPairs.map((p) => p[1]), [...perPair.values()], writtenPairs.map((p) => limits.get(p[0])!)]);
+      await tx.query(sql.insertHolds, [
+        holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
+        holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
+      ]);
+      const events: OutgoingEvent[] = after.map((row) => ({
+        topic: InventoryTopics.reserved,
+        payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available },
+      }));
+      for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } });
+      await emit(tx, events);
+      return results;
+    },
+
+    /** Releases every still-held unit of an order (cancel, expiry). Idempotent: released holds stay released. */
+    async releaseOrder(tx: Tx, orderId: string, reason: string): Promise<ReleasedHold[]> {
+      const rows = await tx.query<HoldRow>(sql.releaseHoldsOfOrder, [orderId, clock.now(), reason]);
+      return giveBack(tx, rows.map(toReleased), reason);
+    },
+
+    async releaseHolds(tx: Tx, holdIds: readonly string[], reason: string): Promise<ReleasedHold[]> {
+      const rows = await tx.query<HoldRow>(sql.releaseHoldsById, [holdIds, clock.now(), reason]);
+      return giveBack(tx, rows.map(toReleased), reason);
+    },
+
+    /** The buyer's cart holds; with `lock`, row-locked for a checkout in the caller's transaction. */
+    async cartHolds(q: Queryable, userId: string, lock = false): Promise<CartHold[]> {
+      const rows = await q.query<{ id: string; sale_item_id: string; quantity: number; created_at: Date; expires_at: Date }>(
+        lock ? sql.lockCartHoldsOfUser : sql.cartHoldsOfUser, [userId]);
+      return rows.map((r) => ({ holdId: r.id, saleItemId: r.sale_item_id, quantity: r.quantity, createdAt: r.created_at, expiresAt: r.expires_at }));
+    },
+
+    /** Moves cart holds under an order; their expiry does not change. */
+    async attachToOrder(tx: Tx, holdIds: readonly string[], orderId: string): Promise<number> {
+      return (await tx.query(sql.attachHoldsToOrder, [holdIds, orderId])).length;
+    },
+
+    /** Units left for sale, from the gate (no database read). */
+    available: (saleItemId: string) => gate.available(saleItemId),
+
+    gateReady: () => gate.ready(),
+
+    /** Hold status per order, for the cross-component audit. */
+    async holdsOfOrders(): Promise<Array<{ holdId: string; orderId: string; saleItemId: string; quantity: number; status: string }>> {
+      const rows = await db.query<{ id: string; order_id: string; sale_item_id: string; quantity: number; status: string }>(sql.holdsOfOrders);
+      return rows.map((r) => ({ holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, quantity: r.quantity, status: r.status }));
+    },
+
+    /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
+    async audit(compareGate: boolean): Promise<{ items: number; violations: InventoryViolation[] }> {
+      const violations: InventoryViolation[] = [];
+      const rows = await db.query<{ sale_item_id: string; initial: number; available: number; held: number; sold: number; holds_held: number; holds_sold: number }>(sql.auditStock);
+      for (const r of rows) {
+        const id = [r.sale_item_id];
+        if (r.available < 0 || r.held < 0 || r.sold < 0) violations.push({ check: 'stock_non_negative', message: `negative stock term: available=${r.available} held=${r.held} sold=${r.sold}`, ids: id });
+        if (r.initial !== r.available + r.held + r.sold) violations.push({ check: 'stock_balanced', message: `initial ${r.initial} != available ${r.available} + held ${r.held} + sold ${r.sold}`, ids: id });
+        if (r.held !== r.holds_held) violations.push({ check: 'held_matches_holds', message: `stock row says held=${r.held}, holds say ${r.holds_held}`, ids: id });
+        if (r.sold !== r.holds_sold) violations.push({ check: 'sold_matches_holds', message: `stock row says sold=${r.sold}, holds say ${r.holds_sold}`, ids: id });
+        if (r.holds_held + r.holds_sold > r.initial) violations.push({ check: 'not_oversold', message: `oversold by ${r.holds_held + r.holds_sold - r.initial}`, ids: id });
+        if (compareGate) {
+          const gateAvailable = await gate.available(r.sale_item_id);
+          if (gateAvailable !== r.available) violations.push({ check: 'gate_matches_db', message: `gate says available=${gateAvailable}, database ${r.available}`, ids: id });
+        }
+      }
+      for (const q of await db.query<{ sale_item_id: string; user_id: string; quota: number; taken: number; per_user_limit: number | null }>(sql.auditQuotas)) {
+        violations.push({ check: 'per_user_limit', message: `buyer quota ${q.quota}, holds ${q.taken}, limit ${q.per_user_limit}`, ids: [q.sale_item_id, q.user_id] });
+      }
+      if (compareGate) {
+        for (const q of await db.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.allQuotas)) {
+          const inGate = await gate.quota(q.sale_item_id, q.user_id);
+          if (inGate !== q.quantity) violations.push({ check: 'gate_quota_matches_db', message: `gate quota ${inGate}, database ${q.quantity}`, ids: [q.sale_item_id, q.user_id] });
+        }
+      }
+      const orphans = await db.query<{ id: string }>(sql.orphanOrderHolds);
+      if (orphans.length > 0) violations.push({ check: 'hold_has_order', message: `${orphans.length} order holds without an order`, ids: orphans.map((o) => o.id) });
+      return { items: rows.length, violations };
+    },
+  };
+}
+
+export type Inventory = ReturnType<typeof createInventory>;
+
+interface HoldRow { id: string; sale_item_id: string; user_id: string; quantity: number; order_id: string | null }
+
+function toReleased(r: HoldRow): ReleasedHold {
+  return { holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, userId: r.user_id, quantity: r.quantity };
+}
+
+function sumBy<T extends { quantity: number }>(rows: readonly T[], key: (row: T) => string): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const row of rows) sums.set(key(row), (sums.get(key(row)) ?? 0) + row.quantity);
+  return sums;
+}

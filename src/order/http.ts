@@ -1,0 +1,106 @@
+import { Type } from '@sinclair/typebox';
+import type { App, Guards } from '../platform/http/server.ts';
+import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
+import type { Metrics } from '../platform/metrics.ts';
+import { isAppError } from '../platform/errors.ts';
+import type { Orders } from './index.ts';
+
+const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positive whole number of units.' });
+const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
+const OrderStatus = Type.Union(['PENDING_PAYMENT', 'PAID', 'FULFILLED', 'CANCELLED', 'EXPIRED'].map((s) => Type.Literal(s)));
+const OrderBody = Type.Object({
+  id: Uuid, userId: Uuid, saleId: Uuid, status: OrderStatus, totalAmount: Money, currency: Currency,
+  createdAt: Timestamp, expiresAt: Timestamp, updatedAt: Timestamp, closedReason: Type.Union([Type.String(), Type.Null()]),
+  items: Type.Array(Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money })),
+});
+const CartItemBody = Type.Object({
+  holdId: Uuid, saleId: Uuid, saleItemId: Uuid, productId: Uuid, quantity: Type.Integer(), unitPrice: Money, currency: Currency, expiresAt: Timestamp,
+});
+const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
+
+export function registerOrderRoutes(app: App, { orders, guards, metrics }: { orders: Orders; guards: Guards; metrics: Metrics }): void {
+  const buyer = [...guards.auth('buyer'), guards.idempotency];
+
+  /** Counts every purchase attempt by outcome, whatever the outcome. */
+  async function counted<T>(kind: 'order' | 'cart', run: () => Promise<T>): Promise<T> {
+    try {
+      const result = await run();
+      metrics.purchaseAttempts.inc({ kind, outcome: 'accepted' });
+      return result;
+    } catch (error) {
+      metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
+      throw error;
+    }
+  }
+
+  app.post('/v1/orders', {
+    preHandler: buyer,
+    config: { idempotency: 'atomic' },
+    schema: {
+      operationId: 'createOrder', tags: ['orders'], summary: 'Buy: hold stock and create an order awaiting payment', security: bearer,
+      description: '201 only once the order is durable. 409 `sold_out`, `limit_exceeded`, `sale_not_active`; 429/503 with Retry-After under load.',
+      headers: IdempotencyHeader,
+      body: Type.Object({ items: Type.Array(Line, { minItems: 1, maxItems: 20 }) }, { additionalProperties: false }),
+      response: { 201: OrderBody, ...errors(401, 403, 409, 422, 429, 503) },
+    },
+  }, async (request, reply) =>
+    reply.code(201).send(await counted('order', () => orders.placeOrder(request.principal!.userId, request.body.items, request.idempotencyClaim))));
+
+  app.get('/v1/orders', {
+    preHandler: guards.auth('buyer'),
+    schema: {
+      operationId: 'listOrders', tags: ['orders'], summary: 'Your orders, newest first', security: bearer,
+      querystring: Type.Composite([Page, Type.Object({ status: Type.Optional(OrderStatus) })], { additionalProperties: false }),
+      response: { 200: Type.Object({ orders: Type.Array(OrderBody) }), ...errors(401, 403, 422) },
+    },
+  }, async (request) => ({ orders: await orders.listOrders(request.principal!.userId, request.query as Parameters<Orders['listOrders']>[1]) }));
+
+  app.get('/v1/orders/:id', {
+    preHandler: guards.auth('buyer'),
+    schema: { operationId: 'getOrder', tags: ['orders'], summary: 'One of your orders', security: bearer, params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 422) } },
+  }, async (request) => orders.getOrder(request.principal!.userId, request.params.id));
+
+  app.post('/v1/orders/:id/cancel', {
+    preHandler: buyer,
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'cancelOrder', tags: ['orders'], summary: 'Cancel an order awaiting payment; its stock goes back on sale', security: bearer,
+      params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422) },
+    },
+  }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
+
+  app.post('/v1/cart/items', {
+    preHandler: buyer,
+    config: { idempotency: 'atomic' },
+    schema: {
+      operationId: 'addCartItem', tags: ['cart'], summary: 'Hold stock in your cart (sales that hold on add-to-cart)', security: bearer,
+      headers: IdempotencyHeader, body: Line, response: { 201: CartItemBody, ...errors(401, 403, 409, 422, 429, 503) },
+    },
+  }, async (request, reply) =>
+    reply.code(201).send(await counted('cart', () => orders.addCartItem(request.principal!.userId, request.body, request.idempotencyClaim))));
+
+  app.get('/v1/cart', {
+    preHandler: guards.auth('buyer'),
+    schema: { operationId: 'getCart', tags: ['cart'], summary: 'Your cart holds', security: bearer, response: { 200: Type.Object({ items: Type.Array(CartItemBody) }), ...errors(401, 403) } },
+  }, async (request) => ({ items: await orders.getCart(request.principal!.userId) }));
+
+  app.delete('/v1/cart/items/:holdId', {
+    preHandler: guards.auth('buyer'),
+    schema: {
+      operationId: 'removeCartItem', tags: ['cart'], summary: 'Give a cart hold back to the sale', security: bearer,
+      params: Type.Object({ holdId: Uuid }), response: { 204: Type.Null(), ...errors(401, 403, 404, 422) },
+    },
+  }, async (request, reply) => {
+    await orders.removeCartItem(request.principal!.userId, request.params.holdId);
+    return reply.code(204).send(null);
+  });
+
+  app.post('/v1/checkout', {
+    preHandler: buyer,
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'checkout', tags: ['cart'], summary: 'Turn your cart holds into orders (one per sale); hold expiry is kept', security: bearer,
+      response: { 201: Type.Object({ orders: Type.Array(OrderBody) }), ...errors(401, 403, 409, 422) },
+    },
+  }, async (request, reply) => reply.code(201).send({ orders: await orders.checkout(request.principal!.userId) }));
+}

@@ -1,0 +1,347 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
+import type { Database, Tx } from '../platform/database/index.ts';
+import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
+import { AppError } from '../platform/errors.ts';
+import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../platform/group-commit.ts';
+import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
+import type { Catalog, FlashSale } from '../catalog/index.ts';
+import type { Hold, Inventory, ReserveRequest } from '../inventory/index.ts';
+import { OrderTopics, type OrderCancelled, type OrderCreated } from './contracts.ts';
+import * as sql from './sql.ts';
+
+export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'FULFILLED' | 'CANCELLED' | 'EXPIRED';
+
+export interface OrderItem {
+  saleItemId: string;
+  productId: string;
+  holdId: string;
+  quantity: number;
+  unitPrice: number;
+}
+
+export interface Order {
+  id: string;
+  userId: string;
+  saleId: string;
+  status: OrderStatus;
+  totalAmount: number;
+  currency: string;
+  createdAt: Date;
+  expiresAt: Date;
+  updatedAt: Date;
+  closedReason: string | null;
+  items: OrderItem[];
+}
+
+export interface CartItem {
+  holdId: string;
+  saleId: string;
+  saleItemId: string;
+  productId: string;
+  quantity: number;
+  unitPrice: number;
+  currency: string;
+  expiresAt: Date;
+}
+
+export interface LineInput {
+  saleItemId: string;
+  quantity: number;
+}
+
+/** A purchase attempt waiting in the group-commit queue, already admitted by the gate. */
+interface Attempt {
+  kind: 'order' | 'cart';
+  userId: string;
+  sale: FlashSale;
+  lines: Array<LineInput & { productId: string; unitPrice: number }>;
+  id: string;
+  expiresAt: Date;
+  idempotency: IdempotencyClaim | undefined;
+}
+
+type AttemptResult = { kind: 'order'; order: Order } | { kind: 'cart'; items: CartItem[] };
+
+export interface OrdersDeps {
+  db: Database;
+  clock: Clock;
+  catalog: Catalog;
+  inventory: Inventory;
+  idempotency: IdempotencyStore;
+  groupCommit: GroupCommitOptions;
+  onEventsWritten?: () => void;
+}
+
+/**
+ * Orders and carts. Purchase attempts pass the gate, then wait a few milliseconds to be written
+ * with others in one transaction (holds, orders, events, idempotency keys); the caller's promise
+ * resolves only after that commit.
+ */
+export function createOrders(deps: OrdersDeps) {
+  const { db, clock, catalog, inventory, idempotency, onEventsWritten } = deps;
+  const committer = new GroupCommitter<Attempt, AttemptResult>(commitAttempts, deps.groupCommit);
+
+  async function emit(tx: Tx, events: OutgoingEvent[]): Promise<void> {
+    await writeEvents(tx, clock, events);
+    if (onEventsWritten) tx.afterCommit(onEventsWritten);
+  }
+
+  /** Resolves the lines against the warm catalog: one sale, known items, the right hold mode, open now. */
+  function prepare(userId: string, kind: 'order' | 'cart', input: readonly LineInput[]): Attempt {
+    const merged = new Map<string, number>();
+    for (const line of input) merged.set(line.saleItemId, (merged.get(line.saleItemId) ?? 0) + line.quantity);
+    let sale: FlashSale | undefined;
+    const lines = [...merged].map(([saleItemId, quantity]) => {
+      const item = catalog.getSaleItem(saleItemId);
+      if (!item) throw new AppError('unknown_item', `Sale item ${saleItemId} does not exist.`);
+      const itemSale = catalog.getFlashSale(item.saleId)!;
+      if (sale && sale.id !== itemSale.id) throw new AppError('validation_failed', 'All items of an order must belong to one sale.');
+      sale = itemSale;
+      return { saleItemId, quantity, productId: item.productId, unitPrice: item.flashPrice };
+    });
+    if (!sale) throw new AppError('validation_failed', 'At least one item is required.');
+    if (sale.holdMode !== kind) {
+      throw new AppError('hold_mode_mismatch', kind === 'cart' ? 'This sale holds stock on order: use POST /v1/orders.' : 'This sale holds stock in the cart: add to cart, then check out.');
+    }
+    if (catalog.statusOf(sale) !== 'active') throw new AppError('sale_not_active');
+    const expiresAt = new Date(clock.now().getTime() + sale.paymentWindowS * 1000);
+    return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: undefined };
+  }
+
+  /** Gate, then group commit. Refusals come back as AppErrors with the gate's reason. */
+  async function attempt(a: Attempt): Promise<AttemptResult> {
+    const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
+    const admission = await inventory.admit(a.userId, gateLines);
+    if (!admission.ok) throw new AppError(admission.reason);
+    return committer.submit(a);
+  }
+
+  async function commitAttempts(attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
+    let outcomes: Array<BatchOutcome<AttemptResult>>;
+    try {
+      outcomes = await db.transaction((tx) => writeAttempts(tx, attempts));
+    } catch (error) {
+      outcomes = attempts.map(() => ({ ok: false, error: new AppError('unavailable', 'Could not save the order; retry.', { retryAfterS: 1, cause: error }) }));
+    }
+    await Promise.all(attempts.map((a, i) => (outcomes[i]!.ok ? undefined : inventory.undoAdmission(a.userId, a.lines))));
+    return outcomes;
+  }
+
+  async function writeAttempts(tx: Tx, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
+    const outcomes: Array<BatchOutcome<AttemptResult> | undefined> = attempts.map(() => undefined);
+    const claimed = await idempotency.claim(tx, attempts.map((a) => a.idempotency));
+    const live: number[] = [];
+    attempts.forEach((a, i) => {
+      if (claimed[i]) live.push(i);
+      else outcomes[i] = { ok: false, error: new AppError('idempotency_in_progress') };
+    });
+    const reserveRequests: ReserveRequest[] = live.map((i) => {
+      const a = attempts[i]!;
+      return { userId: a.userId, lines: a.lines, kind: a.kind, orderId: a.kind === 'order' ? a.id : null, expiresAt: a.expiresAt };
+    });
+    const reserved = await inventory.reserve(tx, reserveRequests);
+    const orders: Order[] = [];
+    const responses: Array<{ claim: IdempotencyClaim; status: number; body: unknown }> = [];
+    const unclaim: IdempotencyClaim[] = [];
+    live.forEach((attemptIndex, k) => {
+      const a = attempts[attemptIndex]!;
+      const result = reserved[k]!;
+      if (!result.ok) {
+        outcomes[attemptIndex] = { ok: false, error: new AppError(result.reason) };
+        if (a.idempotency) unclaim.push(a.idempotency);
+        return;
+      }
+      const value: AttemptResult = a.kind === 'order' ? { kind: 'order', order: toNewOrder(a, result.holds) } : { kind: 'cart', items: toCartItems(a, result.holds) };
+      if (value.kind === 'order') orders.push(value.order);
+      outcomes[attemptIndex] = { ok: true, value };
+      if (a.idempotency) responses.push({ claim: a.idempotency, status: 201, body: value.kind === 'order' ? value.order : value.items[0] });
+    });
+    await insertOrders(tx, orders);
+    await idempotency.complete(tx, responses);
+    await idempotency.release(tx, unclaim);
+    return outcomes as Array<BatchOutcome<AttemptResult>>;
+  }
+
+  async function insertOrders(tx: Tx, orders: readonly Order[]): Promise<void> {
+    if (orders.length === 0) return;
+    await tx.query(sql.insertOrders, [
+      orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
+      orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(),
+    ]);
+    const items = orders.flatMap((o) => o.items.map((i) => ({ ...i, orderId: o.id })));
+    await tx.query(sql.insertOrderItems, [
+      items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
+      items.map((i) => i.quantity), items.map((i) => i.unitPrice),
+    ]);
+    await emit(tx, orders.map((o) => ({ topic: OrderTopics.created, payload: orderCreatedEvent(o) })));
+  }
+
+  function toNewOrder(a: Attempt, holds: Hold[]): Order {
+    const now = clock.now();
+    const items = a.lines.map((line) => ({
+      saleItemId: line.saleItemId, productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice,
+      holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId,
+    }));
+    return {
+      id: a.id, userId: a.userId, saleId: a.sale.id, status: 'PENDING_PAYMENT', currency: a.sale.currency,
+      totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0),
+      createdAt: now, expiresAt: a.expiresAt, updatedAt: now, closedReason: null, items,
+    };
+  }
+
+  function toCartItems(a: Attempt, holds: Hold[]): CartItem[] {
+    return a.lines.map((line) => ({
+      holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId, saleId: a.sale.id, saleItemId: line.saleItemId,
+      productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice, currency: a.sale.currency, expiresAt: a.expiresAt,
+    }));
+  }
+
+  async function loadOrders(rows: OrderRow[]): Promise<Order[]> {
+    if (rows.length === 0) return [];
+    const itemRows = await db.query<ItemRow>(sql.itemsOfOrders, [rows.map((r) => r.id)]);
+    return rows.map((r) => toOrder(r, itemRows.filter((i) => i.order_id === r.id)));
+  }
+
+  /** A buyer's own order; anyone else's id is indistinguishable from a missing one. */
+  async function getOrder(userId: string, orderId: string): Promise<Order> {
+    const rows = await db.query<OrderRow>(sql.orderOfUser, [orderId, userId]);
+    const [order] = await loadOrders(rows);
+    if (!order) throw new AppError('not_found', 'No such order.');
+    return order;
+  }
+
+  return {
+    /** Holds stock and creates an order in one step (sales that hold on order). */
+    async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
+      const a = prepare(userId, 'order', lines);
+      a.idempotency = claim;
+      const result = await attempt(a);
+      if (result.kind !== 'order') throw new Error('unreachable: order attempt produced a cart result');
+      return result.order;
+    },
+
+    /** Holds stock in the buyer's cart (sales that hold on add-to-cart). The hold's clock starts now. */
+    async addCartItem(userId: string, line: LineInput, claim?: IdempotencyClaim): Promise<CartItem> {
+      const a = prepare(userId, 'cart', [line]);
+      a.idempotency = claim;
+      const result = await attempt(a);
+      if (result.kind !== 'cart') throw new Error('unreachable: cart attempt produced an order result');
+      return result.items[0]!;
+    },
+
+    async getCart(userId: string): Promise<CartItem[]> {
+      const holds = await inventory.cartHolds(db, userId);
+      return holds.flatMap((h) => {
+        const item = catalog.getSaleItem(h.saleItemId);
+        const sale = item && catalog.getFlashSale(item.saleId);
+        if (!item || !sale) return [];
+        return [{ holdId: h.holdId, saleId: sale.id, saleItemId: item.id, productId: item.productId, quantity: h.quantity, unitPrice: item.flashPrice, currency: sale.currency, expiresAt: h.expiresAt }];
+      });
+    },
+
+    /** Gives a cart hold back to the sale. */
+    async removeCartItem(userId: string, holdId: string): Promise<void> {
+      await db.transaction(async (tx) => {
+        const mine = await inventory.cartHolds(tx, userId, true);
+        if (!mine.some((h) => h.holdId === holdId)) throw new AppError('not_found', 'No such item in your cart.');
+        await inventory.releaseHolds(tx, [holdId], 'removed_from_cart');
+      });
+    },
+
+    /** Turns the cart's live holds into orders, one per sale; each hold keeps its original expiry. */
+    async checkout(userId: string): Promise<Order[]> {
+      return db.transaction(async (tx) => {
+        const now = clock.now();
+        const holds = (await inventory.cartHolds(tx, userId, true)).filter((h) => h.expiresAt > now);
+        if (holds.length === 0) throw new AppError('cart_empty');
+        const bySale = new Map<string, typeof holds>();
+        for (const h of holds) {
+          const saleId = catalog.getSaleItem(h.saleItemId)!.saleId;
+          bySale.set(saleId, [...(bySale.get(saleId) ?? []), h]);
+        }
+        const orders: Order[] = [...bySale].map(([saleId, saleHolds]) => {
+          const sale = catalog.getFlashSale(saleId)!;
+          const items = saleHolds.map((h) => {
+            const item = catalog.getSaleItem(h.saleItemId)!;
+            return { saleItemId: h.saleItemId, productId: item.productId, holdId: h.holdId, quantity: h.quantity, unitPrice: item.flashPrice };
+          });
+          return {
+            id: randomUUID(), userId, saleId, status: 'PENDING_PAYMENT', currency: sale.currency,
+            totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0), createdAt: now, updatedAt: now, closedReason: null,
+            expiresAt: new Date(Math.min(...saleHolds.map((h) => h.expiresAt.getTime()))), items,
+          };
+        });
+        await insertOrders(tx, orders);
+        for (const order of orders) await inventory.attachToOrder(tx, order.items.map((i) => i.holdId), order.id);
+        return orders;
+      });
+    },
+
+    getOrder,
+
+    async listOrders(userId: string, filter: { status?: OrderStatus; limit: number; offset: number }): Promise<Order[]> {
+      return loadOrders(await db.query<OrderRow>(sql.ordersOfUser, [userId, filter.status ?? null, filter.limit, filter.offset]));
+    },
+
+    /** The buyer cancels a pending order: its stock goes back on sale at once. */
+    async cancelOrder(userId: string, orderId: string): Promise<Order> {
+      const row = await db.transaction(async (tx) => {
+        const [row] = await tx.query<OrderRow>(sql.cancelPending, [orderId, userId, 'buyer_cancelled', clock.now()]);
+        if (!row) return undefined;
+        await inventory.releaseOrder(tx, orderId, 'cancelled');
+        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId, reason: 'buyer_cancelled' } satisfies OrderCancelled }]);
+        return row;
+      });
+      if (!row) {
+        const existing = await getOrder(userId, orderId);
+        throw new AppError('invalid_state', `The order is ${existing.status}; only a PENDING_PAYMENT order can be cancelled.`);
+      }
+      return (await loadOrders([row]))[0]!;
+    },
+
+    /** Every order's holds agree with its status; every order hold belongs to an order. */
+    async audit(): Promise<Array<{ check: string; message: string; ids: string[] }>> {
+      const violations: Array<{ check: string; message: string; ids: string[] }> = [];
+      const orderHolds = await db.query<{ id: string; status: OrderStatus; hold_id: string }>(sql.auditOrders);
+      const holds = new Map((await inventory.holdsOfOrders()).map((h) => [h.holdId, h]));
+      const expected: Record<OrderStatus, string> = { PENDING_PAYMENT: 'held', PAID: 'sold', FULFILLED: 'sold', CANCELLED: 'released', EXPIRED: 'released' };
+      const seen = new Set<string>();
+      for (const row of orderHolds) {
+        seen.add(row.hold_id);
+        const hold = holds.get(row.hold_id);
+        if (!hold) violations.push({ check: 'order_has_holds', message: `order ${row.status} references a missing hold`, ids: [row.id, row.hold_id] });
+        else if (hold.status !== expected[row.status]) violations.push({ check: 'hold_matches_order', message: `order is ${row.status} but its hold is ${hold.status}`, ids: [row.id, row.hold_id] });
+      }
+      for (const hold of holds.values()) {
+        if (!seen.has(hold.holdId)) violations.push({ check: 'hold_has_order', message: 'hold points at an order that does not exist', ids: [hold.holdId, hold.orderId] });
+      }
+      return violations;
+    },
+
+    /** Commits what is waiting and refuses new attempts (graceful shutdown). */
+    close: () => committer.close(),
+    pendingCommits: () => committer.waiting,
+    batchesCommitted: () => committer.batches,
+  };
+}
+
+export type Orders = ReturnType<typeof createOrders>;
+
+function orderCreatedEvent(o: Order): OrderCreated {
+  return {
+    orderId: o.id, userId: o.userId, saleId: o.saleId, totalAmount: o.totalAmount, currency: o.currency, expiresAt: o.expiresAt.toISOString(),
+    items: o.items.map((i) => ({ saleItemId: i.saleItemId, holdId: i.holdId, quantity: i.quantity, unitPrice: i.unitPrice })),
+  };
+}
+
+interface OrderRow { id: string; user_id: string; sale_id: string; status: OrderStatus; total_amount: number; currency: string; created_at: Date; expires_at: Date; updated_at: Date; closed_reason: string | null }
+interface ItemRow { order_id: string; sale_item_id: string; hold_id: string; product_id: string; quantity: number; unit_price: number }
+
+function toOrder(r: OrderRow, items: ItemRow[]): Order {
+  return {
+    id: r.id, userId: r.user_id, saleId: r.sale_id, status: r.status, totalAmount: r.total_amount, currency: r.currency,
+    createdAt: r.created_at, expiresAt: r.expires_at, updatedAt: r.updated_at, closedReason: r.closed_reason,
+    items: items.map((i) => ({ saleItemId: i.sale_item_id, productId: i.product_id, holdId: i.hold_id, quantity: i.quantity, unitPrice: i.unit_price })),
+  };
+}

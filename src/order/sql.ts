@@ -1,0 +1,29 @@
+export const insertOrders = `
+  insert into orders (id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at)
+  select id, usr, sale, 'PENDING_PAYMENT', total, cur, $7, exp, $7
+    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[]) as o(id, usr, sale, total, cur, exp)`;
+
+export const insertOrderItems = `
+  insert into order_items (order_id, sale_item_id, hold_id, product_id, quantity, unit_price)
+  select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::bigint[])`;
+
+export const orderOfUser = `
+  select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
+    from orders where id = $1 and user_id = $2`;
+
+export const ordersOfUser = `
+  select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
+    from orders where user_id = $1 and ($2::text is null or status = $2)
+   order by created_at desc, id limit $3 offset $4`;
+
+export const itemsOfOrders = `
+  select order_id, sale_item_id, hold_id, product_id, quantity, unit_price
+    from order_items where order_id = any($1::uuid[]) order by sale_item_id`;
+
+export const cancelPending = `
+  update orders set status = 'CANCELLED', closed_reason = $3, updated_at = $4
+   where id = $1 and user_id = $2 and status = 'PENDING_PAYMENT'
+  returning id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason`;
+
+export const auditOrders = `
+  select o.id, o.status, i.hold_id from orders o join order_items i on i.order_id = o.id`;

@@ -1,0 +1,60 @@
+import type { Tx } from '../database/database.ts';
+
+/** A message as a consumer sees it. `id` is stable across redeliveries: consumers dedupe on it. */
+export interface Message<T = unknown> {
+  id: string;
+  topic: string;
+  payload: T;
+  /** 1 on first delivery. */
+  attempt: number;
+}
+
+/**
+ * Runs inside the transaction that records the message as processed, so the effect and the
+ * dedupe mark commit together. Throwing rolls both back and schedules a retry.
+ */
+export type Handler<T = unknown> = (tx: Tx, message: Message<T>) => Promise<void>;
+
+export interface DeadLetter {
+  consumer: string;
+  messageId: string;
+  topic: string;
+  payload: unknown;
+  attempts: number;
+  lastError: string | null;
+  deadAt: Date;
+}
+
+/**
+ * The broker port. Publishing never goes through it directly: business code writes events to the
+ * outbox inside its own transaction (see outbox.ts); the broker relays them to consumers.
+ */
+export interface Broker {
+  readonly kind: 'in-process' | 'rabbitmq';
+  /** Subscribe a consumer group to topics (`order.created`, `order.*`, `*`). Before start(). */
+  consume(consumer: string, topics: readonly string[], handler: Handler): void;
+  start(): Promise<void>;
+  /** Stops taking work and waits for in-flight handlers. */
+  stop(): Promise<void>;
+  /** Hint that the outbox has new rows, so delivery need not wait for the next poll. */
+  nudge(): void;
+  /** Resolves once nothing is due: every due outbox row relayed and every due delivery handled. */
+  drain(): Promise<void>;
+  listDeadLetters(limit: number): Promise<DeadLetter[]>;
+  getDeadLetter(consumer: string, messageId: string): Promise<DeadLetter | undefined>;
+  /** Puts a dead letter back in its queue for one more round of attempts. */
+  replayDeadLetter(consumer: string, messageId: string): Promise<boolean>;
+  /** Counts of what is due now (not of messages delayed into the future), for metrics and the audit. */
+  stats(): Promise<{ outboxPending: number; deliveriesPending: number; deadLetters: number }>;
+}
+
+/** `a.b` matches `a.b`, `a.*` and `*`. */
+export function topicMatches(pattern: string, topic: string): boolean {
+  if (pattern === '*' || pattern === topic) return true;
+  return pattern.endsWith('.*') && topic.startsWith(pattern.slice(0, -1));
+}
+
+/** Exponential backoff, capped: base, 2·base, 4·base … */
+export function backoffMs(attempt: number, baseMs: number, capMs = 60_000): number {
+  return Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+}

@@ -1,0 +1,242 @@
+import type { Clock } from '../clock.ts';
+import type { Database, Tx } from '../database/database.ts';
+import type { Logger } from '../logger.ts';
+import { backoffMs, topicMatches, type Broker, type DeadLetter, type Handler } from './broker.ts';
+
+interface Subscription {
+  consumer: string;
+  topics: readonly string[];
+  handler: Handler;
+}
+
+export interface InProcessBrokerOptions {
+  pollMs: number;
+  maxAttempts: number;
+  backoffBaseMs: number;
+  batchSize?: number;
+}
+
+interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
+interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number }
+interface DeadRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number; last_error: string | null; updated_at: Date }
+
+/**
+ * The embedded broker: a durable queue in the database itself. The relay moves due outbox rows
+ * into one `deliveries` row per subscribed consumer (in one transaction); each consumer handles its
+ * deliveries with at-least-once semantics, records the message id with its effect, retries with
+ * exponential backoff, and dead-letters after `maxAttempts`.
+ */
+export class InProcessBroker implements Broker {
+  readonly kind = 'in-process' as const;
+  #subs: Subscription[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #pass: Promise<boolean> | undefined;
+  #again = false;
+  #batch: number;
+
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: InProcessBrokerOptions,
+  ) {
+    this.#batch = opts.batchSize ?? 200;
+  }
+
+  consume(consumer: string, topics: readonly string[], handler: Handler): void {
+    if (this.#subs.some((s) => s.consumer === consumer)) throw new Error(`consumer ${consumer} already registered`);
+    this.#subs.push({ consumer, topics, handler });
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearTimeout(this.#timer);
+    await this.#pass?.catch(() => {});
+  }
+
+  nudge(): void {
+    if (!this.#running) return;
+    if (this.#pass) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  async drain(): Promise<void> {
+    for (;;) {
+      if (this.#pass) await this.#pass.catch(() => {});
+      const progressed = await this.#runPass();
+      if (!progressed) return;
+    }
+  }
+
+  #schedule(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), ms);
+    this.#timer.unref?.();
+  }
+
+  async #tick(): Promise<void> {
+    if (!this.#running) return;
+    if (this.#pass) {
+      this.#again = true;
+      return;
+    }
+    let progressed = false;
+    try {
+      progressed = await this.#runPass();
+    } catch (error) {
+      this.log.error({ err: error }, 'broker pass failed');
+    }
+    if (!this.#running) return;
+    const more = progressed || this.#again;
+    this.#again = false;
+    this.#schedule(more ? 0 : this.opts.pollMs);
+  }
+
+  /** One relay round and one round per consumer; true if anything moved. Never runs twice at once. */
+  #runPass(): Promise<boolean> {
+    if (this.#pass) return this.#pass.then(() => this.#runPass());
+    const pass = (async () => {
+      let progressed = await this.#relay();
+      for (const sub of this.#subs) progressed = (await this.#deliver(sub)) || progressed;
+      return progressed;
+    })();
+    this.#pass = pass;
+    return pass.finally(() => {
+      if (this.#pass === pass) this.#pass = undefined;
+    });
+  }
+
+  async #relay(): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const now = this.clock.now();
+      const rows = await tx.query<OutboxRow>(
+        `select seq, message_id, topic, payload from outbox
+          where published_at is null and deliver_after <= $1
+          order by seq limit $2 for update skip locked`,
+        [now.toISOString(), this.#batch],
+      );
+      if (rows.length === 0) return false;
+      const consumers: string[] = [];
+      const ids: string[] = [];
+      const topics: string[] = [];
+      const payloads: string[] = [];
+      for (const row of rows) {
+        for (const sub of this.#subs) {
+          if (!sub.topics.some((p) => topicMatches(p, row.topic))) continue;
+          consumers.push(sub.consumer);
+          ids.push(row.message_id);
+          topics.push(row.topic);
+          payloads.push(JSON.stringify(row.payload));
+        }
+      }
+      if (consumers.length > 0) {
+        await tx.query(
+          `insert into deliveries (consumer, message_id, topic, payload, status, next_attempt_at, created_at, updated_at)
+           select c, m, t, p::jsonb, 'pending', $5, $5, $5
+             from unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) as d(c, m, t, p)
+           on conflict do nothing`,
+          [consumers, ids, topics, payloads, now.toISOString()],
+        );
+      }
+      await tx.query('update outbox set published_at = $2 where seq = any($1::bigint[])', [rows.map((r) => r.seq), now.toISOString()]);
+      return true;
+    });
+  }
+
+  async #deliver(sub: Subscription): Promise<boolean> {
+    const due = await this.db.query<DeliveryRow>(
+      `select consumer, message_id, topic, payload, attempts from deliveries
+        where consumer = $1 and status = 'pending' and next_attempt_at <= $2
+        order by next_attempt_at, created_at limit $3`,
+      [sub.consumer, this.clock.now().toISOString(), this.#batch],
+    );
+    for (const row of due) await this.#handleOne(sub, row);
+    return due.length > 0;
+  }
+
+  async #handleOne(sub: Subscription, row: DeliveryRow): Promise<void> {
+    const attempt = row.attempts + 1;
+    try {
+      await this.db.transaction(async (tx: Tx) => {
+        const claimed = await tx.query(
+          `update deliveries set status = 'done', attempts = $3, updated_at = $4
+            where consumer = $1 and message_id = $2 and status = 'pending' returning 1`,
+          [sub.consumer, row.message_id, attempt, this.clock.now().toISOString()],
+        );
+        if (claimed.length === 0) return; // another worker took it
+        const fresh = await tx.query(
+          `insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3)
+           on conflict do nothing returning 1`,
+          [sub.consumer, row.message_id, this.clock.now().toISOString()],
+        );
+        if (fresh.length === 0) return; // effect already committed by an earlier delivery
+        await sub.handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+      });
+    } catch (error) {
+      const dead = attempt >= this.opts.maxAttempts;
+      const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
+      this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
+      await this.db.query(
+        `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
+          where consumer = $1 and message_id = $2 and status = 'pending'`,
+        [sub.consumer, row.message_id, attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
+      );
+    }
+  }
+
+  async listDeadLetters(limit: number): Promise<DeadLetter[]> {
+    const rows = await this.db.query<DeadRow>(
+      `select consumer, message_id, topic, payload, attempts, last_error, updated_at from deliveries
+        where status = 'dead' order by updated_at desc limit $1`,
+      [limit],
+    );
+    return rows.map(toDeadLetter);
+  }
+
+  async getDeadLetter(consumer: string, messageId: string): Promise<DeadLetter | undefined> {
+    const rows = await this.db.query<DeadRow>(
+      `select consumer, message_id, topic, payload, attempts, last_error, updated_at from deliveries
+        where status = 'dead' and consumer = $1 and message_id = $2`,
+      [consumer, messageId],
+    );
+    return rows[0] && toDeadLetter(rows[0]);
+  }
+
+  async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `update deliveries set status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3
+        where consumer = $1 and message_id = $2 and status = 'dead' returning 1`,
+      [consumer, messageId, this.clock.now().toISOString()],
+    );
+    this.nudge();
+    return rows.length > 0;
+  }
+
+  async stats(): Promise<{ outboxPending: number; deliveriesPending: number; deadLetters: number }> {
+    const [row] = await this.db.query<{ outbox: number; pending: number; dead: number }>(
+      `select (select count(*) from outbox where published_at is null and deliver_after <= $1) as outbox,
+              (select count(*) from deliveries where status = 'pending' and next_attempt_at <= $1) as pending,
+              (select count(*) from deliveries where status = 'dead') as dead`,
+      [this.clock.now().toISOString()],
+    );
+    return { outboxPending: row?.outbox ?? 0, deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
+  }
+}
+
+function toDeadLetter(row: DeadRow): DeadLetter {
+  return {
+    consumer: row.consumer,
+    messageId: row.message_id,
+    topic: row.topic,
+    payload: row.payload,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    deadAt: row.updated_at,
+  };
+}

@@ -1,0 +1,35 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import type { Queryable } from '../database/database.ts';
+
+export interface OutgoingEvent {
+  topic: string;
+  payload: unknown;
+  /** Deliver no earlier than this many ms from now (payment deadlines). */
+  delayMs?: number;
+  /** Set to make the message id deterministic (e.g. one deadline per order). */
+  messageId?: string;
+}
+
+/** Writes events to the outbox in the caller's transaction: they exist iff the change commits. */
+export async function writeEvents(tx: Queryable, clock: Clock, events: readonly OutgoingEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const now = clock.now().getTime();
+  const ids: string[] = [];
+  const topics: string[] = [];
+  const payloads: string[] = [];
+  const afters: string[] = [];
+  for (const event of events) {
+    ids.push(event.messageId ?? randomUUID());
+    topics.push(event.topic);
+    payloads.push(JSON.stringify(event.payload));
+    afters.push(new Date(now + (event.delayMs ?? 0)).toISOString());
+  }
+  await tx.query(
+    `insert into outbox (message_id, topic, payload, created_at, deliver_after)
+     select id, topic, payload::jsonb, $5, after
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as e(id, topic, payload, after)
+     on conflict (message_id) do nothing`,
+    [ids, topics, payloads, afters, new Date(now).toISOString()],
+  );
+}

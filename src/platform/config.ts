@@ -1,0 +1,69 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+/**
+ * The one configuration schema. Every setting comes from an environment variable, is validated at
+ * start, and a bad or missing one stops the process with a message naming it.
+ */
+const Int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ default: def, minimum: min, maximum: max });
+
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Int(3000, 0, 65535),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
+  DATA_DIR: Type.String({ default: './data' }),
+  /** When set, PostgreSQL replaces PGlite. */
+  DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
+  DATABASE_POOL_SIZE: Int(10, 1, 200),
+  JWT_SECRET: Type.String({ minLength: 16, default: 'dev-only-secret-change-me-please' }),
+  JWT_TTL_S: Int(3600, 60, 30 * 86400),
+  /** Group commit: flush after this many ms or this many requests, whichever first. */
+  GROUP_COMMIT_MAX_WAIT_MS: Int(2, 0, 1000),
+  GROUP_COMMIT_MAX_BATCH: Int(200, 1, 10000),
+  /** Requests waiting for a commit beyond this are shed with 503. */
+  GROUP_COMMIT_MAX_QUEUE: Int(5000, 1, 1_000_000),
+  RATE_LIMIT_IP_MAX: Int(3000, 1),
+  RATE_LIMIT_IP_WINDOW_MS: Int(10_000, 100),
+  RATE_LIMIT_USER_MAX: Int(30, 1),
+  RATE_LIMIT_USER_WINDOW_MS: Int(10_000, 100),
+  /** Shed load with 503 when the event loop lags more than this (0 disables). */
+  MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
+  BROKER_POLL_MS: Int(200, 5, 60_000),
+  BROKER_MAX_ATTEMPTS: Int(5, 1, 100),
+  BROKER_BACKOFF_BASE_MS: Int(200, 1, 3_600_000),
+  /** Seed a demo shop and sale on first start. */
+  SEED_DEMO: Type.Boolean({ default: true }),
+  BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, '1': true, yes: true, false: false, '0': false, no: false };
+
+/** Reads the config from an environment-like record; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const text = env[key];
+    if (text === undefined || text === '') continue;
+    const type = (schema as { type?: string; anyOf?: unknown[] }).type;
+    if (type === 'integer') raw[key] = /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+    else if (type === 'boolean') raw[key] = BOOLEAN_WORDS[text.trim().toLowerCase()] ?? text;
+    else raw[key] = text;
+  }
+  Object.assign(raw, overrides);
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `  ${e.path.slice(1) || '(root)'}=${JSON.stringify((withDefaults as Record<string, unknown>)[e.path.slice(1)])}: ${e.message}`);
+    throw new ConfigError(`invalid configuration:\n${[...new Set(lines)].join('\n')}`);
+  }
+  return withDefaults as Config;
+}

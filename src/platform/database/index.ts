@@ -1,0 +1,23 @@
+import type { Config } from '../config.ts';
+import type { Database } from './database.ts';
+import { PgliteDatabase } from './pglite.ts';
+import { PostgresDatabase } from './postgres.ts';
+import { lockDataDir } from './data-dir-lock.ts';
+
+export type { Database, Queryable, Tx } from './database.ts';
+export { migrate } from './migrate.ts';
+
+/** PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR. */
+export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DATABASE_POOL_SIZE'>): Promise<Database> {
+  if (config.DATABASE_URL) return new PostgresDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
+  if (config.DATA_DIR.startsWith('memory://')) return PgliteDatabase.open(config.DATA_DIR);
+  const unlock = lockDataDir(config.DATA_DIR);
+  try {
+    const db = await PgliteDatabase.open(config.DATA_DIR);
+    db.onClose(unlock);
+    return db;
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}

@@ -1,0 +1,63 @@
+import pg from 'pg';
+import type { Database, Tx } from './database.ts';
+import { parseInt8, runAfterCommit } from './database.ts';
+
+const types = {
+  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
+    oid === 20 || oid === 1700 ? parseInt8 : pg.types.getTypeParser(oid, format),
+};
+
+/** PostgreSQL server through a connection pool. */
+export class PostgresDatabase implements Database {
+  readonly kind = 'postgres' as const;
+  #pool: pg.Pool;
+  #committed = 0;
+
+  constructor(url: string, poolSize: number) {
+    this.#pool = new pg.Pool({ connectionString: url, max: poolSize, types });
+    // An idle client's error (server restart, pg_terminate_backend) must not crash the process.
+    this.#pool.on('error', () => {});
+  }
+
+  get committedTransactions(): number {
+    return this.#committed;
+  }
+
+  async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    const result = await this.#pool.query(sql, params as unknown[]);
+    return result.rows as R[];
+  }
+
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    const callbacks: Array<() => void | Promise<void>> = [];
+    let broken = false;
+    let released = false;
+    try {
+      await client.query('begin');
+      const result = await fn({
+        query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[],
+        afterCommit: (cb) => void callbacks.push(cb),
+      });
+      await client.query('commit');
+      this.#committed++;
+      client.release();
+      released = true;
+      await runAfterCommit(callbacks);
+      return result;
+    } catch (error) {
+      await client.query('rollback').catch(() => { broken = true; });
+      throw error;
+    } finally {
+      if (!released) client.release(broken);
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The admission gate: one atomic decision per purchase attempt, before the database sees it.
+ * It may only ever be *more* conservative than the database (which re-checks every hold), so a
+ * wrong gate can cost a sale but never oversell.
+ */
+export interface GateItem {
+  saleItemId: string;
+  available: number;
+  perUserLimit: number;
+  /** Epoch ms; the item is on sale in [startsAt, endsAt). */
+  startsAt: number;
+  endsAt: number;
+}
+
+export interface GateQuota {
+  saleItemId: string;
+  userId: string;
+  /** Units this user holds or bought. */
+  quantity: number;
+}
+
+export interface GateLine {
+  saleItemId: string;
+  quantity: number;
+}
+
+export type RefusalReason = 'sold_out' | 'limit_exceeded' | 'sale_not_active' | 'unknown_item';
+
+export type Admission =
+  | { ok: true; /** available after the decision, per line */ remaining: number[] }
+  | { ok: false; reason: RefusalReason; saleItemId: string; remaining: number };
+
+export interface StockGate {
+  readonly kind: 'memory' | 'redis';
+  /** Replaces everything the gate knows about these items (start-up rebuild, new sale). */
+  load(items: readonly GateItem[], quotas: readonly GateQuota[]): Promise<void>;
+  /** All lines or none: decrements available and the user's quota atomically. */
+  admit(userId: string, lines: readonly GateLine[], nowMs: number): Promise<Admission>;
+  /** Gives units back (refused by the database, cancelled, expired). */
+  release(userId: string, lines: readonly GateLine[]): Promise<void>;
+  available(saleItemId: string): Promise<number | undefined>;
+  quota(saleItemId: string, userId: string): Promise<number>;
+  /** False until loaded; a gate that lost its state must not admit anyone. */
+  ready(): Promise<boolean>;
+}

@@ -1,0 +1,60 @@
+import type { Admission, GateItem, GateLine, GateQuota, StockGate } from './gate.ts';
+
+interface ItemState extends GateItem {
+  quotas: Map<string, number>;
+}
+
+/** In-process counters; JavaScript's single thread makes each decision atomic. Rebuilt from the DB at start. */
+export class MemoryStockGate implements StockGate {
+  readonly kind = 'memory' as const;
+  #items = new Map<string, ItemState>();
+  #loaded = false;
+
+  async load(items: readonly GateItem[], quotas: readonly GateQuota[]): Promise<void> {
+    for (const item of items) this.#items.set(item.saleItemId, { ...item, quotas: new Map() });
+    for (const q of quotas) this.#items.get(q.saleItemId)?.quotas.set(q.userId, q.quantity);
+    this.#loaded = true;
+  }
+
+  async admit(userId: string, lines: readonly GateLine[], nowMs: number): Promise<Admission> {
+    const states: ItemState[] = [];
+    for (const line of lines) {
+      const item = this.#items.get(line.saleItemId);
+      if (!item) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId, remaining: 0 };
+      if (nowMs < item.startsAt || nowMs >= item.endsAt) return { ok: false, reason: 'sale_not_active', saleItemId: line.saleItemId, remaining: item.available };
+      if (item.available < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: item.available };
+      if ((item.quotas.get(userId) ?? 0) + line.quantity > item.perUserLimit) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId, remaining: item.available };
+      states.push(item);
+    }
+    const remaining = lines.map((line, i) => {
+      const item = states[i]!;
+      item.available -= line.quantity;
+      item.quotas.set(userId, (item.quotas.get(userId) ?? 0) + line.quantity);
+      return item.available;
+    });
+    return { ok: true, remaining };
+  }
+
+  async release(userId: string, lines: readonly GateLine[]): Promise<void> {
+    for (const line of lines) {
+      const item = this.#items.get(line.saleItemId);
+      if (!item) continue;
+      item.available += line.quantity;
+      const left = (item.quotas.get(userId) ?? 0) - line.quantity;
+      if (left > 0) item.quotas.set(userId, left);
+      else item.quotas.delete(userId);
+    }
+  }
+
+  async available(saleItemId: string): Promise<number | undefined> {
+    return this.#items.get(saleItemId)?.available;
+  }
+
+  async quota(saleItemId: string, userId: string): Promise<number> {
+    return this.#items.get(saleItemId)?.quotas.get(userId) ?? 0;
+  }
+
+  async ready(): Promise<boolean> {
+    return this.#loaded;
+  }
+}

@@ -1,0 +1,31 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ERRORS } from '../errors.ts';
+
+export const Uuid = Type.String({ format: 'uuid' });
+export const Money = Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Integer minor units (cents).' });
+export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.' });
+/** Typed as Date for handlers; serialized as an RFC 3339 string. */
+export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time' });
+export const TimestampInput = Type.String({ format: 'date-time' });
+
+export const ErrorBody = Type.Object({
+  error: Type.Object({
+    code: Type.Union(Object.keys(ERRORS).map((c) => Type.Literal(c))),
+    message: Type.String(),
+    details: Type.Optional(Type.Unknown()),
+  }),
+});
+
+export const Page = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  offset: Type.Integer({ minimum: 0, maximum: 10_000, default: 0 }),
+}, { additionalProperties: false });
+
+export const IdParams = Type.Object({ id: Uuid });
+
+/** The error responses a route documents, by status. */
+export function errors(...statuses: number[]): Record<number, TSchema> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]));
+}
+
+export const bearer = [{ bearer: [] }];

@@ -1,0 +1,241 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import type { Config } from '../config.ts';
+import { AppError, ERRORS, isAppError, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Principal, Role, TokenService } from '../tokens.ts';
+import { requestHash, type IdempotencyClaim, type IdempotencyStore, type StoredResponse } from '../idempotency.ts';
+
+export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+/** A route guard; plain functions (no `this`) so they fit any route's typing. */
+export type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+    idempotencyClaim: IdempotencyClaim | undefined;
+  }
+  interface FastifyContextConfig {
+    /** 'store': the response is stored after the handler; 'atomic': the use case stores it in its own transaction. */
+    idempotency?: 'store' | 'atomic';
+  }
+}
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  tokens: TokenService;
+  idempotency: IdempotencyStore;
+}
+
+/** Guards a route: who may call it, the per-user rate limit, and Idempotency-Key handling. */
+export interface Guards {
+  /** Requires a valid token with one of these roles; applies the per-user rate limit. */
+  auth(...roles: Role[]): Hook[];
+  /** Idempotency-Key handling; put it after `auth` so keys are scoped per user. */
+  idempotency: Hook;
+}
+
+/** Body validation is strict (no coercion, no stripping of unknown fields); query and params are coerced. */
+function validators() {
+  const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false }));
+  const coercing = addFormats(new Ajv({ coerceTypes: true, removeAdditional: false, useDefaults: true, allErrors: false, strict: false }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? strict : coercing).compile(schema);
+}
+
+/** Builds the HTTP edge: validation, the error map, flow control, OpenAPI, metrics. Routes are added by the caller. */
+export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guards: Guards }> {
+  const { config, log, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
+    ajv: { customOptions: {} },
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(validators());
+  app.decorateRequest('principal', undefined);
+  app.decorateRequest('idempotencyClaim', undefined);
+
+  app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, request, toAppError(error), log));
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  if (config.MAX_EVENT_LOOP_DELAY_MS > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
+      exposeStatusRoute: false,
+      pressureHandler: (request, reply) => {
+        sendError(reply, request, new AppError('overloaded', undefined, { retryAfterS: 1 }), log);
+      },
+    });
+  }
+
+  await app.register(rateLimit, {
+    global: true,
+    max: config.RATE_LIMIT_IP_MAX,
+    timeWindow: config.RATE_LIMIT_IP_WINDOW_MS,
+    keyGenerator: (request) => `ip:${request.ip}`,
+    errorResponseBuilder: (_request, context) => new AppError('rate_limited', undefined, { retryAfterS: Math.max(1, Math.ceil(context.ttl / 1000)) }),
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'flashsale', version: '0.1.0', description: 'Flash-sale order processing: never oversold, lost, double-charged or stuck. Errors are `{ "error": { "code", "message" } }`.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const perUserHook = app.rateLimit({
+    max: config.RATE_LIMIT_USER_MAX,
+    timeWindow: config.RATE_LIMIT_USER_WINDOW_MS,
+    keyGenerator: (request: FastifyRequest) => `user:${request.principal?.userId ?? request.ip}`,
+  });
+
+  const perUser: Hook = (request, reply) => perUserHook.call(app, request, reply);
+  const guards: Guards = {
+    auth: (...roles) => [authenticate(deps.tokens, roles), perUser],
+    idempotency: idempotencyHandler(deps.idempotency),
+  };
+  app.addHook('onSend', storeIdempotentResponse(deps.idempotency));
+  return { app, guards };
+}
+
+function authenticate(tokens: TokenService, roles: readonly Role[]): Hook {
+  return async (request) => {
+    const header = request.headers.authorization;
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const principal = token ? tokens.verify(token) : undefined;
+    if (!principal) throw new AppError('unauthorized');
+    if (!roles.includes(principal.role)) throw new AppError('forbidden', `This needs the role ${roles.join(' or ')}.`);
+    request.principal = principal;
+  };
+}
+
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+
+function idempotencyHandler(store: IdempotencyStore): Hook {
+  /** Requests with the same key in flight in this process wait for the first one's response. */
+  const waiting = new Map<string, Promise<StoredResponse>>();
+  return async (request, reply) => {
+    const key = request.headers['idempotency-key'];
+    if (key === undefined) return;
+    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) throw new AppError('validation_failed', 'Idempotency-Key must be 1–255 printable ASCII characters.');
+    const scope = request.principal ? `user:${request.principal.userId}` : `ip:${request.ip}`;
+    const claim: IdempotencyClaim = { scope, key, hash: requestHash([request.method, request.routeOptions.url, request.params, request.body]) };
+    const id = `${scope}\u0000${key}`;
+
+    for (let tries = 0; tries < 3; tries++) {
+      const running = waiting.get(id);
+      if (!running) break;
+      const first = await running.catch(() => undefined);
+      const stored = await store.lookup(scope, key);
+      if (stored && stored.status !== 0) return replay(reply, claim, stored);
+      if (first && first.status >= 200 && first.status < 300) return reply.code(first.status).send(first.body);
+    }
+    const stored = await store.lookup(scope, key);
+    if (stored) {
+      if (stored.status === 0) throw new AppError('idempotency_in_progress');
+      return replay(reply, claim, stored);
+    }
+    let settle!: (response: StoredResponse) => void;
+    waiting.set(id, new Promise<StoredResponse>((resolve) => (settle = resolve)));
+    request.idempotencyClaim = claim;
+    (request as IdempotentRequest)[SETTLE] = (response) => {
+      waiting.delete(id);
+      settle(response);
+    };
+  };
+}
+
+const SETTLE = Symbol('idempotency.settle');
+type IdempotentRequest = FastifyRequest & { [SETTLE]?: (response: StoredResponse) => void };
+
+function replay(reply: FastifyReply, claim: IdempotencyClaim, stored: StoredResponse & { hash: string }) {
+  if (stored.hash !== claim.hash) throw new AppError('idempotency_key_reused');
+  return reply.code(stored.status).header('idempotent-replayed', 'true').send(stored.body);
+}
+
+function storeIdempotentResponse(store: IdempotencyStore) {
+  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const settle = (request as IdempotentRequest)[SETTLE];
+    const claim = request.idempotencyClaim;
+    if (!settle || !claim) return payload;
+    const body = typeof payload === 'string' ? safeParse(payload) : null;
+    const response = { status: reply.statusCode, body };
+    try {
+      if (request.routeOptions.config.idempotency === 'store' && reply.statusCode >= 200 && reply.statusCode < 300) await store.store(claim, response);
+    } finally {
+      settle(response);
+    }
+    return payload;
+  };
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+};
+
+/** The one place where any thrown thing becomes a client-visible error. */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error;
+  const e = error as Partial<FastifyError> & { validation?: unknown };
+  if (e.validation) return new AppError('validation_failed', e.message, { details: e.validation });
+  if (e.code && FASTIFY_CODES[e.code]) return new AppError(FASTIFY_CODES[e.code]!, undefined, { cause: error });
+  if (error instanceof SyntaxError || (e.statusCode === 400 && /JSON/i.test(e.message ?? ''))) return new AppError('invalid_json', undefined, { cause: error });
+  if (e.statusCode === 405) return new AppError('method_not_allowed');
+  if (e.statusCode === 413) return new AppError('payload_too_large');
+  if (e.statusCode === 415) return new AppError('unsupported_media_type');
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new AppError('bad_request', e.message, { cause: error });
+  if (isDatabaseUnavailable(error)) return new AppError('unavailable', undefined, { retryAfterS: 1, cause: error });
+  return new AppError('internal', undefined, { cause: error });
+}
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: string }).code ?? '';
+  return ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08003', '08001'].includes(code);
+}
+
+function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError, log: Logger) {
+  if (error.status >= 500 && error.code !== 'overloaded' && error.code !== 'unavailable') log.error({ err: error.cause ?? error, reqId: request.id }, 'request failed');
+  if (error.retryAfterS !== undefined) reply.header('retry-after', String(error.retryAfterS));
+  const body: { error: { code: ErrorCode; message: string; details?: unknown } } = { error: { code: error.code, message: error.message } };
+  if (error.details !== undefined && error.status < 500) body.error.details = error.details;
+  return reply.code(error.status).type('application/json; charset=utf-8').send(body);
+}
+
+/** Schema of the error body, for OpenAPI. */
+export const errorCodes = Object.keys(ERRORS);

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'undici';
+import { buildHttpApp, buildSystem, type System } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/platform/config.ts';
+import type { Clock } from '../../src/platform/clock.ts';
+import type { App } from '../../src/platform/http/server.ts';
+import type { FlashSale, HoldMode, Product } from '../../src/catalog/index.ts';
+import { freshDatabase } from './template.ts';
+
+/** Settings for tests: in-memory database, quiet logs, flow-control limits out of the way unless a test sets them. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return loadConfig({}, {
+    NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', SEED_DEMO: false, PORT: 0,
+    RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000, MAX_EVENT_LOOP_DELAY_MS: 0, BROKER_POLL_MS: 20,
+    JWT_SECRET: 'test-secret-at-least-16-chars', ...overrides,
+  });
+}
+
+export interface Harness {
+  system: System;
+  app: App;
+  url: string;
+  http: HttpClient;
+  close(): Promise<void>;
+  buyerToken(userId?: string): { token: string; userId: string };
+  adminToken(): string;
+  /** A merchant with a shop, one product per item, and a sale; opens now unless told otherwise. */
+  createSale(opts?: SaleOptions): Promise<{ sale: FlashSale; merchantToken: string; shopId: string }>;
+}
+
+export interface SaleOptions {
+  items?: Array<{ stock: number; perUserLimit?: number; flashPrice?: number }>;
+  holdMode?: HoldMode;
+  paymentWindowS?: number;
+  startsInMs?: number;
+  durationMs?: number;
+}
+
+export interface HttpResponse<T = any> {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: T;
+}
+
+export interface HttpClient {
+  request<T = any>(method: string, path: string, opts?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<HttpResponse<T>>;
+  close(): Promise<void>;
+}
+
+/** Real HTTP over a connection pool: concurrency tests send truly concurrent requests. */
+export function httpClient(url: string, connections = 64): HttpClient {
+  const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 10_000 });
+  return {
+    async request(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      let body: string | undefined = opts.rawBody;
+      if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['content-type'] ??= 'application/json';
+      }
+      const response = await pool.request({ method: method as 'GET', path, headers, body });
+      const text = await response.body.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        // non-JSON bodies (metrics) stay text
+      }
+      return { status: response.statusCode, headers: response.headers, body: parsed as any };
+    },
+    close: () => pool.close(),
+  };
+}
+
+let merchantCounter = 0;
+
+/** Builds the whole system on a fresh in-memory database and serves it on a random port. */
+export async function startHarness(opts: { config?: Partial<Config>; clock?: Clock } = {}): Promise<Harness> {
+  const config = testConfig(opts.config);
+  const db = await freshDatabase();
+  const system = await buildSystem(config, { db, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const app = await buildHttpApp(system);
+  await system.start();
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const http = httpClient(address);
+  return {
+    system, app, url: address, http,
+    async close() {
+      await http.close();
+      await app.close();
+      await system.close();
+    },
+    buyerToken(userId = randomUUID()) {
+      return { userId, token: system.tokens.issue({ userId, role: 'buyer' }) };
+    },
+    adminToken() {
+      return system.tokens.issue({ userId: randomUUID(), role: 'admin' });
+    },
+    async createSale(saleOpts: SaleOptions = {}) {
+      const { accounts, catalog, clock } = system;
+      const n = ++merchantCounter;
+      const { user, shop } = await accounts.createMerchant(`merchant-${n}-${randomUUID()}@test.local`, 'merchant-password', `Shop ${n}`);
+      const specs = saleOpts.items ?? [{ stock: 10 }];
+      const products: Product[] = [];
+      for (const [i, spec] of specs.entries()) products.push(await catalog.createProduct(shop.id, { name: `Product ${i}`, price: 10_000, currency: 'USD', description: '' }));
+      const startsAt = new Date(clock.now().getTime() + (saleOpts.startsInMs ?? -1000));
+      const sale = await catalog.createFlashSale(shop.id, {
+        name: `Sale ${n}`, startsAt, endsAt: new Date(startsAt.getTime() + (saleOpts.durationMs ?? 3600_000)),
+        paymentWindowS: saleOpts.paymentWindowS ?? 600, holdMode: saleOpts.holdMode ?? 'order',
+        items: specs.map((spec, i) => ({ productId: products[i]!.id, flashPrice: spec.flashPrice ?? 5_000, stock: spec.stock, perUserLimit: spec.perUserLimit ?? 1 })),
+      });
+      return { sale, merchantToken: system.tokens.issue({ userId: user.id, role: 'merchant' }), shopId: shop.id };
+    },
+  };
+}
+
+/** Runs `count` tasks with at most `concurrency` in flight; returns results in order. */
+export async function runConcurrently<T>(count: number, concurrency: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  }));
+  return results;
+}
+
+export function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
+  return counts;
+}
