@@ -133,3 +133,9 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
   for (const item of items) counts[key(item)] = (counts[key(item)] ?? 0) + 1;
   return counts;
 }
+
+/** The first column of the first row, as a number (for `select count(*) …`). */
+export async function scalar(system: System, sql: string, params: unknown[] = []): Promise<number> {
+  const [row] = await system.db.query<Record<string, number>>(sql, params);
+  return Number(Object.values(row ?? {})[0] ?? NaN);
+}
