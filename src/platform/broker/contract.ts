@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { ManualClock } from '../clock.ts';
+import type { Database } from '../database/database.ts';
+import { writeEvents } from './outbox.ts';
+import type { Broker, Handler } from './broker.ts';
+
+export interface BrokerFixture {
+  db: Database;
+  clock: ManualClock;
+  /** A broker over `db`; a second call models a restarted process. */
+  makeBroker(opts: { maxAttempts: number; backoffBaseMs: number }): Broker;
+  close(): Promise<void>;
+}
+
+/**
+ * The behaviour every Broker adapter must have. Effects are rows in `contract_effects`, written in
+ * the handler's transaction, so "one effect" is checked in the database, not in memory.
+ */
+export function brokerContract(name: string, setup: () => Promise<BrokerFixture>): void {
+  describe(`Broker contract: ${name}`, () => {
+    let f: BrokerFixture;
+    const brokers: Broker[] = [];
+    before(async () => {
+      f = await setup();
+      await f.db.query('create table if not exists contract_effects (consumer text, message_id uuid, topic text, payload jsonb)');
+    });
+    after(async () => {
+      for (const b of brokers) await b.stop();
+      await f.close();
+    });
+
+    function broker(maxAttempts = 3, backoffBaseMs = 1000): Broker {
+      const b = f.makeBroker({ maxAttempts, backoffBaseMs });
+      brokers.push(b);
+      return b;
+    }
+
+    const record = (consumer: string): Handler => async (tx, message) => {
+      await tx.query('insert into contract_effects values ($1, $2, $3, $4::jsonb)', [consumer, message.id, message.topic, JSON.stringify(message.payload)]);
+    };
+
+    async function effects(consumer: string): Promise<Array<{ message_id: string; topic: string; payload: { n: number } }>> {
+      return f.db.query('select message_id, topic, payload from contract_effects where consumer = $1 order by (payload->>\'n\')::int', [consumer]);
+    }
+
+    async function publish(topic: string, payload: unknown, opts: { delayMs?: number; messageId?: string } = {}): Promise<void> {
+      await f.db.transaction((tx) => writeEvents(tx, f.clock, [{ topic, payload, ...opts }]));
+    }
+
+    it('when an event is published, then every subscribed consumer group gets it once, by topic pattern', async () => {
+      const b = broker();
+      const tag = randomUUID().slice(0, 8);
+      b.consume(`exact-${tag}`, [`t${tag}.created`], record(`exact-${tag}`));
+      b.consume(`wild-${tag}`, [`t${tag}.*`], record(`wild-${tag}`));
+      b.consume(`other-${tag}`, ['nothing.here'], record(`other-${tag}`));
+      await b.start();
+      await publish(`t${tag}.created`, { n: 1 });
+      await publish(`t${tag}.cancelled`, { n: 2 });
+      await b.drain();
+      assert.deepEqual((await effects(`exact-${tag}`)).map((e) => e.payload.n), [1]);
+      assert.deepEqual((await effects(`wild-${tag}`)).map((e) => e.payload.n), [1, 2]);
+      assert.deepEqual(await effects(`other-${tag}`), []);
+      await b.stop();
+    });
+
+    it('when the same message id is published twice, then it has one effect', async () => {
+      const b = broker();
+      const consumer = `dupe-${randomUUID().slice(0, 8)}`;
+      b.consume(consumer, ['dupe.event'], record(consumer));
+      await b.start();
+      const messageId = randomUUID();
+      await publish('dupe.event', { n: 1 }, { messageId });
+      await b.drain();
+      await publish('dupe.event', { n: 1 }, { messageId });
+      await b.drain();
+      assert.equal((await effects(consumer)).length, 1);
+      await b.stop();
+    });
+
+    it('when a handler fails twice, then it is retried with growing backoff and succeeds once', async () => {
+      const b = broker(5, 1000);
+      const consumer = `retry-${randomUUID().slice(0, 8)}`;
+      const attempts: number[] = [];
+      b.consume(consumer, ['retry.event'], async (tx, message) => {
+        attempts.push(message.attempt);
+        if (message.attempt < 3) throw new Error(`transient failure ${message.attempt}`);
+        await record(consumer)(tx, message);
+      });
+      await b.start();
+      await publish('retry.event', { n: 1 });
+      await b.drain();
+      assert.deepEqual(attempts, [1]);
+      f.clock.advance(999);
+      await b.drain();
+      assert.deepEqual(attempts, [1], 'not retried before the first backoff elapsed');
+      f.clock.advance(1);
+      await b.drain();
+      assert.deepEqual(attempts, [1, 2]);
+      f.clock.advance(1999);
+      await b.drain();
+      assert.deepEqual(attempts, [1, 2], 'the second backoff is twice the first');
+      f.clock.advance(1);
+      await b.drain();
+      assert.deepEqual(attempts, [1, 2, 3]);
+      assert.equal((await effects(consumer)).length, 1);
+      await b.stop();
+    });
+
+    it('when a handler always fails, then the message is dead-lettered after N attempts, others are unaffected, and a replay after the fix applies it once', async () => {
+      const b = broker(3, 10);
+      const consumer = `poison-${randomUUID().slice(0, 8)}`;
+      let fixed = false;
+      b.consume(consumer, ['poison.event'], async (tx, message) => {
+        if ((message.payload as { n: number }).n === 13 && !fixed) throw new Error('cannot handle 13');
+        await record(consumer)(tx, message);
+      });
+      await b.start();
+      await publish('poison.event', { n: 13 });
+      await publish('poison.event', { n: 1 });
+      for (let i = 0; i < 5; i++) {
+        await b.drain();
+        f.clock.advance(1000);
+      }
+      assert.deepEqual((await effects(consumer)).map((e) => e.payload.n), [1]);
+      const dead = (await b.listDeadLetters(100)).filter((d) => d.consumer === consumer);
+      assert.equal(dead.length, 1);
+      assert.equal(dead[0]!.attempts, 3);
+      assert.match(dead[0]!.lastError ?? '', /cannot handle 13/);
+      assert.deepEqual((await b.getDeadLetter(consumer, dead[0]!.messageId))?.payload, { n: 13 });
+      fixed = true;
+      assert.equal(await b.replayDeadLetter(consumer, dead[0]!.messageId), true);
+      await b.drain();
+      assert.deepEqual((await effects(consumer)).map((e) => e.payload.n), [1, 13]);
+      assert.equal(await b.replayDeadLetter(consumer, dead[0]!.messageId), false, 'no longer dead');
+      await b.stop();
+    });
+
+    it('when a message is delayed, then it is delivered only once its time has come', async () => {
+      const b = broker();
+      const consumer = `delay-${randomUUID().slice(0, 8)}`;
+      b.consume(consumer, ['delayed.event'], record(consumer));
+      await b.start();
+      await publish('delayed.event', { n: 1 }, { delayMs: 60_000 });
+      await b.drain();
+      assert.equal((await effects(consumer)).length, 0);
+      f.clock.advance(60_000);
+      await b.drain();
+      assert.equal((await effects(consumer)).length, 1);
+      await b.stop();
+    });
+
+    it('when events are written while no broker runs, then a broker started later delivers them', async () => {
+      const consumer = `restart-${randomUUID().slice(0, 8)}`;
+      await publish('restart.event', { n: 1 });
+      await publish('restart.event', { n: 2 });
+      const b = broker();
+      b.consume(consumer, ['restart.event'], record(consumer));
+      await b.start();
+      await b.drain();
+      assert.deepEqual((await effects(consumer)).map((e) => e.payload.n), [1, 2]);
+      await b.stop();
+    });
+
+    it('when a handler throws, then its partial writes are rolled back with it', async () => {
+      const b = broker(1, 10);
+      const consumer = `atomic-${randomUUID().slice(0, 8)}`;
+      b.consume(consumer, ['atomic.event'], async (tx, message) => {
+        await record(consumer)(tx, message);
+        throw new Error('fails after writing');
+      });
+      await b.start();
+      await publish('atomic.event', { n: 1 });
+      await b.drain();
+      assert.equal((await effects(consumer)).length, 0);
+      await b.stop();
+    });
+  });
+}
