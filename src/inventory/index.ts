@@ -68,16 +68,18 @@ export interface InventoryDeps {
  * short-circuit in front of it, and the stock audit.
  */
 export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEventsWritten }: InventoryDeps) {
+  // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
+  // frozen clock cannot pin an item as sold out forever.
   const soldOutUntil = new Map<string, number>();
 
   function flagSoldOut(saleItemId: string): void {
-    soldOutUntil.set(saleItemId, Date.now() + soldOutFlagTtlMs);
+    soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
   }
 
   function isFlaggedSoldOut(saleItemId: string): boolean {
     const until = soldOutUntil.get(saleItemId);
     if (until === undefined) return false;
-    if (until > Date.now()) return true;
+    if (until > performance.now()) return true;
     soldOutUntil.delete(saleItemId);
     return false;
   }
