@@ -70,6 +70,10 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
   const orders = createOrders({
     db, clock, catalog, inventory, idempotency, onEventsWritten,
+    onBatchCommitted: (attempts, units) => {
+      metrics.groupCommitBatch.observe(attempts);
+      metrics.holdsCreated.inc(units);
+    },
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 

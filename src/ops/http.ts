@@ -27,6 +27,7 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
     const stats = await system.broker.stats().catch(() => undefined);
     if (stats) {
       system.metrics.outboxPending.set(stats.outboxPending);
+      system.metrics.outboxLag.set(stats.outboxLagSeconds);
       system.metrics.deliveriesPending.set(stats.deliveriesPending);
       system.metrics.deadLetters.set(stats.deadLetters);
     }

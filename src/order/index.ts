@@ -71,6 +71,8 @@ export interface OrdersDeps {
   idempotency: IdempotencyStore;
   groupCommit: GroupCommitOptions;
   onEventsWritten?: () => void;
+  /** Told after each group commit: attempts in the batch and units held (metrics). */
+  onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
 }
 
 /**
@@ -114,13 +116,22 @@ export function createOrders(deps: OrdersDeps) {
     const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
     const admission = await inventory.admit(a.userId, gateLines);
     if (!admission.ok) throw new AppError(admission.reason);
-    return committer.submit(a);
+    let committed: Promise<AttemptResult>;
+    try {
+      committed = committer.submit(a);
+    } catch (notQueued) {
+      await inventory.undoAdmission(a.userId, gateLines);
+      throw notQueued;
+    }
+    return committed;
   }
 
   async function commitAttempts(attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
     let outcomes: Array<BatchOutcome<AttemptResult>>;
     try {
       outcomes = await db.transaction((tx) => writeAttempts(tx, attempts));
+      const units = attempts.reduce((sum, a, i) => sum + (outcomes[i]!.ok ? a.lines.reduce((n, l) => n + l.quantity, 0) : 0), 0);
+      deps.onBatchCommitted?.(attempts.length, units);
     } catch (error) {
       outcomes = attempts.map(() => ({ ok: false, error: new AppError('unavailable', 'Could not save the order; retry.', { retryAfterS: 1, cause: error }) }));
     }

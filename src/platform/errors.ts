@@ -9,6 +9,7 @@ export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   payload_too_large: { status: 413, message: 'The body is too large.' },
+  uri_too_long: { status: 414, message: 'The URL is too long.' },
   unauthorized: { status: 401, message: 'A valid bearer token is required.' },
   invalid_credentials: { status: 401, message: 'Email or password is wrong.' },
   forbidden: { status: 403, message: 'Your role may not do this.' },

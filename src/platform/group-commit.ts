@@ -43,9 +43,13 @@ export class GroupCommitter<T, R> {
     return this.#batches;
   }
 
+  /**
+   * Queues a request. Throws at once (not a rejected promise) when the request was not queued —
+   * shutting down, or the queue is full — so the caller knows to undo what it did before.
+   */
   submit(request: T): Promise<R> {
-    if (this.#closed) return Promise.reject(new AppError('unavailable', 'Shutting down.', { retryAfterS: 1 }));
-    if (this.#queue.length >= this.opts.maxQueue) return Promise.reject(new AppError('overloaded', undefined, { retryAfterS: 1 }));
+    if (this.#closed) throw new AppError('unavailable', 'Shutting down.', { retryAfterS: 1 });
+    if (this.#queue.length >= this.opts.maxQueue) throw new AppError('overloaded', undefined, { retryAfterS: 1 });
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ request, resolve, reject });
       if (this.#queue.length >= this.opts.maxBatch) this.#kick(0);

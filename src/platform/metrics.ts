@@ -15,6 +15,7 @@ export function createMetrics() {
     holdsCreated: new Counter({ name: 'flashsale_holds_created_total', help: 'Units held', registers: [registry] }),
     groupCommitBatch: new Histogram({ name: 'flashsale_group_commit_batch_size', help: 'Attempts per group-commit transaction', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: [registry] }),
     outboxPending: new Gauge({ name: 'flashsale_outbox_pending', help: 'Outbox rows not yet relayed', registers: [registry] }),
+    outboxLag: new Gauge({ name: 'flashsale_outbox_lag_seconds', help: 'Age of the oldest due outbox row not yet relayed', registers: [registry] }),
     deliveriesPending: new Gauge({ name: 'flashsale_deliveries_pending', help: 'Messages waiting for a consumer', registers: [registry] }),
     deadLetters: new Gauge({ name: 'flashsale_dead_letters', help: 'Dead-lettered messages', registers: [registry] }),
   };

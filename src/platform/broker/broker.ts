@@ -15,6 +15,14 @@ export interface Message<T = unknown> {
  */
 export type Handler<T = unknown> = (tx: Tx, message: Message<T>) => Promise<void>;
 
+export interface BrokerStats {
+  outboxPending: number;
+  /** Age of the oldest due, unrelayed outbox row; 0 when none. */
+  outboxLagSeconds: number;
+  deliveriesPending: number;
+  deadLetters: number;
+}
+
 export interface DeadLetter {
   consumer: string;
   messageId: string;
@@ -45,7 +53,7 @@ export interface Broker {
   /** Puts a dead letter back in its queue for one more round of attempts. */
   replayDeadLetter(consumer: string, messageId: string): Promise<boolean>;
   /** Counts of what is due now (not of messages delayed into the future), for metrics and the audit. */
-  stats(): Promise<{ outboxPending: number; deliveriesPending: number; deadLetters: number }>;
+  stats(): Promise<BrokerStats>;
 }
 
 /** `a.b` matches `a.b`, `a.*` and `*`. */

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import { backoffMs, topicMatches, type Broker, type DeadLetter, type Handler } from './broker.ts';
+import { backoffMs, topicMatches, type Broker, type BrokerStats, type DeadLetter, type Handler } from './broker.ts';
 
 interface Subscription {
   consumer: string;
@@ -218,14 +218,16 @@ export class InProcessBroker implements Broker {
     return rows.length > 0;
   }
 
-  async stats(): Promise<{ outboxPending: number; deliveriesPending: number; deadLetters: number }> {
-    const [row] = await this.db.query<{ outbox: number; pending: number; dead: number }>(
+  async stats(): Promise<BrokerStats> {
+    const [row] = await this.db.query<{ outbox: number; oldest: Date | null; pending: number; dead: number }>(
       `select (select count(*) from outbox where published_at is null and deliver_after <= $1) as outbox,
+              (select min(deliver_after) from outbox where published_at is null and deliver_after <= $1) as oldest,
               (select count(*) from deliveries where status = 'pending' and next_attempt_at <= $1) as pending,
               (select count(*) from deliveries where status = 'dead') as dead`,
       [this.clock.now().toISOString()],
     );
-    return { outboxPending: row?.outbox ?? 0, deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
+    const lagMs = row?.oldest ? this.clock.now().getTime() - row.oldest.getTime() : 0;
+    return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
   }
 }
 

@@ -65,6 +65,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
     return503OnClosing: true,
+    // Router errors (a bad %-escape, an overlong path parameter) would otherwise bypass the error handler and its body shape.
+    frameworkErrors: (error, request, reply) => sendError(reply, request, toAppError(error), log),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validators());
   app.decorateRequest('principal', undefined);
@@ -72,6 +74,14 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, request, toAppError(error), log));
   app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
+
+  // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
+  app.addHook('preValidation', async (request) => {
+    if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
+    const body: unknown = request.body;
+    const empty = body === '' || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+    if (!empty) throw new AppError('validation_failed', 'This operation takes no request body.');
+  });
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -107,13 +117,17 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const perUserHook = app.rateLimit({
+  // A manual check, not app.rateLimit(): the plugin runs one limiter per request, and the per-IP
+  // one has already run by the time the user is known.
+  const checkUser = app.createRateLimit({
     max: config.RATE_LIMIT_USER_MAX,
     timeWindow: config.RATE_LIMIT_USER_WINDOW_MS,
     keyGenerator: (request: FastifyRequest) => `user:${request.principal?.userId ?? request.ip}`,
   });
-
-  const perUser: Hook = (request, reply) => perUserHook.call(app, request, reply);
+  const perUser: Hook = async (request) => {
+    const verdict = await checkUser(request);
+    if (!verdict.isAllowed && verdict.isExceeded) throw new AppError('rate_limited', 'Too many requests from this account; retry later.', { retryAfterS: Math.max(1, verdict.ttlInSeconds) });
+  };
   const guards: Guards = {
     auth: (...roles) => [authenticate(deps.tokens, roles), perUser],
     idempotency: idempotencyHandler(deps.idempotency),
@@ -207,6 +221,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
+  FST_ERR_MAX_PARAM_LENGTH: 'uri_too_long',
 };
 
 /** The one place where any thrown thing becomes a client-visible error. */
