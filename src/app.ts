@@ -17,6 +17,10 @@ import { createInventory, type Inventory } from './inventory/index.ts';
 import { createCatalog, type Catalog } from './catalog/index.ts';
 import { registerCatalogRoutes } from './catalog/http.ts';
 import { createOrders, type Orders } from './order/index.ts';
+import { createPayments, type Payments } from './payment/index.ts';
+import { registerPaymentRoutes } from './payment/http.ts';
+import { HttpPaymentGateway } from './platform/gateway/http-client.ts';
+import type { PaymentGateway } from './platform/gateway/gateway.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 
@@ -35,6 +39,8 @@ export interface System {
   inventory: Inventory;
   catalog: Catalog;
   orders: Orders;
+  payments: Payments;
+  gateway: PaymentGateway;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
   /** Starts background work (message delivery). */
   start(): Promise<void>;
@@ -45,6 +51,7 @@ export interface SystemOverrides {
   clock?: Clock;
   db?: Database;
   log?: Logger;
+  gateway?: PaymentGateway;
 }
 
 /**
@@ -68,8 +75,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const accounts = createAccounts({ db, clock, tokens });
   const inventory = createInventory({ db, clock, gate, onEventsWritten });
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
+  const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
+  // Order asks payment before closing an order, through a function: order never imports payment.
+  let payments: Payments | undefined;
   const orders = createOrders({
     db, clock, catalog, inventory, idempotency, onEventsWritten,
+    settlePayment: (orderId) => payments!.settleBeforeClose(orderId),
+    graceS: config.PAYMENT_GRACE_S,
+    log: log.child({ component: 'order' }),
     onBatchCommitted: (attempts, units) => {
       metrics.groupCommitBatch.observe(attempts);
       metrics.holdsCreated.inc(units);
@@ -77,13 +90,20 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 
+  payments = createPayments({ db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten });
+  orders.subscribe(broker);
+  payments.subscribe(broker);
+
   await inventory.rebuildGate();
   await catalog.warm();
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders,
-    audit: (opts = {}) => runAudit({ inventory, orders, broker, now: () => clock.now() }, { quiet: opts.quiet ?? false }),
-    start: () => broker.start(),
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway,
+    audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    async start() {
+      await broker.start();
+      orders.startSweeper(config.SWEEPER_INTERVAL_MS);
+    },
     async close() {
       await orders.close();
       await broker.stop();
@@ -100,6 +120,7 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerAccountRoutes(app, { accounts: system.accounts, guards });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
+  await registerPaymentRoutes(app, { payments: system.payments, guards });
   await app.ready();
   return app;
 }

@@ -40,7 +40,7 @@ describe('the audit catches corruption', () => {
   it('when stock is oversold (the guard removed and more sold than exists), then not_oversold and stock_non_negative fail', async () => {
     const { itemId } = await saleWithOrder(1);
     await h.system.db.query('alter table stock_items drop constraint if exists stock_items_available_check');
-    await h.system.db.query('alter table stock_items drop constraint if exists stock_items_check');
+    await h.system.db.query('alter table stock_items drop constraint if exists stock_items_balanced');
     await h.system.db.query(`update stock_items set available = -1, held = held + 1 where sale_item_id = $1`, [itemId]);
     await h.system.db.query(`insert into holds (id, sale_item_id, user_id, quantity, status, kind, order_id, created_at, expires_at)
       select gen_random_uuid(), sale_item_id, gen_random_uuid(), 1, 'held', 'cart', null, now(), now() + interval '1 hour' from stock_items where sale_item_id = $1`, [itemId]);

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { errors, Uuid } from '../platform/http/schemas.ts';
+import { errors, Text, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from './index.ts';
 
 const Email = Type.String({ format: 'email', maxLength: 254 });
@@ -18,7 +18,7 @@ export function registerAccountRoutes(app: App, { accounts, guards }: { accounts
   app.post('/v1/auth/login', {
     schema: {
       operationId: 'login', tags: ['accounts'], summary: 'Exchange email and password for a bearer token',
-      body: Type.Object({ email: Type.String({ maxLength: 254 }), password: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
+      body: Type.Object({ email: Text({ maxLength: 254 }), password: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
       response: { 200: Type.Object({ token: Type.String(), user: UserBody }), ...errors(401, 422) },
     },
   }, async (request) => accounts.login(request.body.email, request.body.password));
@@ -28,7 +28,7 @@ export function registerAccountRoutes(app: App, { accounts, guards }: { accounts
     config: { idempotency: 'store' },
     schema: {
       operationId: 'createMerchant', tags: ['accounts'], summary: 'Create a merchant and the shop it owns (admin)', security: [{ bearer: [] }],
-      body: Type.Object({ email: Email, password: Password, shopName: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+      body: Type.Object({ email: Email, password: Password, shopName: Text({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
       response: { 201: Type.Object({ user: UserBody, shop: Type.Object({ id: Uuid, ownerId: Uuid, name: Type.String() }) }), ...errors(401, 403, 409, 422) },
     },
   }, async (request, reply) => reply.code(201).send(await accounts.createMerchant(request.body.email, request.body.password, request.body.shopName)));

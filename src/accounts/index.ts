@@ -34,13 +34,17 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
     return { id, email: normalized, role };
   }
 
+  /** Checked when the email is unknown, so that both failures cost one scrypt and timing does not reveal which emails exist. */
+  let unknownUserHash: Promise<string> | undefined;
+
   return {
     /** A new buyer account. */
     register: (email: string, password: string) => createUser(email, password, 'buyer'),
 
     async login(email: string, password: string): Promise<{ token: string; user: User }> {
       const [row] = await db.query<{ id: string; email: string; password_hash: string; role: Role }>(sql.userByEmail, [email.trim().toLowerCase()]);
-      if (!row || !(await verifyPassword(password, row.password_hash))) throw new AppError('invalid_credentials');
+      const matches = await verifyPassword(password, row?.password_hash ?? (await (unknownUserHash ??= hashPassword(randomUUID()))));
+      if (!row || !matches) throw new AppError('invalid_credentials');
       const user = { id: row.id, email: row.email, role: row.role };
       return { token: tokens.issue({ userId: user.id, role: user.role }), user };
     },

@@ -1,6 +1,7 @@
 import type { Broker } from '../platform/broker/broker.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { Orders } from '../order/index.ts';
+import type { Payments } from '../payment/index.ts';
 
 export interface Violation {
   check: string;
@@ -18,8 +19,11 @@ export interface AuditReport {
 export interface AuditDeps {
   inventory: Inventory;
   orders: Orders;
+  payments: Payments;
   broker: Broker;
   now: () => Date;
+  /** Holds and pending orders older than their deadline by more than this are stuck. */
+  graceMs: number;
 }
 
 /**
@@ -27,9 +31,9 @@ export interface AuditDeps {
  * audit. `quiet` means no traffic is in flight: only then must the gate equal the database and
  * every message be delivered.
  */
-export async function runAudit({ inventory, orders, broker, now }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
-  const stock = await inventory.audit(opts.quiet);
-  const violations: Violation[] = [...stock.violations, ...(await orders.audit())];
+export async function runAudit({ inventory, orders, payments, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
+  const stock = await inventory.audit(opts.quiet, graceMs);
+  const violations: Violation[] = [...stock.violations, ...(await orders.audit()), ...(await payments.audit(await orders.statuses(), opts.quiet))];
   const stats = await broker.stats();
   if (stats.deadLetters > 0) violations.push({ check: 'no_dead_letters', message: `${stats.deadLetters} dead-lettered messages need attention (flashsale dlq list)`, ids: [] });
   if (opts.quiet && (stats.outboxPending > 0 || stats.deliveriesPending > 0)) {

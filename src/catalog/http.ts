@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../platform/errors.ts';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, TimestampInput, Uuid } from '../platform/http/schemas.ts';
+import { bearer, Currency, errors, IdParams, Money, Page, Text, Timestamp, TimestampInput, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { Catalog, FlashSale } from './index.ts';
@@ -41,7 +41,7 @@ export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, 
     config: { idempotency: 'store' },
     schema: {
       operationId: 'createProduct', tags: ['catalog'], summary: 'Create a product in your shop (merchant)', security: bearer,
-      body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), description: Type.Optional(Type.String({ maxLength: 5000 })), price: Money, currency: Currency }, { additionalProperties: false }),
+      body: Type.Object({ name: Text({ minLength: 1, maxLength: 200 }), description: Type.Optional(Text({ maxLength: 5000 })), price: Money, currency: Currency }, { additionalProperties: false }),
       response: { 201: ProductBody, ...errors(401, 403, 422) },
     },
   }, async (request, reply) => reply.code(201).send(await catalog.createProduct(await myShop(request.principal!.userId), request.body)));
@@ -60,7 +60,7 @@ export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, 
     schema: {
       operationId: 'createFlashSale', tags: ['catalog'], summary: 'Schedule a flash sale of your products (merchant)', security: bearer,
       body: Type.Object({
-        name: Type.String({ minLength: 1, maxLength: 200 }),
+        name: Text({ minLength: 1, maxLength: 200 }),
         startsAt: TimestampInput,
         endsAt: TimestampInput,
         paymentWindowS: Type.Integer({ minimum: 1, maximum: 7 * 86400, default: 900, description: 'Seconds a buyer has to pay once stock is held.' }),
@@ -94,7 +94,7 @@ export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, 
       params: IdParams, response: { 200: SaleBody, ...errors(404, 422) },
     },
   }, async (request) => {
-    const sale = catalog.getFlashSale(request.params.id);
+    const sale = catalog.getFlashSale(request.params.id.toLowerCase());
     if (!sale) throw new AppError('not_found', 'No such flash sale.');
     return present(sale);
   });

@@ -106,7 +106,11 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
 
     /** Schedules a sale of the shop's own products; its stock rows are created in the same transaction. */
     async createFlashSale(shopId: string, input: NewFlashSale): Promise<FlashSale> {
+      for (const field of ['startsAt', 'endsAt'] as const) {
+        if (!storable(input[field])) throw new AppError('validation_failed', `${field} must be a real instant between 1970 and 9999 (UTC).`);
+      }
       if (input.endsAt.getTime() <= input.startsAt.getTime()) throw new AppError('validation_failed', 'endsAt must be after startsAt.');
+      input = { ...input, items: input.items.map((i) => ({ ...i, productId: i.productId.toLowerCase() })) };
       const productIds = input.items.map((i) => i.productId);
       if (new Set(productIds).size !== productIds.length) throw new AppError('validation_failed', 'A product may appear once per sale.');
       const saleId = randomUUID();
@@ -137,7 +141,7 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
     listFlashSales(filter: { shopId?: string; status?: SaleStatus } = {}): FlashSale[] {
       const now = clock.now();
       return [...sales.values()]
-        .filter((s) => (!filter.shopId || s.shopId === filter.shopId) && (!filter.status || saleStatus(s, now) === filter.status))
+        .filter((s) => (!filter.shopId || s.shopId === filter.shopId.toLowerCase()) && (!filter.status || saleStatus(s, now) === filter.status))
         .sort((a, b) => b.startsAt.getTime() - a.startsAt.getTime());
     },
 
@@ -149,6 +153,18 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
 
 export type Catalog = ReturnType<typeof createCatalog>;
 export type SaleStatus = 'scheduled' | 'active' | 'ended';
+
+const EARLIEST = Date.UTC(1970, 0, 1);
+const LATEST = Date.UTC(10000, 0, 1) - 1;
+
+/**
+ * RFC 3339 admits instants that JS or PostgreSQL cannot hold: a leap second (`…T23:59:60Z`) is an
+ * invalid Date, year 0000 or an offset past 9999 is refused by the database, years below 100 come back wrong.
+ */
+function storable(date: Date): boolean {
+  const t = date.getTime();
+  return t >= EARLIEST && t <= LATEST;
+}
 
 function saleStatus(sale: FlashSale, now: Date): SaleStatus {
   if (now < sale.startsAt) return 'scheduled';

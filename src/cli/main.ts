@@ -98,6 +98,25 @@ const program = new Command('flashsale').description('Flash-sale order processin
 program.command('start').description('Run everything in one process (embedded defaults: PGlite + in-process broker)').action(serve);
 program.command('api').description('Run the HTTP API (with the in-process broker, the same as start)').action(serve);
 
+program.command('psp')
+  .description('Run the payment gateway simulator alone (Stripe-like API, hosted pay page, signed webhooks, fault knobs)')
+  .action(async () => {
+    const cfg = config();
+    const { createPspServer } = await import('../psp/index.ts');
+    const psp = await createPspServer({ config: cfg });
+    const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
+    psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) return;
+      stopping = true;
+      await psp.close();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop());
+    process.on('SIGINT', () => void stop());
+  });
+
 program.command('migrate').description('Apply pending database migrations').action(async () => {
   const db = await openDatabase(config());
   try {

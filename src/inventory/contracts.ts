@@ -11,3 +11,4 @@ export interface StockReserved { saleItemId: string; quantity: number; available
 export interface StockReleased { holdId: string; orderId: string | null; saleItemId: string; userId: string; quantity: number; reason: string }
 export interface StockSoldOut { saleItemId: string }
 export interface StockRestocked { saleItemId: string; available: number }
+export interface StockCommitted { holdId: string; orderId: string; saleItemId: string; quantity: number }

@@ -235,6 +235,51 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
       return giveBack(tx, rows.map(toReleased), reason);
     },
 
+    /** The order was paid: its held units become sold. Idempotent. */
+    async commitOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]> {
+      const rows = (await tx.query<HoldRow>(sql.sellHoldsOfOrder, [orderId])).map(toReleased);
+      if (rows.length === 0) return rows;
+      const perItem = sumBy(rows, (h) => h.saleItemId);
+      await tx.query(sql.moveHeldToSold, [[...perItem.keys()], [...perItem.values()]]);
+      await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } })));
+      return rows;
+    },
+
+    /**
+     * A paid order was cancelled by an admin: its sold units go back on sale (`restock`, the
+     * buyer's quota freed) or are written off (kept out of sale, still accounted for, and still
+     * counted against the buyer's limit, since the gate's quota and available move together).
+     */
+    async unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]> {
+      const reason = restock ? 'admin_cancel_restock' : 'admin_cancel_write_off';
+      const rows = (await tx.query<HoldRow>(sql.unsellHoldsOfOrder, [orderId, restock ? 'released' : 'written_off', clock.now(), reason])).map(toReleased);
+      if (rows.length === 0) return rows;
+      const perItem = sumBy(rows, (h) => h.saleItemId);
+      if (!restock) {
+        await tx.query(sql.writeOffSold, [[...perItem.keys()], [...perItem.values()]]);
+        return rows;
+      }
+      const perPair = sumBy(rows, (h) => `${h.saleItemId}|${h.userId}`);
+      const pairs = [...perPair.keys()].map((k) => k.split('|'));
+      await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
+      const after = await tx.query<{ sale_item_id: string; available: number }>(sql.restockSold, [[...perItem.keys()], [...perItem.values()]]);
+      const events: OutgoingEvent[] = rows.map((h) => ({ topic: InventoryTopics.released, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased }));
+      for (const row of after) if (row.available === perItem.get(row.sale_item_id)) events.push({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } });
+      await emit(tx, events);
+      tx.afterCommit(async () => {
+        for (const h of rows) {
+          soldOutUntil.delete(h.saleItemId);
+          await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
+        }
+      });
+      return rows;
+    },
+
+    /** Cart holds whose time ran out (the sweeper releases them). */
+    async expiredCartHolds(limit: number): Promise<string[]> {
+      return (await db.query<{ id: string }>(sql.expiredCartHolds, [clock.now(), limit])).map((r) => r.id);
+    },
+
     /** The buyer's cart holds; with `lock`, row-locked for a checkout in the caller's transaction. */
     async cartHolds(q: Queryable, userId: string, lock = false): Promise<CartHold[]> {
       const rows = await q.query<{ id: string; sale_item_id: string; quantity: number; created_at: Date; expires_at: Date }>(
@@ -259,16 +304,17 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     },
 
     /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
-    async audit(compareGate: boolean): Promise<{ items: number; violations: InventoryViolation[] }> {
+    async audit(compareGate: boolean, holdGraceMs: number): Promise<{ items: number; violations: InventoryViolation[] }> {
       const violations: InventoryViolation[] = [];
-      const rows = await db.query<{ sale_item_id: string; initial: number; available: number; held: number; sold: number; holds_held: number; holds_sold: number }>(sql.auditStock);
+      const rows = await db.query<{ sale_item_id: string; initial: number; available: number; held: number; sold: number; written_off: number; holds_held: number; holds_sold: number; holds_written_off: number }>(sql.auditStock);
       for (const r of rows) {
         const id = [r.sale_item_id];
         if (r.available < 0 || r.held < 0 || r.sold < 0) violations.push({ check: 'stock_non_negative', message: `negative stock term: available=${r.available} held=${r.held} sold=${r.sold}`, ids: id });
-        if (r.initial !== r.available + r.held + r.sold) violations.push({ check: 'stock_balanced', message: `initial ${r.initial} != available ${r.available} + held ${r.held} + sold ${r.sold}`, ids: id });
+        if (r.initial !== r.available + r.held + r.sold + r.written_off) violations.push({ check: 'stock_balanced', message: `initial ${r.initial} != available ${r.available} + held ${r.held} + sold ${r.sold} + written off ${r.written_off}`, ids: id });
+        if (r.written_off !== r.holds_written_off) violations.push({ check: 'written_off_matches_holds', message: `stock row says written_off=${r.written_off}, holds say ${r.holds_written_off}`, ids: id });
         if (r.held !== r.holds_held) violations.push({ check: 'held_matches_holds', message: `stock row says held=${r.held}, holds say ${r.holds_held}`, ids: id });
         if (r.sold !== r.holds_sold) violations.push({ check: 'sold_matches_holds', message: `stock row says sold=${r.sold}, holds say ${r.holds_sold}`, ids: id });
-        if (r.holds_held + r.holds_sold > r.initial) violations.push({ check: 'not_oversold', message: `oversold by ${r.holds_held + r.holds_sold - r.initial}`, ids: id });
+        if (r.holds_held + r.holds_sold + r.holds_written_off > r.initial) violations.push({ check: 'not_oversold', message: `oversold by ${r.holds_held + r.holds_sold - r.initial}`, ids: id });
         if (compareGate) {
           const gateAvailable = await gate.available(r.sale_item_id);
           if (gateAvailable !== r.available) violations.push({ check: 'gate_matches_db', message: `gate says available=${gateAvailable}, database ${r.available}`, ids: id });
@@ -285,6 +331,8 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
       }
       const orphans = await db.query<{ id: string }>(sql.orphanOrderHolds);
       if (orphans.length > 0) violations.push({ check: 'hold_has_order', message: `${orphans.length} order holds without an order`, ids: orphans.map((o) => o.id) });
+      const stale = await db.query<{ id: string }>(sql.staleHolds, [new Date(clock.now().getTime() - holdGraceMs)]);
+      if (stale.length > 0) violations.push({ check: 'no_stale_holds', message: `${stale.length} holds still held past expiry + grace`, ids: stale.map((h) => h.id) });
       return { items: rows.length, violations };
     },
   };

@@ -69,16 +69,17 @@ export const allStockItems = `select sale_item_id, available, per_user_limit, on
 export const allQuotas = `select sale_item_id, user_id, quantity from purchase_quotas where quantity > 0`;
 
 export const auditStock = `
-  select s.sale_item_id, s.initial, s.available, s.held, s.sold,
+  select s.sale_item_id, s.initial, s.available, s.held, s.sold, s.written_off,
          coalesce(sum(h.quantity) filter (where h.status = 'held'), 0) as holds_held,
-         coalesce(sum(h.quantity) filter (where h.status = 'sold'), 0) as holds_sold
+         coalesce(sum(h.quantity) filter (where h.status = 'sold'), 0) as holds_sold,
+         coalesce(sum(h.quantity) filter (where h.status = 'written_off'), 0) as holds_written_off
     from stock_items s left join holds h on h.sale_item_id = s.sale_item_id
    group by s.sale_item_id`;
 
 export const auditQuotas = `
   with taken as (
     select sale_item_id, user_id, sum(quantity) as qty from holds
-     where status in ('held', 'sold') group by sale_item_id, user_id)
+     where status in ('held', 'sold', 'written_off') group by sale_item_id, user_id)
   select coalesce(q.sale_item_id, t.sale_item_id) as sale_item_id, coalesce(q.user_id, t.user_id) as user_id,
          coalesce(q.quantity, 0) as quota, coalesce(t.qty, 0) as taken, q.per_user_limit
     from purchase_quotas q full join taken t on t.sale_item_id = q.sale_item_id and t.user_id = q.user_id
@@ -87,3 +88,33 @@ export const auditQuotas = `
 export const orphanOrderHolds = `select id from holds where kind = 'order' and order_id is null`;
 
 export const holdsOfOrders = `select id, order_id, sale_item_id, quantity, status from holds where order_id is not null`;
+
+export const sellHoldsOfOrder = `
+  update holds set status = 'sold' where order_id = $1 and status = 'held'
+  returning id, sale_item_id, user_id, quantity, order_id`;
+
+export const moveHeldToSold = `
+  update stock_items s set held = s.held - d.qty, sold = s.sold + d.qty
+    from unnest($1::uuid[], $2::int[]) as d(id, qty)
+   where s.sale_item_id = d.id`;
+
+export const unsellHoldsOfOrder = `
+  update holds set status = $2, released_at = $3, release_reason = $4 where order_id = $1 and status = 'sold'
+  returning id, sale_item_id, user_id, quantity, order_id`;
+
+export const restockSold = `
+  update stock_items s set sold = s.sold - d.qty, available = s.available + d.qty
+    from unnest($1::uuid[], $2::int[]) as d(id, qty)
+   where s.sale_item_id = d.id
+  returning s.sale_item_id, s.available`;
+
+export const writeOffSold = `
+  update stock_items s set sold = s.sold - d.qty, written_off = s.written_off + d.qty
+    from unnest($1::uuid[], $2::int[]) as d(id, qty)
+   where s.sale_item_id = d.id`;
+
+export const expiredCartHolds = `
+  select id from holds where kind = 'cart' and status = 'held' and order_id is null and expires_at <= $1
+   order by expires_at limit $2`;
+
+export const staleHolds = `select id from holds where status = 'held' and expires_at < $1`;

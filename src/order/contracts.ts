@@ -4,6 +4,10 @@ export const OrderTopics = {
   cancelled: 'order.cancelled',
   paid: 'order.paid',
   expired: 'order.expired',
+  /** A payment landed that must be given back (order closed, or cancelled by an admin). */
+  refundRequested: 'order.refund_requested',
+  /** Internal: the payment window of an order has elapsed (delayed message to itself). */
+  deadline: 'order.deadline',
 } as const;
 
 export interface OrderCreated {
@@ -17,3 +21,7 @@ export interface OrderCreated {
 }
 
 export interface OrderCancelled { orderId: string; userId: string; reason: string }
+export interface OrderPaid { orderId: string; userId: string; paymentId: string }
+export interface OrderExpired { orderId: string; userId: string }
+export interface OrderRefundRequested { orderId: string; userId: string; reason: 'order_closed' | 'admin_cancelled' }
+export interface OrderDeadline { orderId: string; check: 'close' | 'recovery' }

@@ -7,7 +7,9 @@ import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../p
 import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
 import type { Catalog, FlashSale } from '../catalog/index.ts';
 import type { Hold, Inventory, ReserveRequest } from '../inventory/index.ts';
-import { OrderTopics, type OrderCancelled, type OrderCreated } from './contracts.ts';
+import type { Broker, Message } from '../platform/broker/broker.ts';
+import type { Logger } from '../platform/logger.ts';
+import { OrderTopics, type OrderCancelled, type OrderCreated, type OrderDeadline, type OrderExpired, type OrderPaid, type OrderRefundRequested } from './contracts.ts';
 import * as sql from './sql.ts';
 
 export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'FULFILLED' | 'CANCELLED' | 'EXPIRED';
@@ -71,6 +73,14 @@ export interface OrdersDeps {
   idempotency: IdempotencyStore;
   groupCommit: GroupCommitOptions;
   onEventsWritten?: () => void;
+  /**
+   * Asks the payment side whether an order was paid, before closing it; 'unpaid' promises that it
+   * can no longer be paid (the provider's intent is cancelled). Injected, so order never imports payment.
+   */
+  settlePayment: (orderId: string) => Promise<'paid' | 'unpaid'>;
+  /** Seconds after the payment window for the second close check. */
+  graceS: number;
+  log: Logger;
   /** Told after each group commit: attempts in the batch and units held (metrics). */
   onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
 }
@@ -185,7 +195,67 @@ export function createOrders(deps: OrdersDeps) {
       items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
       items.map((i) => i.quantity), items.map((i) => i.unitPrice),
     ]);
-    await emit(tx, orders.map((o) => ({ topic: OrderTopics.created, payload: orderCreatedEvent(o) })));
+    const now = clock.now().getTime();
+    await emit(tx, orders.flatMap((o): OutgoingEvent[] => {
+      const untilDeadline = Math.max(0, o.expiresAt.getTime() - now);
+      return [
+        { topic: OrderTopics.created, payload: orderCreatedEvent(o) },
+        { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline },
+        { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + deps.graceS * 1000 },
+      ];
+    }));
+  }
+
+  /**
+   * The close check (brief §5): an unpaid order past its deadline is asked about at the provider
+   * first, and only expired — stock released — if it was not paid. Idempotent; safe to run from
+   * the deadline message, the second check and the sweeper at once.
+   */
+  async function closeIfUnpaid(orderId: string): Promise<'not_pending' | 'not_due' | 'paid' | 'expired'> {
+    const [row] = await db.query<OrderRow>(sql.orderById, [orderId]);
+    if (!row || row.status !== 'PENDING_PAYMENT') return 'not_pending';
+    if (clock.now() < row.expires_at) return 'not_due';
+    if ((await deps.settlePayment(orderId)) === 'paid') return 'paid';
+    const expired = await db.transaction(async (tx) => {
+      const [closed] = await tx.query<{ user_id: string }>(sql.markExpired, [orderId, clock.now()]);
+      if (!closed) return false;
+      await inventory.releaseOrder(tx, orderId, 'expired');
+      await emit(tx, [{ topic: OrderTopics.expired, payload: { orderId, userId: closed.user_id } satisfies OrderExpired }]);
+      return true;
+    });
+    return expired ? 'expired' : 'not_pending';
+  }
+
+  /** payment.succeeded: the order becomes PAID and its units sold; a payment for a closed order is sent back. */
+  async function onPaymentSucceeded(tx: Tx, message: Message<{ orderId: string; paymentId: string }>): Promise<void> {
+    const { orderId, paymentId } = message.payload;
+    const [paid] = await tx.query<{ user_id: string }>(sql.markPaid, [orderId, clock.now()]);
+    if (paid) {
+      await inventory.commitOrder(tx, orderId);
+      await emit(tx, [{ topic: OrderTopics.paid, payload: { orderId, userId: paid.user_id, paymentId } satisfies OrderPaid }]);
+      return;
+    }
+    const [row] = await tx.query<OrderRow>(sql.orderById, [orderId]);
+    if (row && row.status === 'PAID') return;
+    await emit(tx, [{ topic: OrderTopics.refundRequested, payload: { orderId, userId: row?.user_id ?? '', reason: 'order_closed' } satisfies OrderRefundRequested }]);
+  }
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+
+  /** Closes what the deadline messages missed: overdue orders (past window + grace) and expired cart holds. */
+  async function sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }> {
+    const overdue = await db.query<{ id: string }>(sql.overdueOrders, [new Date(clock.now().getTime() - deps.graceS * 1000), 200]);
+    let ordersClosed = 0;
+    for (const { id } of overdue) {
+      try {
+        if ((await closeIfUnpaid(id)) === 'expired') ordersClosed++;
+      } catch (error) {
+        deps.log.warn({ err: error, orderId: id }, 'sweeper could not close an order; will retry');
+      }
+    }
+    const cart = await inventory.expiredCartHolds(500);
+    const released = cart.length > 0 ? await db.transaction((tx) => inventory.releaseHolds(tx, cart, 'expired')) : [];
+    return { ordersClosed, cartHoldsReleased: released.length };
   }
 
   function toNewOrder(a: Attempt, holds: Hold[]): Order {
@@ -316,22 +386,71 @@ export function createOrders(deps: OrdersDeps) {
       const violations: Array<{ check: string; message: string; ids: string[] }> = [];
       const orderHolds = await db.query<{ id: string; status: OrderStatus; hold_id: string }>(sql.auditOrders);
       const holds = new Map((await inventory.holdsOfOrders()).map((h) => [h.holdId, h]));
-      const expected: Record<OrderStatus, string> = { PENDING_PAYMENT: 'held', PAID: 'sold', FULFILLED: 'sold', CANCELLED: 'released', EXPIRED: 'released' };
+      const expected: Record<OrderStatus, string[]> = { PENDING_PAYMENT: ['held'], PAID: ['sold'], FULFILLED: ['sold'], CANCELLED: ['released', 'written_off'], EXPIRED: ['released'] };
       const seen = new Set<string>();
       for (const row of orderHolds) {
         seen.add(row.hold_id);
         const hold = holds.get(row.hold_id);
         if (!hold) violations.push({ check: 'order_has_holds', message: `order ${row.status} references a missing hold`, ids: [row.id, row.hold_id] });
-        else if (hold.status !== expected[row.status]) violations.push({ check: 'hold_matches_order', message: `order is ${row.status} but its hold is ${hold.status}`, ids: [row.id, row.hold_id] });
+        else if (!expected[row.status].includes(hold.status)) violations.push({ check: 'hold_matches_order', message: `order is ${row.status} but its hold is ${hold.status}`, ids: [row.id, row.hold_id] });
       }
+      const stuck = await db.query<{ id: string }>(sql.overdueOrders, [new Date(clock.now().getTime() - deps.graceS * 1000), 1000]);
+      if (stuck.length > 0) violations.push({ check: 'order_reaches_terminal', message: `${stuck.length} orders still pending past their deadline + grace`, ids: stuck.map((o) => o.id) });
       for (const hold of holds.values()) {
         if (!seen.has(hold.holdId)) violations.push({ check: 'hold_has_order', message: 'hold points at an order that does not exist', ids: [hold.holdId, hold.orderId] });
       }
       return violations;
     },
 
+    closeIfUnpaid,
+    sweep,
+
+    /** Every order's status, for the cross-component audit. */
+    async statuses(): Promise<Map<string, OrderStatus>> {
+      return new Map((await db.query<{ id: string; status: OrderStatus }>('select id, status from orders')).map((r) => [r.id, r.status]));
+    },
+
+    /** An admin cancels an order: pending → released; paid → refunded, units restocked or written off. */
+    async adminCancel(orderId: string, restock: boolean): Promise<Order> {
+      const row = await db.transaction(async (tx) => {
+        const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
+        if (!order) throw new AppError('not_found', 'No such order.');
+        const now = clock.now();
+        if (order.status === 'PENDING_PAYMENT') {
+          await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', now, 'PENDING_PAYMENT']);
+          await inventory.releaseOrder(tx, orderId, 'cancelled');
+        } else if (order.status === 'PAID') {
+          await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', now, 'PAID']);
+          await inventory.unsellOrder(tx, orderId, restock);
+          await emit(tx, [{ topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderRefundRequested }]);
+        } else {
+          throw new AppError('invalid_state', `The order is ${order.status}.`);
+        }
+        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled }]);
+        return order;
+      });
+      return getOrder(row.user_id, orderId);
+    },
+
+    /** Order's consumers: payment results, and its own deadline messages. */
+    subscribe(broker: Broker): void {
+      broker.consume('order-payments', ['payment.succeeded'], (tx, m) => onPaymentSucceeded(tx, m as Message<{ orderId: string; paymentId: string }>));
+      broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {
+        await closeIfUnpaid((m.payload as OrderDeadline).orderId);
+      });
+    },
+
+    startSweeper(intervalMs: number): void {
+      clearInterval(sweepTimer);
+      sweepTimer = setInterval(() => void sweep().catch((error: unknown) => deps.log.error({ err: error }, 'sweep failed')), intervalMs);
+      sweepTimer.unref();
+    },
+
     /** Commits what is waiting and refuses new attempts (graceful shutdown). */
-    close: () => committer.close(),
+    async close() {
+      clearInterval(sweepTimer);
+      await committer.close();
+    },
     pendingCommits: () => committer.waiting,
     batchesCommitted: () => committer.batches,
   };

@@ -27,3 +27,22 @@ export const cancelPending = `
 
 export const auditOrders = `
   select o.id, o.status, i.hold_id from orders o join order_items i on i.order_id = o.id`;
+
+export const orderById = `
+  select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
+    from orders where id = $1`;
+
+export const lockOrder = `${orderById} for update`;
+
+export const markPaid = `
+  update orders set status = 'PAID', updated_at = $2 where id = $1 and status = 'PENDING_PAYMENT' returning user_id`;
+
+export const markExpired = `
+  update orders set status = 'EXPIRED', closed_reason = 'payment_window_elapsed', updated_at = $2
+   where id = $1 and status = 'PENDING_PAYMENT' returning user_id`;
+
+export const markCancelled = `
+  update orders set status = 'CANCELLED', closed_reason = $2, updated_at = $3 where id = $1 and status = $4 returning user_id`;
+
+export const overdueOrders = `
+  select id from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;

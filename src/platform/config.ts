@@ -7,6 +7,8 @@ import { Value } from '@sinclair/typebox/value';
  */
 const Int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ default: def, minimum: min, maximum: max });
+/** A probability, 0..1. */
+const Rate = (def = 0) => Type.Number({ default: def, minimum: 0, maximum: 1 });
 
 export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
@@ -34,9 +36,44 @@ export const ConfigSchema = Type.Object({
   BROKER_POLL_MS: Int(200, 5, 60_000),
   BROKER_MAX_ATTEMPTS: Int(5, 1, 100),
   BROKER_BACKOFF_BASE_MS: Int(200, 1, 3_600_000),
+  /** After the payment window, a second close check runs this much later; holds older than window + grace are audit violations. */
+  PAYMENT_GRACE_S: Int(60, 0, 86400),
+  /** The sweeper's period: it closes orders and cart holds whose deadline messages were lost. */
+  SWEEPER_INTERVAL_MS: Int(5000, 100, 3_600_000),
   /** Seed a demo shop and sale on first start. */
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
+
+  // ---- payment gateway (the client the app uses) ----
+  /** Base URL of the payment provider the app calls: the simulator, or a real provider. */
+  PSP_URL: Type.String({ minLength: 1, default: 'http://127.0.0.1:3001' }),
+  /** Client timeout per gateway call; a timeout is a retryable GatewayError. */
+  PSP_TIMEOUT_MS: Int(5000, 1, 600_000),
+  /** API key, sent as `Authorization: Bearer …` (the simulator requires it on /v1 and /_sim). */
+  PSP_API_KEY: Type.String({ minLength: 8, default: 'sk_test_flashsale_dev_key' }),
+  /** Webhook signing secret (HMAC-SHA256); a comma-separated list during rotation (sign with each, accept any). */
+  PSP_WEBHOOK_SECRET: Type.String({ minLength: 16, default: 'whsec_flashsale_dev_only_secret' }),
+  /** Webhooks whose signed timestamp is further than this from now are refused (replay window). */
+  PSP_WEBHOOK_TOLERANCE_S: Int(300, 1, 86_400),
+
+  // ---- payment gateway simulator (`flashsale psp`) ----
+  PSP_PORT: Int(3001, 0, 65535),
+  /** Where buyers reach the simulator: the hosted pay page links are built from it. */
+  PSP_PUBLIC_URL: Type.String({ minLength: 1, default: 'http://127.0.0.1:3001' }),
+  /** Where the simulator posts its webhook events. */
+  PSP_WEBHOOK_URL: Type.String({ minLength: 1, default: 'http://127.0.0.1:3000/v1/payments/webhook' }),
+  /** The simulator's journal directory; `memory://` keeps it in memory (tests). */
+  PSP_DATA_DIR: Type.String({ default: './data/psp' }),
+  /** Knob defaults (changeable at runtime with POST /_sim/knobs). */
+  PSP_LATENCY_MS: Int(0, 0, 600_000),
+  PSP_DECLINE_RATE: Rate(),
+  PSP_TIMEOUT_RATE: Rate(),
+  PSP_WEBHOOK_DROP_RATE: Rate(),
+  PSP_WEBHOOK_DUPLICATE_RATE: Rate(),
+  PSP_WEBHOOK_DELAY_MS: Int(0, 0, 3_600_000),
+  PSP_WEBHOOK_REORDER: Type.Boolean({ default: false }),
+  /** Seed of the simulator's random source (declines, drops, duplicates, timeouts). */
+  PSP_SEED: Int(42, 0, 0xffff_ffff),
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -55,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     if (text === undefined || text === '') continue;
     const type = (schema as { type?: string; anyOf?: unknown[] }).type;
     if (type === 'integer') raw[key] = /^-?\d+$/.test(text.trim()) ? Number(text) : text;
+    else if (type === 'number') raw[key] = /^-?(\d+\.?\d*|\.\d+)$/.test(text.trim()) ? Number(text) : text;
     else if (type === 'boolean') raw[key] = BOOLEAN_WORDS[text.trim().toLowerCase()] ?? text;
     else raw[key] = text;
   }

@@ -1,6 +1,6 @@
 /**
  * Every failure a client can see, declared once: its code, HTTP status and default message.
- * Business code throws `AppError`; only the HTTP edge turns it into a response (see http/errors.ts).
+ * Business code throws `AppError`; only the HTTP edge turns it into a response (see http/server.ts).
  * docs/api.md documents this table.
  */
 export const ERRORS = {
@@ -27,7 +27,10 @@ export const ERRORS = {
   idempotency_in_progress: { status: 409, message: 'A request with this Idempotency-Key is still in progress.' },
   unknown_item: { status: 422, message: 'The item does not exist.' },
   unknown_product: { status: 422, message: 'The product does not exist in your shop.' },
+  invalid_signature: { status: 400, message: 'The webhook signature is missing, wrong or stale.' },
+  payment_window_closed: { status: 409, message: 'The payment window of this order has closed.' },
   rate_limited: { status: 429, message: 'Too many requests; retry later.' },
+  payment_unavailable: { status: 503, message: 'The payment provider is unavailable; retry later.' },
   overloaded: { status: 503, message: 'The server is shedding load; retry later.' },
   unavailable: { status: 503, message: 'A dependency is unavailable; retry later.' },
   internal: { status: 500, message: 'Internal error.' },

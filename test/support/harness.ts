@@ -6,6 +6,8 @@ import type { Clock } from '../../src/platform/clock.ts';
 import type { App } from '../../src/platform/http/server.ts';
 import type { FlashSale, HoldMode, Product } from '../../src/catalog/index.ts';
 import { freshDatabase } from './template.ts';
+import { freePort } from './process.ts';
+import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 
 /** Settings for tests: in-memory database, quiet logs, flow-control limits out of the way unless a test sets them. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
@@ -20,6 +22,9 @@ export interface Harness {
   system: System;
   app: App;
   url: string;
+  /** The payment provider simulator, a real HTTP server whose webhooks reach this app. */
+  psp: PspServer;
+  pspUrl: string;
   http: HttpClient;
   close(): Promise<void>;
   buyerToken(userId?: string): { token: string; userId: string };
@@ -77,19 +82,29 @@ let merchantCounter = 0;
 
 /** Builds the whole system on a fresh in-memory database and serves it on a random port. */
 export async function startHarness(opts: { config?: Partial<Config>; clock?: Clock } = {}): Promise<Harness> {
-  const config = testConfig(opts.config);
+  const appPort = await freePort();
+  const pspConfig = testConfig({ PSP_DATA_DIR: 'memory://', PSP_WEBHOOK_URL: `http://127.0.0.1:${appPort}/v1/payments/webhook`, ...opts.config });
+  const clock = opts.clock;
+  let pspUrl = '';
+  const psp = await createPspServer({
+    config: pspConfig, publicUrl: () => pspUrl, webhookRetry: { attempts: 3, baseMs: 50, maxMs: 200 },
+    ...(clock ? { now: () => clock.now().getTime() } : {}),
+  });
+  pspUrl = await psp.listen({ host: '127.0.0.1', port: 0 });
+  const config = testConfig({ PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL, ...opts.config });
   const db = await freshDatabase();
-  const system = await buildSystem(config, { db, ...(opts.clock ? { clock: opts.clock } : {}) });
+  const system = await buildSystem(config, { db, ...(clock ? { clock } : {}) });
   const app = await buildHttpApp(system);
   await system.start();
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = await app.listen({ host: '127.0.0.1', port: appPort });
   const http = httpClient(address);
   return {
-    system, app, url: address, http,
+    system, app, url: address, http, psp, pspUrl,
     async close() {
       await http.close();
       await app.close();
       await system.close();
+      await psp.close();
     },
     buyerToken(userId = randomUUID()) {
       return { userId, token: system.tokens.issue({ userId, role: 'buyer' }) };
@@ -138,4 +153,16 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
 export async function scalar(system: System, sql: string, params: unknown[] = []): Promise<number> {
   const [row] = await system.db.query<Record<string, number>>(sql, params);
   return Number(Object.values(row ?? {})[0] ?? NaN);
+}
+
+/**
+ * Waits for a condition that another process or an HTTP round trip makes true (a webhook landing):
+ * there is no event to subscribe to from here, so it checks every few milliseconds, with a limit.
+ */
+export async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!(await condition())) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
 }

@@ -15,6 +15,14 @@ export interface Message<T = unknown> {
  */
 export type Handler<T = unknown> = (tx: Tx, message: Message<T>) => Promise<void>;
 
+/**
+ * For effects outside the database (a payment provider call, an email) or that need their own
+ * transactions: runs with no transaction open, and the message is marked processed only after it
+ * resolved. At-least-once: after a crash it may run again, so it must be idempotent by itself
+ * (guarded updates, provider idempotency keys).
+ */
+export type SelfManagedHandler<T = unknown> = (message: Message<T>) => Promise<void>;
+
 export interface BrokerStats {
   outboxPending: number;
   /** Age of the oldest due, unrelayed outbox row; 0 when none. */
@@ -41,6 +49,8 @@ export interface Broker {
   readonly kind: 'in-process' | 'rabbitmq';
   /** Subscribe a consumer group to topics (`order.created`, `order.*`, `*`). Before start(). */
   consume(consumer: string, topics: readonly string[], handler: Handler): void;
+  /** Subscribe a consumer group whose handler manages its own transactions (see SelfManagedHandler). */
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void;
   start(): Promise<void>;
   /** Stops taking work and waits for in-flight handlers. */
   stop(): Promise<void>;

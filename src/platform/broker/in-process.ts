@@ -1,13 +1,11 @@
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import { backoffMs, topicMatches, type Broker, type BrokerStats, type DeadLetter, type Handler } from './broker.ts';
+import { backoffMs, topicMatches, type Broker, type BrokerStats, type DeadLetter, type Handler, type SelfManagedHandler } from './broker.ts';
 
-interface Subscription {
-  consumer: string;
-  topics: readonly string[];
-  handler: Handler;
-}
+type Subscription =
+  | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
+  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
 
 export interface InProcessBrokerOptions {
   pollMs: number;
@@ -45,8 +43,16 @@ export class InProcessBroker implements Broker {
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
-    if (this.#subs.some((s) => s.consumer === consumer)) throw new Error(`consumer ${consumer} already registered`);
-    this.#subs.push({ consumer, topics, handler });
+    this.#subscribe({ consumer, topics, transactional: true, handler });
+  }
+
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void {
+    this.#subscribe({ consumer, topics, transactional: false, handler });
+  }
+
+  #subscribe(sub: Subscription): void {
+    if (this.#subs.some((s) => s.consumer === sub.consumer)) throw new Error(`consumer ${sub.consumer} already registered`);
+    this.#subs.push(sub);
   }
 
   async start(): Promise<void> {
@@ -163,6 +169,11 @@ export class InProcessBroker implements Broker {
   async #handleOne(sub: Subscription, row: DeliveryRow): Promise<void> {
     const attempt = row.attempts + 1;
     try {
+      if (!sub.transactional) {
+        await this.#handleSelfManaged(sub, row, attempt);
+        return;
+      }
+      const handler = sub.handler;
       await this.db.transaction(async (tx: Tx) => {
         const claimed = await tx.query(
           `update deliveries set status = 'done', attempts = $3, updated_at = $4
@@ -176,7 +187,7 @@ export class InProcessBroker implements Broker {
           [sub.consumer, row.message_id, this.clock.now().toISOString()],
         );
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
-        await sub.handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+        await handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
       });
     } catch (error) {
       const dead = attempt >= this.opts.maxAttempts;
@@ -188,6 +199,17 @@ export class InProcessBroker implements Broker {
         [sub.consumer, row.message_id, attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
       );
     }
+  }
+
+  async #handleSelfManaged(sub: Subscription & { transactional: false }, row: DeliveryRow, attempt: number): Promise<void> {
+    const seen = await this.db.query('select 1 from processed_messages where consumer = $1 and message_id = $2', [sub.consumer, row.message_id]);
+    if (seen.length === 0) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+    await this.db.transaction(async (tx) => {
+      await tx.query(`insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3) on conflict do nothing`,
+        [sub.consumer, row.message_id, this.clock.now().toISOString()]);
+      await tx.query(`update deliveries set status = 'done', attempts = $3, updated_at = $4 where consumer = $1 and message_id = $2 and status = 'pending'`,
+        [sub.consumer, row.message_id, attempt, this.clock.now().toISOString()]);
+    });
   }
 
   async listDeadLetters(limit: number): Promise<DeadLetter[]> {

@@ -1,7 +1,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { ERRORS } from '../errors.ts';
 
-export const Uuid = Type.String({ format: 'uuid' });
+/** The canonical 8-4-4-4-12 form only: the `uuid` format alone also admits `urn:uuid:…`, which PostgreSQL refuses. */
+export const Uuid = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+/** Free text that is stored: PostgreSQL text cannot hold U+0000. */
+export const Text = (options: { minLength?: number; maxLength: number; description?: string }) => Type.String({ ...options, pattern: '^[^\\u0000]*$' });
 export const Money = Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Integer minor units (cents).' });
 export const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.' });
 /** Typed as Date for handlers; serialized as an RFC 3339 string. */

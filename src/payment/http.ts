@@ -1,0 +1,43 @@
+import { Type } from '@sinclair/typebox';
+import type { App, Guards } from '../platform/http/server.ts';
+import { bearer, Currency, errors, IdParams, Money, Uuid } from '../platform/http/schemas.ts';
+import type { Payments } from './index.ts';
+
+const PaymentBody = Type.Object({
+  id: Uuid, orderId: Uuid, providerPaymentId: Type.String(), amount: Money, currency: Currency,
+  status: Type.Union(['pending', 'succeeded', 'failed', 'canceled'].map((s) => Type.Literal(s))),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  hostedUrl: Type.String({ description: "The provider's hosted page where the buyer pays." }),
+});
+
+export async function registerPaymentRoutes(app: App, { payments, guards }: { payments: Payments; guards: Guards }): Promise<void> {
+  app.post('/v1/orders/:id/payment', {
+    preHandler: [...guards.auth('buyer'), guards.idempotency],
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'payOrder', tags: ['payments'], summary: 'Start paying for a pending order: returns the hosted payment page', security: bearer,
+      description: 'One provider payment per order: calling it again returns the same payment. 409 `payment_window_closed` once the deadline passed.',
+      params: IdParams, response: { 201: PaymentBody, ...errors(401, 403, 404, 409, 422, 503) },
+    },
+  }, async (request, reply) => reply.code(201).send(await payments.payOrder(request.principal!.userId, request.params.id)));
+
+  // The provider signs the raw bytes: this route keeps the body as a string (its own plugin scope).
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_request, body, done) => done(null, body));
+    scope.post('/v1/payments/webhook', {
+      config: { rateLimit: false },
+      schema: {
+        operationId: 'paymentWebhook', tags: ['payments'], summary: 'Payment provider webhook (signed, `Stripe-Signature: t=…,v1=…`)',
+        description: 'Verified by HMAC-SHA256 over `timestamp.rawBody` within a tolerance window; each event id is applied once. 400 `invalid_signature` for forged, stale or replayed-out-of-window calls.',
+        body: Type.String({ description: 'The raw JSON event, exactly as signed.' }),
+        response: { 200: Type.Object({ received: Type.Boolean(), duplicate: Type.Boolean() }), ...errors(400, 422) },
+      },
+    }, async (request) => {
+      const signature = request.headers['stripe-signature'];
+      const raw = typeof request.body === 'string' ? request.body : '';
+      const result = await payments.handleWebhook(raw, typeof signature === 'string' ? signature : undefined);
+      return { received: true, duplicate: result.duplicate };
+    });
+  });
+}

@@ -1,0 +1,43 @@
+export const paymentOfOrder = `
+  select id, order_id, user_id, provider_intent_id, amount, currency, status, last_error, created_at, updated_at
+    from payments where order_id = $1`;
+
+export const insertPayment = `
+  insert into payments (id, order_id, user_id, provider_intent_id, amount, currency, status, created_at, updated_at)
+  values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) on conflict (order_id) do nothing`;
+
+/** The capture: exactly once per payment, whichever of webhook or close check sees it first. */
+export const markSucceeded = `
+  update payments set status = 'succeeded', updated_at = $2 where provider_intent_id = $1 and status <> 'succeeded'
+  returning id, order_id, user_id, amount, currency`;
+
+export const insertSucceededPayment = `
+  insert into payments (id, order_id, user_id, provider_intent_id, amount, currency, status, created_at, updated_at)
+  values ($1, $2, null, $3, $4, $5, 'succeeded', $6, $6) on conflict do nothing
+  returning id, order_id, user_id, amount, currency`;
+
+export const markFailed = `
+  update payments set status = 'failed', last_error = $3, updated_at = $2 where provider_intent_id = $1 and status = 'pending'
+  returning id, order_id, user_id`;
+
+export const markCanceled = `
+  update payments set status = 'canceled', updated_at = $2 where provider_intent_id = $1 and status in ('pending', 'failed')`;
+
+export const recordWebhook = `
+  insert into webhook_events (event_id, type, received_at) values ($1, $2, $3) on conflict do nothing returning 1`;
+
+export const refundOfPayment = `select id, status, provider_refund_id from refunds where payment_id = $1`;
+
+export const insertRefund = `
+  insert into refunds (id, payment_id, order_id, provider_refund_id, amount, reason, status, created_at, updated_at)
+  values ($1, $2, $3, $4, $5, $6, 'succeeded', $7, $7) on conflict (payment_id) do nothing returning id`;
+
+export const auditCaptures = `
+  select p.order_id, count(*) filter (where p.status = 'succeeded') as captures
+    from payments p group by p.order_id`;
+
+export const auditRefunds = `
+  select r.id, r.order_id, r.amount, p.amount as paid, p.status as payment_status
+    from refunds r join payments p on p.id = r.payment_id`;
+
+export const succeededPayments = `select id, order_id from payments where status = 'succeeded'`;

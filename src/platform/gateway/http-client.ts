@@ -1,0 +1,258 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../config.ts';
+import {
+  GatewayError, WebhookVerificationError,
+  type GatewayEvent, type IntentStatus, type PaymentGateway, type PaymentIntent, type Refund,
+} from './gateway.ts';
+
+export interface HttpGatewayOptions {
+  /** The provider's base URL, e.g. http://127.0.0.1:3001 (the simulator) or https://api.stripe.com. */
+  baseUrl: string;
+  apiKey: string;
+  /** Accepted webhook signing secrets: more than one while a secret is being rolled. */
+  webhookSecrets: readonly string[];
+  /** Per call; a call that takes longer fails with a retryable GatewayError. */
+  timeoutMs: number;
+  /** Webhook timestamps further than this from now (either way) are refused. */
+  toleranceS: number;
+  /** Injectable for tests; defaults to the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** A verified event, with what a refund event carries (it names the intent but is not one). */
+export interface HttpGatewayEvent extends GatewayEvent {
+  /** The payment intent the event is about: the intent's id, or a refund's `payment_intent`. */
+  intentId: string | undefined;
+  /** Set for `charge.refunded`. */
+  refund: Refund | undefined;
+}
+
+type Form = Record<string, string | number | Record<string, string | number>>;
+
+/**
+ * PaymentGateway over HTTP, speaking Stripe's wire format (form-encoded bodies with bracket
+ * notation, bearer API key, Idempotency-Key, `t=…,v1=…` webhook signatures). Points at the shipped
+ * simulator (src/psp) or at the real provider.
+ *
+ * Errors: network failures, timeouts, 5xx, 409 and 429 are `GatewayError(retryable=true)` — retry
+ * with the SAME idempotency key, the provider may have acted; other 4xx are `retryable=false` with
+ * the status.
+ */
+export class HttpPaymentGateway implements PaymentGateway {
+  readonly #opts: HttpGatewayOptions;
+  readonly #base: string;
+  readonly #fetch: typeof fetch;
+
+  constructor(opts: HttpGatewayOptions) {
+    if (opts.webhookSecrets.length === 0) throw new Error('HttpPaymentGateway needs at least one webhook secret');
+    this.#opts = opts;
+    this.#base = opts.baseUrl.replace(/\/+$/, '');
+    this.#fetch = opts.fetch ?? fetch;
+  }
+
+  /** From the config: PSP_URL, PSP_API_KEY, PSP_WEBHOOK_SECRET (comma-separated list allowed), PSP_TIMEOUT_MS, PSP_WEBHOOK_TOLERANCE_S. */
+  static fromConfig(config: Pick<Config, 'PSP_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_TIMEOUT_MS' | 'PSP_WEBHOOK_TOLERANCE_S'>): HttpPaymentGateway {
+    return new HttpPaymentGateway({
+      baseUrl: config.PSP_URL,
+      apiKey: config.PSP_API_KEY,
+      webhookSecrets: config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean),
+      timeoutMs: config.PSP_TIMEOUT_MS,
+      toleranceS: config.PSP_WEBHOOK_TOLERANCE_S,
+    });
+  }
+
+  async createIntent(input: { amount: number; currency: string; orderId: string; idempotencyKey: string }): Promise<PaymentIntent> {
+    const body = await this.#call('POST', '/v1/payment_intents', {
+      amount: input.amount,
+      currency: input.currency.toLowerCase(),
+      metadata: { order_id: input.orderId },
+    }, input.idempotencyKey);
+    return toIntent(body);
+  }
+
+  async retrieveIntent(intentId: string): Promise<PaymentIntent> {
+    return toIntent(await this.#call('GET', `/v1/payment_intents/${encodeURIComponent(intentId)}`));
+  }
+
+  /** Idempotent: cancelling an already-cancelled intent returns it; a succeeded one throws (not retryable). */
+  async cancelIntent(intentId: string): Promise<PaymentIntent> {
+    try {
+      return toIntent(await this.#call('POST', `/v1/payment_intents/${encodeURIComponent(intentId)}/cancel`, {}, `cancel-${intentId}`));
+    } catch (error) {
+      if (!(error instanceof ProviderError) || error.code !== 'payment_intent_unexpected_state') throw error;
+      const current = await this.retrieveIntent(intentId);
+      if (current.status === 'canceled') return current;
+      throw new GatewayError(`cannot cancel payment intent ${intentId}: it is ${current.status}`, false, error.status);
+    }
+  }
+
+  async refund(input: { intentId: string; amount: number; idempotencyKey: string }): Promise<Refund> {
+    const body = await this.#call('POST', '/v1/refunds', { payment_intent: input.intentId, amount: input.amount }, input.idempotencyKey);
+    return toRefund(body);
+  }
+
+  verifyWebhook(rawBody: string, signatureHeader: string | undefined, nowMs: number): HttpGatewayEvent {
+    if (!signatureHeader) throw new WebhookVerificationError('missing signature header');
+    let timestamp: number | undefined;
+    const signatures: Buffer[] = [];
+    for (const part of signatureHeader.split(',')) {
+      const at = part.indexOf('=');
+      if (at < 0) continue;
+      const key = part.slice(0, at).trim();
+      const value = part.slice(at + 1).trim();
+      if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
+      else if (key === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(Buffer.from(value, 'hex'));
+    }
+    if (timestamp === undefined) throw new WebhookVerificationError('signature header has no timestamp');
+    if (signatures.length === 0) throw new WebhookVerificationError('signature header has no v1 signature');
+    const matches = this.#opts.webhookSecrets.some((secret) => {
+      const expected = createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest();
+      // Every candidate is compared (no early exit on the first byte that differs), in constant time.
+      return signatures.map((given) => timingSafeEqual(given, expected)).includes(true);
+    });
+    if (!matches) throw new WebhookVerificationError('no signature matches the payload');
+    if (Math.abs(nowMs / 1000 - timestamp) > this.#opts.toleranceS) {
+      throw new WebhookVerificationError(`timestamp ${timestamp} is outside the ${this.#opts.toleranceS} s tolerance`);
+    }
+    let event: unknown;
+    try {
+      event = JSON.parse(rawBody);
+    } catch {
+      throw new WebhookVerificationError('body is not JSON');
+    }
+    return toEvent(event);
+  }
+
+  async #call(method: 'GET' | 'POST', path: string, form?: Form, idempotencyKey?: string): Promise<unknown> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#opts.apiKey}`,
+      accept: 'application/json',
+      'user-agent': 'flashsale/0.1 (HttpPaymentGateway)',
+    };
+    let body: string | undefined;
+    if (method === 'POST') {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = encodeForm(form ?? {});
+      if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+    }
+    const what = `${method} ${path}`;
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.#fetch(`${this.#base}${path}`, { method, headers, body, signal: AbortSignal.timeout(this.#opts.timeoutMs), redirect: 'error' });
+      text = await response.text();
+    } catch (error) {
+      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      throw new GatewayError(`${what}: ${timedOut ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${describe(error)}`}`, true, undefined);
+    }
+    const parsed = parseJson(text);
+    if (response.status >= 200 && response.status < 300) {
+      if (parsed === undefined) throw new GatewayError(`${what}: answer is not JSON`, true, response.status);
+      return parsed;
+    }
+    const detail = errorDetail(parsed);
+    const message = `${what}: ${response.status}${detail.code ? ` ${detail.code}` : ''}${detail.message ? `: ${detail.message}` : ''}`;
+    const shouldRetry = response.headers.get('stripe-should-retry');
+    const retryable = shouldRetry !== null ? shouldRetry === 'true' : response.status >= 500 || response.status === 409 || response.status === 429;
+    throw new ProviderError(message, retryable, response.status, detail.code);
+  }
+}
+
+/** A GatewayError with the provider's error code (e.g. `payment_intent_unexpected_state`). */
+export class ProviderError extends GatewayError {
+  constructor(message: string, retryable: boolean, status: number, readonly code: string | undefined) {
+    super(message, retryable, status);
+  }
+}
+
+/** Stripe's form encoding: nested objects as `metadata[order_id]=…`. */
+export function encodeForm(form: Form): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(form)) {
+    if (typeof value === 'object') for (const [sub, v] of Object.entries(value)) params.append(`${key}[${sub}]`, String(v));
+    else params.append(key, String(value));
+  }
+  return params.toString();
+}
+
+const INTENT_STATUSES: readonly string[] = ['requires_payment_method', 'requires_confirmation', 'processing', 'succeeded', 'canceled'];
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function toIntent(value: unknown): PaymentIntent {
+  if (!isObject(value) || value.object !== 'payment_intent' || typeof value.id !== 'string' || typeof value.amount !== 'number') {
+    throw new GatewayError('provider answered something that is not a payment intent', false);
+  }
+  const rawStatus = str(value.status) ?? '';
+  // `requires_action` (3-D Secure and the like) is, for us, still waiting for the buyer.
+  const status = (INTENT_STATUSES.includes(rawStatus) ? rawStatus : rawStatus === 'requires_action' || rawStatus === 'requires_capture' ? 'processing' : 'requires_payment_method') as IntentStatus;
+  const metadata = isObject(value.metadata) ? value.metadata : {};
+  const nextAction = isObject(value.next_action) ? value.next_action : {};
+  const redirect = isObject(nextAction.redirect_to_url) ? nextAction.redirect_to_url : {};
+  const lastError = isObject(value.last_payment_error) ? value.last_payment_error : undefined;
+  return {
+    id: value.id,
+    amount: value.amount,
+    currency: str(value.currency) ?? '',
+    status,
+    orderId: str(metadata.order_id) ?? '',
+    hostedUrl: str(redirect.url) ?? '',
+    lastError: lastError ? str(lastError.message) ?? str(lastError.code) ?? 'payment failed' : null,
+  };
+}
+
+function toRefund(value: unknown): Refund {
+  if (!isObject(value) || value.object !== 'refund' || typeof value.id !== 'string' || typeof value.amount !== 'number') {
+    throw new GatewayError('provider answered something that is not a refund', false);
+  }
+  const status = str(value.status);
+  return {
+    id: value.id,
+    paymentIntentId: str(value.payment_intent) ?? '',
+    amount: value.amount,
+    status: status === 'succeeded' || status === 'failed' ? status : 'pending',
+  };
+}
+
+function toEvent(value: unknown): HttpGatewayEvent {
+  if (!isObject(value) || value.object !== 'event' || typeof value.id !== 'string' || typeof value.type !== 'string') {
+    throw new WebhookVerificationError('body is not an event');
+  }
+  const object = isObject(value.data) && isObject(value.data.object) ? value.data.object : undefined;
+  let intent: PaymentIntent | undefined;
+  let refund: Refund | undefined;
+  let intentId: string | undefined;
+  if (object?.object === 'payment_intent') {
+    intent = toIntent(object);
+    intentId = intent.id;
+  } else if (object?.object === 'refund') {
+    refund = toRefund(object);
+    intentId = refund.paymentIntentId || undefined;
+  } else if (object && typeof object.payment_intent === 'string') {
+    intentId = object.payment_intent; // a charge, as the real provider sends with charge.refunded
+  }
+  return { id: value.id, type: value.type, created: typeof value.created === 'number' ? value.created : 0, intent, intentId, refund };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorDetail(body: unknown): { code: string | undefined; message: string | undefined } {
+  const error = isObject(body) && isObject(body.error) ? body.error : {};
+  const message = str(error.message);
+  const type = str(error.type);
+  return { code: str(error.code), message: type && message ? `${message} (${type})` : message ?? type };
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${(error.cause as NodeJS.ErrnoException).code ?? error.cause.message})` : '';
+  return `${error.message}${cause}`;
+}

@@ -1,0 +1,305 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Config } from '../platform/config.ts';
+import { createLogger, type Logger } from '../platform/logger.ts';
+import { PspCore, PspError, type Params, type RequestContext, type Result } from './core.ts';
+import { parseForm } from './form.ts';
+import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
+import { hostedPage, notFoundPage, type PageResult } from './page.ts';
+import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
+import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
+
+export type PspConfig = PspKnobConfig & Pick<Config,
+  'LOG_LEVEL' | 'BODY_LIMIT_BYTES' | 'PSP_PUBLIC_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_WEBHOOK_URL' | 'PSP_DATA_DIR' | 'PSP_SEED'>;
+
+export interface PspOptions {
+  config: PspConfig;
+  log?: Logger;
+  /** Uniform in [0, 1); defaults to a PRNG seeded with PSP_SEED, so a run can be repeated. */
+  random?: () => number;
+  /** Milliseconds since epoch; for `created` fields and webhook signature timestamps. */
+  now?: () => number;
+  /** Webhook retries; defaults to 8 attempts, 1 s doubling up to 60 s. */
+  webhookRetry?: Partial<RetryPolicy>;
+  /** One delivery attempt's time limit (default 10 s). */
+  webhookAttemptTimeoutMs?: number;
+  /** Base of the hosted page links, when only known after listen (tests on port 0); default PSP_PUBLIC_URL. */
+  publicUrl?: () => string;
+}
+
+/** The simulator: a Fastify instance (not listening yet). `close()` also stops webhook deliveries and closes the journal. */
+export type PspServer = FastifyInstance;
+
+const MEMORY = 'memory://';
+const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
+
+/**
+ * A payment service provider simulator whose wire format follows Stripe's: form-encoded (or JSON)
+ * requests with `Authorization: Bearer <key>`, `Idempotency-Key`, Stripe-shaped objects and errors,
+ * signed webhooks — plus a hosted pay/decline page and fault-injection knobs (`/_sim/knobs`).
+ */
+export async function createPspServer(options: PspOptions): Promise<PspServer> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config);
+  const now = options.now ?? Date.now;
+  const random = options.random ?? seededRandom(config.PSP_SEED);
+  let knobs: Knobs = defaultKnobs(config);
+  const secrets = config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
+
+  const store = new PspStore(config.PSP_DATA_DIR === MEMORY ? new MemoryJournal() : new FileJournal(config.PSP_DATA_DIR));
+  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl: options.publicUrl ?? (() => config.PSP_PUBLIC_URL) });
+  const dispatcher = new WebhookDispatcher({
+    url: config.PSP_WEBHOOK_URL,
+    secrets,
+    now,
+    knobs: () => knobs,
+    retry: { attempts: 8, baseMs: 1000, maxMs: 60_000, ...options.webhookRetry },
+    attemptTimeoutMs: options.webhookAttemptTimeoutMs ?? 10_000,
+    log,
+    onOutcome: (eventId, outcome) => store.commit([{ op: 'delivery', eventId, ...outcome }]),
+  });
+  /** Aborted when the server closes: hanging (latency / timeout) requests answer at once. */
+  const closing = new AbortController();
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    genReqId: () => `req_${randomBytes(10).toString('hex')}`,
+    frameworkErrors: (error, _request, reply) => sendError(reply, toPspError(error)),
+  });
+
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    done(null, parseForm(String(body)));
+  });
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
+    }
+  });
+
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const pspError = toPspError(error);
+    if (pspError.status >= 500) log.error({ err: error }, 'psp request failed');
+    return sendError(reply, pspError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('request-id', request.id);
+    return payload;
+  });
+
+  // Authentication on the API and the simulator controls; /health and the hosted page are public.
+  const keyDigest = sha256(config.PSP_API_KEY);
+  app.addHook('onRequest', async (request) => {
+    // The matched route pattern, not the raw URL: an encoded or odd spelling of a path cannot slip past.
+    const route = request.routeOptions.url;
+    if (route === undefined || route === '/health' || route.startsWith('/pay/')) return; // unmatched: the 404 handler answers
+    const given = bearerKey(request.headers.authorization);
+    if (given === undefined) {
+      throw new PspError(401, 'invalid_request_error', 'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').');
+    }
+    if (!timingSafeEqual(sha256(given), keyDigest)) {
+      throw new PspError(401, 'invalid_request_error', `Invalid API Key provided: ${redact(given)}`, 'api_key_invalid');
+    }
+  });
+
+  const sleep = (ms: number) => abortableSleep(ms, closing.signal);
+
+  /** Every /v1 call: latency knob, Idempotency-Key, one journal batch, webhooks, timeout knob. */
+  async function api(request: FastifyRequest, reply: FastifyReply, run: (params: Params, ctx: RequestContext) => Result): Promise<unknown> {
+    await sleep(knobs.latencyMs);
+    if (closing.signal.aborted) throw new PspError(503, 'api_error', 'The simulator is shutting down.');
+    const params = paramsOf(request);
+    const header = request.headers['idempotency-key'];
+    const key = request.method === 'POST' && typeof header === 'string' ? header : undefined;
+    if (key !== undefined && !KEY_PATTERN.test(key)) {
+      throw new PspError(400, 'invalid_request_error', 'Idempotency-Key must be 1–255 printable ASCII characters.', 'idempotency_key_invalid');
+    }
+    let result: Result;
+    const stored = key === undefined ? undefined : store.idempotency.get(key);
+    const hash = sha256(JSON.stringify([request.method, request.routeOptions.url, request.params, params])).toString('base64url');
+    if (stored) {
+      if (stored.hash !== hash) {
+        throw new PspError(400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`);
+      }
+      reply.header('idempotent-replayed', 'true');
+      result = { status: stored.status, body: stored.body, ops: [] };
+    } else {
+      result = run(params, { requestId: request.id, idempotencyKey: key ?? null });
+      const ops: Op[] = [...result.ops];
+      if (key !== undefined) ops.push({ op: 'idempotency', key, response: { hash, status: result.status, body: result.body } });
+      store.commit(ops);
+      for (const op of ops) if (op.op === 'event') dispatcher.schedule(op.event, op.copies);
+    }
+    if (knobs.timeoutRate > 0 && random() < knobs.timeoutRate) {
+      // Handled and durable, but the answer never arrives in time: the ambiguous case a client must survive.
+      await sleep(knobs.timeoutMs);
+      throw new PspError(504, 'api_error', 'The request timed out.');
+    }
+    return reply.code(result.status).send(result.body);
+  }
+
+  app.post('/v1/payment_intents', (request, reply) => api(request, reply, (params, ctx) => core.createIntent(params, ctx)));
+  app.get<{ Params: { id: string } }>('/v1/payment_intents/:id', (request, reply) =>
+    api(request, reply, () => ({ status: 200, body: core.intent(request.params.id), ops: [] })));
+  app.post<{ Params: { id: string } }>('/v1/payment_intents/:id/confirm', (request, reply) =>
+    api(request, reply, (params, ctx) => core.confirm(request.params.id, params, ctx)));
+  app.post<{ Params: { id: string } }>('/v1/payment_intents/:id/cancel', (request, reply) =>
+    api(request, reply, (params, ctx) => core.cancel(request.params.id, params, ctx)));
+  app.post('/v1/refunds', (request, reply) => api(request, reply, (params, ctx) => core.refund(params, ctx)));
+  app.get<{ Params: { id: string } }>('/v1/refunds/:id', (request, reply) =>
+    api(request, reply, () => ({ status: 200, body: core.refundById(request.params.id), ops: [] })));
+  app.get<{ Params: { id: string } }>('/v1/events/:id', (request, reply) =>
+    api(request, reply, () => ({ status: 200, body: core.eventById(request.params.id), ops: [] })));
+  app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({ status: 200, body: listEvents(store.events, params), ops: [] })));
+
+  // ---- the hosted payment page ----
+  app.get<{ Params: { id: string }; Querystring: { result?: string } }>('/pay/:id', async (request, reply) => {
+    const intent = store.intents.get(request.params.id);
+    reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").header('cache-control', 'no-store');
+    if (!intent) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(request.params.id));
+    const result = request.query.result;
+    const shown: PageResult = result === 'succeeded' || result === 'declined' || result === 'unchanged' ? result : undefined;
+    return reply.type('text/html; charset=utf-8').send(hostedPage(intent, shown));
+  });
+  for (const action of ['pay', 'decline'] as const) {
+    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, async (request, reply) => {
+      const id = request.params.id;
+      if (!store.intents.has(id)) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(id));
+      const { ops, outcome } = core.hostedAction(id, action);
+      store.commit(ops);
+      for (const op of ops) if (op.op === 'event') dispatcher.schedule(op.event, op.copies);
+      return reply.redirect(`/pay/${encodeURIComponent(id)}?result=${outcome}`, 303);
+    });
+  }
+
+  // ---- simulator controls ----
+  app.get('/_sim/knobs', async () => knobs);
+  app.post('/_sim/knobs', async (request, reply) => {
+    const patched = patchKnobs(knobs, request.body ?? {});
+    if ('errors' in patched) return sendError(reply, new PspError(400, 'invalid_request_error', `Invalid knobs: ${patched.errors.join('; ')}`, 'parameter_invalid'));
+    knobs = patched.knobs;
+    log.info({ knobs }, 'psp knobs changed');
+    return knobs;
+  });
+  app.get<{ Querystring: { payment_intent?: string; type?: string } }>('/_sim/events', async (request) => {
+    const { payment_intent: intentId, type } = request.query;
+    const data = store.events
+      .filter((e) => (!type || e.type === type) && (!intentId || intentIdOf(e) === intentId))
+      .map((event) => ({ ...simEvent(event), event }));
+    return { object: 'list', data };
+  });
+  app.post<{ Params: { id: string } }>('/_sim/events/:id/resend', async (request) => {
+    const ops = core.resend(request.params.id);
+    store.commit(ops);
+    dispatcher.schedule(core.eventById(request.params.id), 1);
+    return simEvent(core.eventById(request.params.id));
+  });
+
+  app.get('/health', async () => ({ status: 'ok', intents: store.intents.size, events: store.events.length }));
+
+  app.addHook('preClose', async () => {
+    closing.abort();
+    dispatcher.close();
+  });
+  app.addHook('onClose', async () => store.close());
+
+  // Deliveries a previous run planned but did not finish go out again (at-least-once, like a provider).
+  for (const event of store.events) {
+    const pending = store.pendingCopies(event.id);
+    if (pending > 0) dispatcher.schedule(event, pending);
+  }
+
+  function simEvent(event: EventObject) {
+    const d = store.deliveries.get(event.id);
+    const copies = d?.copies ?? 0;
+    const status = copies === 0 ? 'dropped' : d && d.delivered + d.failed >= copies ? (d.failed > 0 ? 'failed' : 'delivered') : 'pending';
+    return {
+      id: event.id, type: event.type, created: event.created, payment_intent: intentIdOf(event), status,
+      copies, delivered: d?.delivered ?? 0, failed: d?.failed ?? 0, attempts: d?.attempts ?? 0,
+      last_status: d?.lastStatus ?? null, last_error: d?.lastError ?? null,
+    };
+  }
+
+  return app;
+}
+
+function intentIdOf(event: EventObject): string {
+  const object = event.data.object;
+  return object.object === 'payment_intent' ? object.id : object.payment_intent;
+}
+
+/** Stripe's list shape, newest first; `limit` (1–100, default 10), `type`, `starting_after`. */
+function listEvents(events: readonly EventObject[], params: Params) {
+  const limitText = params.limit;
+  const limit = typeof limitText === 'string' && /^\d+$/.test(limitText) ? Math.min(100, Math.max(1, Number(limitText))) : 10;
+  let newest = [...events].reverse();
+  if (typeof params.type === 'string') newest = newest.filter((e) => e.type === params.type);
+  if (typeof params.starting_after === 'string') {
+    const at = newest.findIndex((e) => e.id === params.starting_after);
+    newest = at < 0 ? [] : newest.slice(at + 1);
+  }
+  return { object: 'list', url: '/v1/events', has_more: newest.length > limit, data: newest.slice(0, limit) };
+}
+
+function paramsOf(request: FastifyRequest): Params {
+  const source: unknown = request.method === 'GET' ? request.query : request.body;
+  if (source === undefined || source === null) return {};
+  if (typeof source !== 'object' || Array.isArray(source)) throw new PspError(400, 'invalid_request_error', 'The request body must be an object of parameters.');
+  return source as Params;
+}
+
+function bearerKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2) as [string, string | undefined];
+  if (!value) return undefined;
+  if (scheme.toLowerCase() === 'bearer') return value.trim();
+  // `curl -u sk_test_…:` sends the key as the Basic user name, as Stripe accepts.
+  if (scheme.toLowerCase() === 'basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
+  return undefined;
+}
+
+function redact(key: string): string {
+  return key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(Math.min(20, key.length - 7))}${key.slice(-4)}`;
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function toPspError(error: unknown): PspError {
+  if (error instanceof PspError) return error;
+  const e = error as Partial<FastifyError>;
+  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
+  if (status >= 500) return new PspError(500, 'api_error', 'An unknown error occurred on the simulator.');
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return new PspError(400, 'invalid_request_error', 'Send parameters as application/x-www-form-urlencoded (as Stripe does) or application/json.', 'content_type_invalid');
+  }
+  return new PspError(status, 'invalid_request_error', e.message ?? 'The request is malformed.');
+}
+
+function sendError(reply: FastifyReply, error: PspError) {
+  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="psp"');
+  return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
+}
