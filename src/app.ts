@@ -21,6 +21,9 @@ import { createPayments, type Payments } from './payment/index.ts';
 import { registerPaymentRoutes } from './payment/http.ts';
 import { HttpPaymentGateway } from './platform/gateway/http-client.ts';
 import type { PaymentGateway } from './platform/gateway/gateway.ts';
+import { createMailer, type Mailer } from './platform/mailer.ts';
+import { createNotifications, type Notifications } from './notification/index.ts';
+import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 
@@ -41,6 +44,8 @@ export interface System {
   orders: Orders;
   payments: Payments;
   gateway: PaymentGateway;
+  notifications: Notifications;
+  mailer: Mailer;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
   /** Starts background work (message delivery). */
   start(): Promise<void>;
@@ -52,6 +57,7 @@ export interface SystemOverrides {
   db?: Database;
   log?: Logger;
   gateway?: PaymentGateway;
+  mailer?: Mailer;
 }
 
 /**
@@ -91,14 +97,19 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   payments = createPayments({ db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten });
+  const mailer = overrides.mailer ?? createMailer(config);
+  const notifications = createNotifications({
+    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
+  });
   orders.subscribe(broker);
   payments.subscribe(broker);
+  notifications.subscribe(broker);
 
   await inventory.rebuildGate();
   await catalog.warm();
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     async start() {
       await broker.start();
@@ -107,6 +118,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     async close() {
       await orders.close();
       await broker.stop();
+      await mailer.close();
       await db.close();
     },
   };
@@ -121,6 +133,7 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
   await registerPaymentRoutes(app, { payments: system.payments, guards });
+  registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();
   return app;
 }

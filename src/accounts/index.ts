@@ -75,6 +75,12 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
       return row && { id: row.id, email: row.email, role: row.role };
     },
 
+    /** The user's email address, if the user exists (tokens can name users that have no account row). */
+    async emailOf(userId: string): Promise<string | undefined> {
+      const [row] = await db.query<{ email: string }>('select email from users where id = $1', [userId]);
+      return row?.email;
+    },
+
     issueToken: (principal: Principal) => tokens.issue(principal),
   };
 }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
 import { bearer, errors } from '../platform/http/schemas.ts';
+import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
 
 const AuditBody = Type.Object({
@@ -32,6 +33,44 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
       system.metrics.deadLetters.set(stats.deadLetters);
     }
     return reply.type(system.metrics.registry.contentType).send(await system.metrics.registry.metrics());
+  });
+
+  const DeadLetterBody = Type.Object({
+    consumer: Type.String(), messageId: Type.String(), topic: Type.String(), payload: Type.Unknown(),
+    attempts: Type.Integer(), lastError: Type.Union([Type.String(), Type.Null()]), deadAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
+  });
+  const LetterParams = Type.Object({ consumer: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }), messageId: Type.String({ format: 'uuid' }) });
+
+  app.get('/v1/admin/dead-letters', {
+    preHandler: guards.auth('admin'),
+    schema: {
+      operationId: 'listDeadLetters', tags: ['admin'], summary: 'Messages that failed every attempt (admin)', security: bearer,
+      querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ deadLetters: Type.Array(DeadLetterBody) }), ...errors(401, 403, 422) },
+    },
+  }, async (request) => ({ deadLetters: await system.broker.listDeadLetters(request.query.limit) }));
+
+  app.get('/v1/admin/dead-letters/:consumer/:messageId', {
+    preHandler: guards.auth('admin'),
+    schema: {
+      operationId: 'getDeadLetter', tags: ['admin'], summary: 'One dead-lettered message with its payload and last error (admin)', security: bearer,
+      params: LetterParams, response: { 200: DeadLetterBody, ...errors(401, 403, 404, 422) },
+    },
+  }, async (request) => {
+    const letter = await system.broker.getDeadLetter(request.params.consumer, request.params.messageId);
+    if (!letter) throw new AppError('not_found', 'No such dead letter.');
+    return letter;
+  });
+
+  app.post('/v1/admin/dead-letters/:consumer/:messageId/replay', {
+    preHandler: guards.auth('admin'),
+    schema: {
+      operationId: 'replayDeadLetter', tags: ['admin'], summary: 'Put a dead letter back in its queue for another round of attempts (admin)', security: bearer,
+      params: LetterParams, response: { 202: Type.Object({ replayed: Type.Boolean() }), ...errors(401, 403, 404, 422) },
+    },
+  }, async (request, reply) => {
+    if (!(await system.broker.replayDeadLetter(request.params.consumer, request.params.messageId))) throw new AppError('not_found', 'No such dead letter.');
+    return reply.code(202).send({ replayed: true });
   });
 
   app.get('/v1/admin/audit', {

@@ -95,6 +95,18 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     return reply.code(204).send(null);
   });
 
+  app.post('/v1/admin/orders/:id/cancel', {
+    preHandler: [...guards.auth('admin'), guards.idempotency],
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'adminCancelOrder', tags: ['admin'], summary: 'Cancel any order (admin): a paid one is refunded', security: bearer,
+      description: 'Pending: stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off.',
+      params: IdParams,
+      body: Type.Optional(Type.Object({ restock: Type.Boolean({ default: true }) }, { additionalProperties: false })),
+      response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422) },
+    },
+  }, async (request) => orders.adminCancel(request.params.id, request.body?.restock ?? true));
+
   app.post('/v1/checkout', {
     preHandler: buyer,
     config: { idempotency: 'store' },

@@ -102,7 +102,8 @@ export function createOrders(deps: OrdersDeps) {
   /** Resolves the lines against the warm catalog: one sale, known items, the right hold mode, open now. */
   function prepare(userId: string, kind: 'order' | 'cart', input: readonly LineInput[]): Attempt {
     const merged = new Map<string, number>();
-    for (const line of input) merged.set(line.saleItemId, (merged.get(line.saleItemId) ?? 0) + line.quantity);
+    // UUIDs are case-insensitive on the wire; the warm catalog is keyed by the canonical lower case.
+    for (const line of input) merged.set(line.saleItemId.toLowerCase(), (merged.get(line.saleItemId.toLowerCase()) ?? 0) + line.quantity);
     let sale: FlashSale | undefined;
     const lines = [...merged].map(([saleItemId, quantity]) => {
       const item = catalog.getSaleItem(saleItemId);
@@ -325,8 +326,8 @@ export function createOrders(deps: OrdersDeps) {
     async removeCartItem(userId: string, holdId: string): Promise<void> {
       await db.transaction(async (tx) => {
         const mine = await inventory.cartHolds(tx, userId, true);
-        if (!mine.some((h) => h.holdId === holdId)) throw new AppError('not_found', 'No such item in your cart.');
-        await inventory.releaseHolds(tx, [holdId], 'removed_from_cart');
+        if (!mine.some((h) => h.holdId === holdId.toLowerCase())) throw new AppError('not_found', 'No such item in your cart.');
+        await inventory.releaseHolds(tx, [holdId.toLowerCase()], 'removed_from_cart');
       });
     },
 

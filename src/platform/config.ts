@@ -44,6 +44,12 @@ export const ConfigSchema = Type.Object({
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
 
+  // ---- mail (notifications) ----
+  /** When set (`smtp://user:pass@host:587`, `smtps://…`), email goes out over SMTP; otherwise nodemailer's JSON transport keeps each message in memory. */
+  SMTP_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** The From header of every email. */
+  MAIL_FROM: Type.String({ minLength: 3, default: 'flashsale <no-reply@flashsale.local>' }),
+
   // ---- payment gateway (the client the app uses) ----
   /** Base URL of the payment provider the app calls: the simulator, or a real provider. */
   PSP_URL: Type.String({ minLength: 1, default: 'http://127.0.0.1:3001' }),

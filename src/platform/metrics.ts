@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** Every metric the app exports, on one registry (no global default registry). */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'flashsale_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'flashsale_' });
   return {
     registry,
     httpRequests: new Counter({ name: 'flashsale_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'] as const, registers: [registry] }),

@@ -1,0 +1,75 @@
+import type { OrderCancelled, OrderCreated, OrderExpired, OrderPaid } from '../order/contracts.ts';
+import type { PaymentRefunded } from '../payment/contracts.ts';
+import type { NotificationKind } from './contracts.ts';
+
+export interface Rendered {
+  subject: string;
+  text: string;
+}
+
+/** What each kind is rendered from: the payload of the event that triggers it. */
+export interface TemplateInput {
+  order_placed: OrderCreated;
+  payment_received: OrderPaid;
+  order_expired: OrderExpired;
+  order_cancelled: OrderCancelled;
+  refund_issued: PaymentRefunded;
+}
+
+/** `4990, 'USD'` → `USD 49.90`; the currency's own number of minor digits (JPY none, KWD three). */
+export function formatMoney(minor: number, currency: string): string {
+  const digits = minorDigits(currency);
+  const sign = minor < 0 ? '-' : '';
+  const abs = Math.abs(Math.trunc(minor));
+  if (digits === 0) return `${currency} ${sign}${abs}`;
+  const scale = 10 ** digits;
+  return `${currency} ${sign}${Math.floor(abs / scale)}.${String(abs % scale).padStart(digits, '0')}`;
+}
+
+function minorDigits(currency: string): number {
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+  } catch {
+    return 2; // not an ISO 4217 code Intl knows
+  }
+}
+
+/** `2030-01-01T12:00:00.000Z` → `2030-01-01 12:00 UTC`. */
+function formatTime(iso: string): string {
+  const time = new Date(iso);
+  return Number.isNaN(time.getTime()) ? iso : `${time.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+const CANCEL_REASONS: Record<string, string> = {
+  buyer_cancelled: 'as you asked',
+  admin_cancelled: 'by the shop',
+};
+
+const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendered } = {
+  order_placed: (e) => ({
+    subject: `Order ${e.orderId} received`,
+    text: `Thank you for your order ${e.orderId}.\nTotal: ${formatMoney(e.totalAmount, e.currency)}.\n`
+      + `Please pay before ${formatTime(e.expiresAt)}; after that the items go back on sale.\n`,
+  }),
+  payment_received: (e) => ({
+    subject: `Payment received for order ${e.orderId}`,
+    text: `We received your payment for order ${e.orderId}. Your items are yours.\n`,
+  }),
+  order_expired: (e) => ({
+    subject: `Order ${e.orderId} expired`,
+    text: `The payment window of order ${e.orderId} closed before a payment arrived, so the order expired and its items went back on sale.\n`,
+  }),
+  order_cancelled: (e) => ({
+    subject: `Order ${e.orderId} cancelled`,
+    text: `Order ${e.orderId} was cancelled ${CANCEL_REASONS[e.reason] ?? `(${e.reason})`}.\n`,
+  }),
+  refund_issued: (e) => ({
+    subject: `Refund issued for order ${e.orderId}`,
+    text: `We refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId}. It can take a few days to show on your statement.\n`,
+  }),
+};
+
+/** The subject and text of one notification. */
+export function render<K extends NotificationKind>(kind: K, input: TemplateInput[K]): Rendered {
+  return templates[kind](input);
+}
