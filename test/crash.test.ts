@@ -14,7 +14,7 @@ describe('a server killed mid-burst', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashsale-crash-'));
   const env = {
     DATA_DIR: dataDir, JWT_SECRET: SECRET, SEED_DEMO: 'false', LOG_LEVEL: 'warn',
-    RATE_LIMIT_IP_MAX: '1000000', RATE_LIMIT_USER_MAX: '1000000', MAX_EVENT_LOOP_DELAY_MS: '0',
+    RATE_LIMIT_IP_MAX: '1000000', RATE_LIMIT_USER_MAX: '1000000', MAX_EVENT_LOOP_DELAY_MS: '0', PSP_PORT: '0', PSP_DATA_DIR: join(dataDir, 'psp'),
   };
   const tokens = new TokenService(SECRET, 3600);
   const admin = tokens.issue({ userId: randomUUID(), role: 'admin' });

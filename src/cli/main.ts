@@ -5,6 +5,7 @@ import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
+import { createPspServer, type PspServer } from '../psp/index.ts';
 
 function config(): Config {
   try {
@@ -27,15 +28,27 @@ async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
   }
 }
 
-async function serve(): Promise<void> {
-  const cfg = config();
+/**
+ * `start` also runs the payment simulator in this process (a real HTTP server on PSP_PORT) and points
+ * the two at each other unless PSP_URL / PSP_WEBHOOK_URL say otherwise; `api` runs the API alone.
+ */
+async function serve(withPsp: boolean): Promise<void> {
+  let cfg = config();
+  let psp: PspServer | undefined;
+  if (withPsp) {
+    const webhookUrl = process.env.PSP_WEBHOOK_URL || `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
+    let pspAddress = '';
+    psp = await createPspServer({ config: { ...cfg, PSP_WEBHOOK_URL: webhookUrl }, publicUrl: () => process.env.PSP_PUBLIC_URL || pspAddress });
+    pspAddress = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
+    if (!process.env.PSP_URL) cfg = { ...cfg, PSP_URL: pspAddress };
+  }
   const system = await buildSystem(cfg);
   const app = await buildHttpApp(system);
   await system.start();
   const seeded = cfg.SEED_DEMO ? await seedDemo(system) : undefined;
   const address = await app.listen({ host: cfg.HOST, port: cfg.PORT });
   const base = address.replace('127.0.0.1', 'localhost');
-  system.log.info({ address, database: system.db.kind, broker: system.broker.kind, gate: system.gate.kind }, 'flashsale is up');
+  system.log.info({ address, database: system.db.kind, broker: system.broker.kind, gate: system.gate.kind, psp: cfg.PSP_URL }, 'flashsale is up');
   if (seeded) printTour(base, seeded.saleId, seeded.cartSaleId);
 
   let stopping = false;
@@ -45,6 +58,7 @@ async function serve(): Promise<void> {
     system.log.info({ signal }, 'shutting down: no new requests, committing what is in flight');
     await app.close();
     await system.close();
+    await psp?.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -95,14 +109,13 @@ async function audit(live: boolean): Promise<AuditReport> {
 
 const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
 
-program.command('start').description('Run everything in one process (embedded defaults: PGlite + in-process broker)').action(serve);
-program.command('api').description('Run the HTTP API (with the in-process broker, the same as start)').action(serve);
+program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
+program.command('api').description('Run the API with its workers, without the payment simulator (point PSP_URL at one)').action(() => serve(false));
 
 program.command('psp')
   .description('Run the payment gateway simulator alone (Stripe-like API, hosted pay page, signed webhooks, fault knobs)')
   .action(async () => {
     const cfg = config();
-    const { createPspServer } = await import('../psp/index.ts');
     const psp = await createPspServer({ config: cfg });
     const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');
