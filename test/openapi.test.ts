@@ -27,6 +27,8 @@ interface Document {
 const EXPECTED_OPERATIONS = [
   'register', 'login', 'createMerchant', 'createProduct', 'listProducts', 'createFlashSale', 'listFlashSales', 'getFlashSale',
   'createOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'cancelOrder', 'audit',
+  // Core II
+  'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

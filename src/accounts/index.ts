@@ -77,7 +77,7 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
 
     /** The user's email address, if the user exists (tokens can name users that have no account row). */
     async emailOf(userId: string): Promise<string | undefined> {
-      const [row] = await db.query<{ email: string }>('select email from users where id = $1', [userId]);
+      const [row] = await db.query<{ email: string }>(sql.emailById, [userId]);
       return row?.email;
     },
 

@@ -122,7 +122,7 @@ describe('notifications', () => {
     // Each buyer lists their own, newest first.
     const mine = await h.http.request('GET', '/v1/notifications', { token: alice.token });
     assert.equal(mine.status, 200);
-    const list = mine.body.notifications as Array<{ kind: string; body: string; createdAt: string; channel: string }>;
+    const list = mine.body.notifications as Array<{ id: string; kind: string; body: string; createdAt: string; channel: string }>;
     assert.deepEqual(list.map((n) => n.kind).sort(), ['order_cancelled', 'order_placed', 'order_placed', 'payment_received']);
     assert.ok(list.every((n) => n.body.includes(paid.id) || n.body.includes(cancelled.id)), 'only the caller\'s own orders');
     assert.ok(list.every((n, i) => i === 0 || list[i - 1]!.createdAt >= n.createdAt), 'newest first');
@@ -210,6 +210,8 @@ describe('notifications', () => {
       return (await scalar(h.system, `select count(*) from outbox where topic = 'payment.refunded' and payload->>'orderId' = $1`, [order.id])) === 1;
     }, 'the automatic refund');
     await h.system.broker.drain();
+    const [refunded] = await h.system.db.query<{ user_id: string | null }>(`select payload->>'userId' as user_id from outbox where topic = 'payment.refunded' and payload->>'orderId' = $1`, [order.id]);
+    assert.equal(refunded!.user_id, null);
 
     assert.deepEqual(await kindsByOrder([order.id], 'in_app'), { [order.id]: ['order_expired', 'order_placed'] });
     assert.equal(await scalar(h.system, `select count(*) from deliveries where consumer = 'notifications' and status <> 'done'`), 0);

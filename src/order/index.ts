@@ -398,7 +398,7 @@ export function createOrders(deps: OrdersDeps) {
       const stuck = await db.query<{ id: string }>(sql.overdueOrders, [new Date(clock.now().getTime() - deps.graceS * 1000), 1000]);
       if (stuck.length > 0) violations.push({ check: 'order_reaches_terminal', message: `${stuck.length} orders still pending past their deadline + grace`, ids: stuck.map((o) => o.id) });
       for (const hold of holds.values()) {
-        if (!seen.has(hold.holdId)) violations.push({ check: 'hold_has_order', message: 'hold points at an order that does not exist', ids: [hold.holdId, hold.orderId] });
+        if (!seen.has(hold.holdId)) violations.push({ check: 'hold_order_exists', message: 'hold points at an order that does not exist', ids: [hold.holdId, hold.orderId] });
       }
       return violations;
     },

@@ -143,7 +143,7 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
     },
 
     /** Refunds an order's capture in full, once: the provider call is keyed by the payment id. */
-    async refundOrder(orderId: string, reason: string): Promise<'refunded' | 'nothing_to_refund' | 'already_refunded'> {
+    async refundOrder(orderId: string, reason: string, buyerId: string | null = null): Promise<'refunded' | 'nothing_to_refund' | 'already_refunded'> {
       const payment = await paymentOfOrder(orderId);
       if (!payment || payment.status !== 'succeeded') return 'nothing_to_refund';
       if ((await db.query(sql.refundOfPayment, [payment.id])).length > 0) return 'already_refunded';
@@ -153,7 +153,7 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
         if (!inserted) return;
         await emit(tx, [{
           topic: PaymentTopics.refunded,
-          payload: { paymentId: payment.id, orderId, userId: payment.user_id, refundId: inserted.id, amount: payment.amount, currency: payment.currency, reason } satisfies PaymentRefunded,
+          payload: { paymentId: payment.id, orderId, userId: payment.user_id ?? buyerId, refundId: inserted.id, amount: payment.amount, currency: payment.currency, reason } satisfies PaymentRefunded,
         }]);
       });
       return 'refunded';
@@ -162,8 +162,9 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
     /** Payment's consumer: refunds requested by order (late payment, admin cancel). */
     subscribe(broker: Broker): void {
       broker.consumeSelfManaged('payment-refunds', ['order.refund_requested'], async (message) => {
-        const { orderId, reason } = message.payload as OrderRefundRequested;
-        const outcome = await this.refundOrder(orderId, reason);
+        const { orderId, reason, userId } = message.payload as OrderRefundRequested;
+        // A payment recorded from the provider alone has no buyer; the order side names it.
+        const outcome = await this.refundOrder(orderId, reason, userId || null);
         log.info({ orderId, reason, outcome }, 'refund requested');
       });
     },

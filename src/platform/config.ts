@@ -109,5 +109,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = errors.map((e) => `  ${e.path.slice(1) || '(root)'}=${JSON.stringify((withDefaults as Record<string, unknown>)[e.path.slice(1)])}: ${e.message}`);
     throw new ConfigError(`invalid configuration:\n${[...new Set(lines)].join('\n')}`);
   }
-  return withDefaults as Config;
+  const config = withDefaults as Config;
+  refuseDevSecretsInProduction(config);
+  return config;
+}
+
+/** The dev defaults make `npm start` work out of the box; in production they would be a hole. */
+function refuseDevSecretsInProduction(config: Config): void {
+  if (config.NODE_ENV !== 'production') return;
+  const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => config[key] === Value.Default(ConfigSchema.properties[key], undefined));
+  const problems = devDefaults.map((key) => `  ${key}: must be set in production (the built-in value is a public development default)`);
+  if (config.SEED_DEMO) problems.push('  SEED_DEMO: must be false in production (demo accounts have published passwords)');
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
+
 }

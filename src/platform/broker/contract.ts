@@ -163,6 +163,27 @@ export function brokerContract(name: string, setup: () => Promise<BrokerFixture>
       await b.stop();
     });
 
+    it('when a self-managed handler fails once, then it runs again and, once it succeeded, never again', async () => {
+      const b = broker(3, 10);
+      const consumer = `self-${randomUUID().slice(0, 8)}`;
+      const runs: number[] = [];
+      b.consumeSelfManaged(consumer, ['self.event'], async (message) => {
+        runs.push(message.attempt);
+        if (message.attempt === 1) throw new Error('provider timeout');
+        await f.db.query('insert into contract_effects values ($1, $2, $3, $4::jsonb)', [consumer, message.id, message.topic, JSON.stringify(message.payload)]);
+      });
+      await b.start();
+      await publish('self.event', { n: 1 });
+      await b.drain();
+      f.clock.advance(10);
+      await b.drain();
+      f.clock.advance(1000);
+      await b.drain();
+      assert.deepEqual(runs, [1, 2]);
+      assert.equal((await effects(consumer)).length, 1);
+      await b.stop();
+    });
+
     it('when a handler throws, then its partial writes are rolled back with it', async () => {
       const b = broker(1, 10);
       const consumer = `atomic-${randomUUID().slice(0, 8)}`;

@@ -9,7 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Config } from '../config.ts';
-import { AppError, ERRORS, isAppError, type ErrorCode } from '../errors.ts';
+import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Principal, Role, TokenService } from '../tokens.ts';
@@ -64,7 +64,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     bodyLimit: config.BODY_LIMIT_BYTES,
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
-    return503OnClosing: true,
+    // While closing, our own hook answers 503 in the error shape, with Retry-After.
+    return503OnClosing: false,
     // Router errors (a bad %-escape, an overlong path parameter) would otherwise bypass the error handler and its body shape.
     frameworkErrors: (error, request, reply) => sendError(reply, request, toAppError(error), log),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -73,6 +74,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   app.decorateRequest('idempotencyClaim', undefined);
 
   app.setErrorHandler((error: FastifyError, request, reply) => sendError(reply, request, toAppError(error), log));
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onRequest', async (request, reply) => {
+    if (closing) return sendError(reply, request, new AppError('unavailable', 'Shutting down; retry on another instance.', { retryAfterS: 1 }), log);
+  });
   app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
 
   // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
@@ -151,7 +157,7 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 function idempotencyHandler(store: IdempotencyStore): Hook {
   /** Requests with the same key in flight in this process wait for the first one's response. */
-  const waiting = new Map<string, Promise<StoredResponse>>();
+  const waiting = new Map<string, { hash: string; response: Promise<StoredResponse> }>();
   return async (request, reply) => {
     const key = request.headers['idempotency-key'];
     if (key === undefined) return;
@@ -163,10 +169,11 @@ function idempotencyHandler(store: IdempotencyStore): Hook {
     for (let tries = 0; tries < 3; tries++) {
       const running = waiting.get(id);
       if (!running) break;
-      const first = await running.catch(() => undefined);
+      if (running.hash !== claim.hash) throw new AppError('idempotency_key_reused');
+      const first = await running.response.catch(() => undefined);
       const stored = await store.lookup(scope, key);
       if (stored && stored.status !== 0) return replay(reply, claim, stored);
-      if (first && first.status >= 200 && first.status < 300) return reply.code(first.status).send(first.body);
+      if (first && first.status >= 200 && first.status < 300) return reply.code(first.status).header('idempotent-replayed', 'true').send(first.body);
     }
     const stored = await store.lookup(scope, key);
     if (stored) {
@@ -174,7 +181,7 @@ function idempotencyHandler(store: IdempotencyStore): Hook {
       return replay(reply, claim, stored);
     }
     let settle!: (response: StoredResponse) => void;
-    waiting.set(id, new Promise<StoredResponse>((resolve) => (settle = resolve)));
+    waiting.set(id, { hash: claim.hash, response: new Promise<StoredResponse>((resolve) => (settle = resolve)) });
     request.idempotencyClaim = claim;
     (request as IdempotentRequest)[SETTLE] = (response) => {
       waiting.delete(id);
@@ -251,6 +258,3 @@ function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError
   if (error.details !== undefined && error.status < 500) body.error.details = error.details;
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);
 }
-
-/** Schema of the error body, for OpenAPI. */
-export const errorCodes = Object.keys(ERRORS);
