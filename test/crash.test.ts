@@ -4,11 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { TokenService } from '../src/platform/tokens.ts';
+import { PgliteDatabase } from '../src/platform/database/pglite.ts';
 import { httpClient, type HttpResponse } from './support/harness.ts';
 import { freePort, startServerProcess, type ServerProcess } from './support/process.ts';
 
 const SECRET = 'crash-test-secret-0123456789';
+
+function cli(args: string[], env: Record<string, string>) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+}
 
 describe('a server killed mid-burst', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flashsale-crash-'));
@@ -87,8 +93,19 @@ describe('a server killed mid-burst', () => {
     const remaining = (await after.request('GET', `/v1/flash-sales/${sale.body.id}`)).body.items[0].remaining;
     assert.ok(remaining <= 400 - accepted.length, `remaining ${remaining} with ${accepted.length} confirmed orders`);
     await after.close();
+    const online = cli(['audit'], { ...env, PORT: String(port) });
+    assert.equal(online.status, 0, online.stdout + online.stderr);
+    assert.match(online.stdout, /audit OK/);
     server.child.kill('SIGTERM');
     assert.equal(await server.exited, '0', 'graceful shutdown on SIGTERM exits 0');
     server = undefined;
+
+    // With no server running, the CLI opens the database itself; broken books make it exit 1.
+    const db = await PgliteDatabase.open(dataDir);
+    await db.query(`update holds set status = 'sold' where id = (select id from holds where status = 'held' limit 1)`);
+    await db.close();
+    const offline = cli(['audit'], { ...env, PORT: String(port) });
+    assert.equal(offline.status, 1, offline.stdout + offline.stderr);
+    assert.match(offline.stdout, /held_matches_holds/);
   });
 });

@@ -3,6 +3,7 @@ import { buildHttpApp, buildSystem, type System } from '../app.ts';
 import { ConfigError, loadConfig, type Config } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
+import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
@@ -91,16 +92,32 @@ function printTour(base: string, saleId: string | undefined, cartSaleId: string 
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-/** Asks a running server first (PGlite allows one process); opens the database only if none answers. */
-async function audit(live: boolean): Promise<AuditReport> {
+class CliError extends Error {}
+
+/**
+ * Admin commands ask the running server first (an embedded PGlite database belongs to one process);
+ * undefined means nothing listens, and the command may open the database itself.
+ */
+async function askServer<T>(method: 'GET' | 'POST', path: string): Promise<{ status: number; body: T } | undefined> {
   const cfg = config();
-  const token = new TokenService(cfg.JWT_SECRET, 300).issue({ userId: '00000000-0000-0000-0000-000000000000', role: 'admin' });
+  const token = new TokenService(cfg.JWT_SECRET, 300).issue({ userId: '00000000-0000-4000-8000-000000000000', role: 'admin' });
+  let response: Response;
   try {
-    const response = await fetch(`http://${cfg.HOST}:${cfg.PORT}/v1/admin/audit?quiet=${!live}`, { headers: { authorization: `Bearer ${token}` } });
-    if (response.status === 200 || response.status === 409) return (await response.json()) as AuditReport;
-  } catch {
-    // no server running: read the database directly
+    response = await fetch(`http://${cfg.HOST}:${cfg.PORT}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code === 'ECONNREFUSED') return undefined;
+    throw new CliError(`could not reach the server at ${cfg.HOST}:${cfg.PORT}: ${String(error)}`);
   }
+  if (response.status === 401) throw new CliError('the server refused the CLI\'s admin token: run the CLI with the same JWT_SECRET as the server');
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+async function audit(live: boolean): Promise<AuditReport> {
+  const answer = await askServer<AuditReport>('GET', `/v1/admin/audit?quiet=${!live}`);
+  if (answer && (answer.status === 200 || answer.status === 409)) return answer.body;
+  if (answer) throw new CliError(`the server answered the audit with ${answer.status}: ${JSON.stringify(answer.body)}`);
+  // No server: the gate is rebuilt from the database at open, so gate-vs-database is trivially equal here.
   return withSystem(async (system) => {
     await system.broker.drain();
     return system.audit({ quiet: !live });
@@ -157,17 +174,20 @@ program.command('audit')
 
 const dlq = program.command('dlq').description('Dead-lettered messages');
 dlq.command('list').option('--limit <n>', 'how many', '50').action(async (opts: { limit: string }) => {
-  const letters = await withSystem((s) => s.broker.listDeadLetters(Number(opts.limit)));
+  const answer = await askServer<{ deadLetters: DeadLetter[] }>('GET', `/v1/admin/dead-letters?limit=${Number(opts.limit)}`);
+  const letters = answer ? answer.body.deadLetters : await withSystem((s) => s.broker.listDeadLetters(Number(opts.limit)));
   for (const l of letters) process.stdout.write(`${l.consumer}\t${l.messageId}\t${l.topic}\tattempts=${l.attempts}\t${l.lastError ?? ''}\n`);
   if (letters.length === 0) process.stdout.write('no dead letters\n');
 });
 dlq.command('show <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
-  const letter = await withSystem((s) => s.broker.getDeadLetter(consumer, messageId));
+  const answer = await askServer<DeadLetter>('GET', `/v1/admin/dead-letters/${encodeURIComponent(consumer)}/${encodeURIComponent(messageId)}`);
+  const letter = answer ? (answer.status === 200 ? answer.body : undefined) : await withSystem((s) => s.broker.getDeadLetter(consumer, messageId));
   process.stdout.write(`${letter ? JSON.stringify(letter, null, 2) : 'not found'}\n`);
   if (!letter) process.exitCode = 1;
 });
 dlq.command('replay <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
-  const done = await withSystem(async (s) => {
+  const answer = await askServer<unknown>('POST', `/v1/admin/dead-letters/${encodeURIComponent(consumer)}/${encodeURIComponent(messageId)}/replay`);
+  const done = answer ? answer.status === 202 : await withSystem(async (s) => {
     const ok = await s.broker.replayDeadLetter(consumer, messageId);
     if (ok) await s.broker.drain();
     return ok;
@@ -176,4 +196,10 @@ dlq.command('replay <consumer> <messageId>').action(async (consumer: string, mes
   if (!done) process.exitCode = 1;
 });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  // Exit 1 means "the audit found violations"; anything that kept a command from answering is 2.
+  process.stderr.write(`flashsale: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(2);
+}

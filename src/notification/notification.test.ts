@@ -195,13 +195,13 @@ describe('notifications', () => {
     await mailer.close();
   });
 
-  it('when a refunded payment names no buyer, then nothing is notified and nothing dead-letters', async () => {
+  it('when a late payment for an expired order is refunded, then the buyer is told once', async () => {
     const buyer = h.buyerToken();
     const order = await placeOrder(buyer.token);
     clock.advance((WINDOW_S + 1) * 1000);
     await h.system.broker.drain();
     assert.equal(await status(buyer.token, order.id), 'EXPIRED');
-    // A payment recorded from the provider alone (no payment row) carries no user id into payment.refunded.
+    // A payment recorded from the provider alone has no buyer on it; the order's refund request names the buyer.
     const intent = await h.system.gateway.createIntent({ amount: order.totalAmount, currency: 'USD', orderId: order.id, idempotencyKey: `late-${order.id}` });
     const click = await fetch(`${h.pspUrl}/pay/${intent.id}/pay`, { method: 'POST', redirect: 'manual' });
     assert.ok(click.status < 400);
@@ -211,9 +211,9 @@ describe('notifications', () => {
     }, 'the automatic refund');
     await h.system.broker.drain();
     const [refunded] = await h.system.db.query<{ user_id: string | null }>(`select payload->>'userId' as user_id from outbox where topic = 'payment.refunded' and payload->>'orderId' = $1`, [order.id]);
-    assert.equal(refunded!.user_id, null);
+    assert.equal(refunded!.user_id, buyer.userId);
 
-    assert.deepEqual(await kindsByOrder([order.id], 'in_app'), { [order.id]: ['order_expired', 'order_placed'] });
+    assert.deepEqual(await kindsByOrder([order.id], 'in_app'), { [order.id]: ['order_expired', 'order_placed', 'refund_issued'] });
     assert.equal(await scalar(h.system, `select count(*) from deliveries where consumer = 'notifications' and status <> 'done'`), 0);
     assert.equal((await h.system.broker.stats()).deadLetters, 0);
   });

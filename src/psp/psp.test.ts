@@ -541,3 +541,25 @@ describe('psp simulator: persistence', () => {
     assert.equal((hook!.event as EventObject).type, 'payment_intent.succeeded');
   });
 });
+
+describe('per-request knobs', () => {
+  it('when a call carries X-Sim-Knobs with latency, then only that call is slowed', async () => {
+    const psp = await startPsp();
+    try {
+      const headers = { authorization: `Bearer ${psp.config.PSP_API_KEY}`, 'content-type': 'application/x-www-form-urlencoded' };
+      const slowStart = performance.now();
+      const slow = await fetch(`${psp.url}/v1/payment_intents`, { method: 'POST', headers: { ...headers, 'x-sim-knobs': '{"latencyMs":300}' }, body: 'amount=100&currency=usd&metadata[order_id]=o1' });
+      const slowMs = performance.now() - slowStart;
+      const fastStart = performance.now();
+      const fast = await fetch(`${psp.url}/v1/payment_intents`, { method: 'POST', headers, body: 'amount=100&currency=usd&metadata[order_id]=o2' });
+      const fastMs = performance.now() - fastStart;
+      assert.equal(slow.status, 200);
+      assert.equal(fast.status, 200);
+      assert.ok(slowMs >= 300 && fastMs < slowMs, `slow ${slowMs} ms, fast ${fastMs} ms`);
+      const bad = await fetch(`${psp.url}/v1/payment_intents`, { method: 'POST', headers: { ...headers, 'x-sim-knobs': 'nope' }, body: 'amount=100&currency=usd' });
+      assert.equal(bad.status, 400);
+    } finally {
+      await psp.close();
+    }
+  });
+});

@@ -115,7 +115,8 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
 
   /** Every /v1 call: latency knob, Idempotency-Key, one journal batch, webhooks, timeout knob. */
   async function api(request: FastifyRequest, reply: FastifyReply, run: (params: Params, ctx: RequestContext) => Result): Promise<unknown> {
-    await sleep(knobs.latencyMs);
+    const once = requestKnobs(request.headers['x-sim-knobs']);
+    await sleep(once.latencyMs ?? knobs.latencyMs);
     if (closing.signal.aborted) throw new PspError(503, 'api_error', 'The simulator is shutting down.');
     const params = paramsOf(request);
     const header = request.headers['idempotency-key'];
@@ -139,7 +140,8 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
       store.commit(ops);
       for (const op of ops) if (op.op === 'event') dispatcher.schedule(op.event, op.copies);
     }
-    if (knobs.timeoutRate > 0 && random() < knobs.timeoutRate) {
+    const timeoutRate = once.timeoutRate ?? knobs.timeoutRate;
+    if (timeoutRate > 0 && random() < timeoutRate) {
       // Handled and durable, but the answer never arrives in time: the ambiguous case a client must survive.
       await sleep(knobs.timeoutMs);
       throw new PspError(504, 'api_error', 'The request timed out.');
@@ -302,4 +304,23 @@ function toPspError(error: unknown): PspError {
 function sendError(reply: FastifyReply, error: PspError) {
   if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="psp"');
   return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
+}
+
+/**
+ * Per-request knobs: `X-Sim-Knobs: {"latencyMs": 2000, "timeoutRate": 1}` applies to that call
+ * only (declines per request use the provider's test cards, e.g. `pm_card_chargeDeclined`).
+ */
+function requestKnobs(header: string | string[] | undefined): { latencyMs?: number; timeoutRate?: number } {
+  if (typeof header !== 'string') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(header);
+  } catch {
+    throw new PspError(400, 'invalid_request_error', 'X-Sim-Knobs must be a JSON object.');
+  }
+  const { latencyMs, timeoutRate } = (parsed ?? {}) as Record<string, unknown>;
+  const knobs: { latencyMs?: number; timeoutRate?: number } = {};
+  if (typeof latencyMs === 'number' && latencyMs >= 0 && latencyMs <= 600_000) knobs.latencyMs = latencyMs;
+  if (typeof timeoutRate === 'number' && timeoutRate >= 0 && timeoutRate <= 1) knobs.timeoutRate = timeoutRate;
+  return knobs;
 }
