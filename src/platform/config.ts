@@ -20,6 +20,14 @@ export const ConfigSchema = Type.Object({
   /** When set, PostgreSQL replaces PGlite. */
   DATABASE_URL: Type.Optional(Type.String({ minLength: 1 })),
   DATABASE_POOL_SIZE: Int(10, 1, 200),
+  /** When set, the admission gate lives in Redis (shared by every API process) instead of in memory. */
+  REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** When set, RabbitMQ replaces the in-process broker. */
+  AMQP_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** Unacknowledged messages a consumer holds at once. */
+  AMQP_PREFETCH: Int(32, 1, 10_000),
+  /** A publisher confirm not received within this is treated as unknown: the outbox republishes. */
+  AMQP_CONFIRM_TIMEOUT_MS: Int(5000, 100, 600_000),
   JWT_SECRET: Type.String({ minLength: 16, default: 'dev-only-secret-change-me-please' }),
   JWT_TTL_S: Int(3600, 60, 30 * 86400),
   /** Group commit: flush after this many ms or this many requests, whichever first. */
