@@ -10,4 +10,4 @@ export const insertSaleItems = `insert into sale_items (id, sale_id, product_id,
     from unnest($2::uuid[], $3::uuid[], $4::bigint[], $5::int[], $6::int[]) as i(id, product, price, stock, lim)`;
 export const allSales = `select id, shop_id, name, starts_at, ends_at, payment_window_s, hold_mode, currency, created_at from flash_sales`;
 export const allSaleItems = `select i.id, i.sale_id, i.product_id, p.name as product_name, i.flash_price, i.stock, i.per_user_limit
-  from sale_items i join products p on p.id = i.product_id`;
+  from sale_items i join products p on p.id = i.product_id order by i.sale_id, p.created_at, i.id`;

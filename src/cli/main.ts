@@ -175,18 +175,21 @@ program.command('audit')
 const dlq = program.command('dlq').description('Dead-lettered messages');
 dlq.command('list').option('--limit <n>', 'how many', '50').action(async (opts: { limit: string }) => {
   const answer = await askServer<{ deadLetters: DeadLetter[] }>('GET', `/v1/admin/dead-letters?limit=${Number(opts.limit)}`);
+  if (answer && answer.status !== 200) throw new CliError(`the server answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   const letters = answer ? answer.body.deadLetters : await withSystem((s) => s.broker.listDeadLetters(Number(opts.limit)));
   for (const l of letters) process.stdout.write(`${l.consumer}\t${l.messageId}\t${l.topic}\tattempts=${l.attempts}\t${l.lastError ?? ''}\n`);
   if (letters.length === 0) process.stdout.write('no dead letters\n');
 });
 dlq.command('show <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
   const answer = await askServer<DeadLetter>('GET', `/v1/admin/dead-letters/${encodeURIComponent(consumer)}/${encodeURIComponent(messageId)}`);
+  if (answer && answer.status !== 200 && answer.status !== 404) throw new CliError(`the server answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   const letter = answer ? (answer.status === 200 ? answer.body : undefined) : await withSystem((s) => s.broker.getDeadLetter(consumer, messageId));
   process.stdout.write(`${letter ? JSON.stringify(letter, null, 2) : 'not found'}\n`);
   if (!letter) process.exitCode = 1;
 });
 dlq.command('replay <consumer> <messageId>').action(async (consumer: string, messageId: string) => {
   const answer = await askServer<unknown>('POST', `/v1/admin/dead-letters/${encodeURIComponent(consumer)}/${encodeURIComponent(messageId)}/replay`);
+  if (answer && answer.status !== 202 && answer.status !== 404) throw new CliError(`the server answered ${answer.status}: ${JSON.stringify(answer.body)}`);
   const done = answer ? answer.status === 202 : await withSystem(async (s) => {
     const ok = await s.broker.replayDeadLetter(consumer, messageId);
     if (ok) await s.broker.drain();

@@ -84,7 +84,9 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
       try {
         intent = await gateway.createIntent({ amount: order.totalAmount, currency: order.currency, orderId, idempotencyKey: `order-${orderId}` });
       } catch (error) {
-        throw error instanceof GatewayError && !error.retryable ? new AppError('invalid_state', error.message, { cause: error }) : unavailable(error);
+        // Whatever the provider said stays in our logs; the buyer only learns to retry.
+        log.error({ err: error, orderId }, 'payment provider refused to create an intent');
+        throw unavailable(error);
       }
       await db.query(sql.insertPayment, [randomUUID(), orderId, userId, intent.id, order.totalAmount, order.currency, clock.now()]);
       return view((await paymentOfOrder(orderId))!, intent.hostedUrl);
@@ -124,7 +126,16 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
       const payment = await paymentOfOrder(orderId);
       if (!payment) return 'unpaid';
       if (payment.status === 'succeeded') return 'paid';
-      let intent = await gateway.retrieveIntent(payment.provider_intent_id);
+      let intent: PaymentIntent;
+      try {
+        intent = await gateway.retrieveIntent(payment.provider_intent_id);
+      } catch (error) {
+        if (error instanceof GatewayError && error.retryable) throw error;
+        // The provider has no such intent (its records were lost): nothing can be paid through it.
+        log.warn({ err: error, orderId, intentId: payment.provider_intent_id }, 'provider does not know the intent; closing as unpaid');
+        await db.query(sql.markCanceled, [payment.provider_intent_id, clock.now()]);
+        return 'unpaid';
+      }
       if (intent.status !== 'succeeded' && intent.status !== 'canceled') {
         try {
           intent = await gateway.cancelIntent(intent.id);

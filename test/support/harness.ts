@@ -6,6 +6,7 @@ import type { Clock } from '../../src/platform/clock.ts';
 import type { App } from '../../src/platform/http/server.ts';
 import type { FlashSale, HoldMode, Product } from '../../src/catalog/index.ts';
 import { freshDatabase } from './template.ts';
+import { freshPostgres, selectedEngines } from './engines.ts';
 import { freePort } from './process.ts';
 import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 
@@ -13,12 +14,14 @@ import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 export function testConfig(overrides: Partial<Config> = {}): Config {
   return loadConfig({}, {
     NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', SEED_DEMO: false, PORT: 0,
-    RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000, MAX_EVENT_LOOP_DELAY_MS: 0, BROKER_POLL_MS: 20,
+    RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000, MAX_EVENT_LOOP_DELAY_MS: 0, BROKER_POLL_MS: 20, SWEEPER_INTERVAL_MS: 3_600_000,
     JWT_SECRET: 'test-secret-at-least-16-chars', ...overrides,
   });
 }
 
 export interface Harness {
+  /** 'embedded' (PGlite, in-process broker, memory gate) or 'distributed' (PostgreSQL, …). */
+  engines: 'embedded' | 'distributed';
   system: System;
   app: App;
   url: string;
@@ -91,20 +94,23 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
     ...(clock ? { now: () => clock.now().getTime() } : {}),
   });
   pspUrl = await psp.listen({ host: '127.0.0.1', port: 0 });
-  const config = testConfig({ PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL, ...opts.config });
-  const db = await freshDatabase();
+  const engines = selectedEngines();
+  const postgres = engines === 'distributed' ? await freshPostgres() : undefined;
+  const config = testConfig({ PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL, ...(postgres ? { DATABASE_URL: postgres.url } : {}), ...opts.config });
+  const db = postgres?.db ?? (await freshDatabase());
   const system = await buildSystem(config, { db, ...(clock ? { clock } : {}) });
   const app = await buildHttpApp(system);
   await system.start();
   const address = await app.listen({ host: '127.0.0.1', port: appPort });
   const http = httpClient(address);
   return {
-    system, app, url: address, http, psp, pspUrl,
+    engines, system, app, url: address, http, psp, pspUrl,
     async close() {
       await http.close();
       await app.close();
       await system.close();
       await psp.close();
+      await postgres?.drop();
     },
     buyerToken(userId = randomUUID()) {
       return { userId, token: system.tokens.issue({ userId, role: 'buyer' }) };

@@ -166,27 +166,33 @@ function idempotencyHandler(store: IdempotencyStore): Hook {
     const claim: IdempotencyClaim = { scope, key, hash: requestHash([request.method, request.routeOptions.url, request.params, request.body]) };
     const id = `${scope}\u0000${key}`;
 
-    for (let tries = 0; tries < 3; tries++) {
-      const running = waiting.get(id);
-      if (!running) break;
+    // Duplicates in this process queue behind the first; each then finds its stored answer.
+    for (let running = waiting.get(id); running; running = waiting.get(id)) {
       if (running.hash !== claim.hash) throw new AppError('idempotency_key_reused');
-      const first = await running.response.catch(() => undefined);
-      const stored = await store.lookup(scope, key);
-      if (stored && stored.status !== 0) return replay(reply, claim, stored);
-      if (first && first.status >= 200 && first.status < 300) return reply.code(first.status).header('idempotent-replayed', 'true').send(first.body);
+      await running.response.catch(() => undefined);
     }
-    const stored = await store.lookup(scope, key);
+    // Registered before any await, so a concurrent duplicate cannot slip past the check above.
+    let settle!: (response: StoredResponse) => void;
+    const response = new Promise<StoredResponse>((resolve) => (settle = resolve));
+    waiting.set(id, { hash: claim.hash, response });
+    const release = (answer: StoredResponse) => {
+      if (waiting.get(id)?.response === response) waiting.delete(id);
+      settle(answer);
+    };
+    let stored;
+    try {
+      stored = await store.lookup(scope, key);
+    } catch (error) {
+      release({ status: 503, body: null });
+      throw error;
+    }
     if (stored) {
+      release(stored);
       if (stored.status === 0) throw new AppError('idempotency_in_progress');
       return replay(reply, claim, stored);
     }
-    let settle!: (response: StoredResponse) => void;
-    waiting.set(id, { hash: claim.hash, response: new Promise<StoredResponse>((resolve) => (settle = resolve)) });
     request.idempotencyClaim = claim;
-    (request as IdempotentRequest)[SETTLE] = (response) => {
-      waiting.delete(id);
-      settle(response);
-    };
+    (request as IdempotentRequest)[SETTLE] = release;
   };
 }
 
