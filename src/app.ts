@@ -101,6 +101,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
   });
+  inventory.subscribe(broker);
   orders.subscribe(broker);
   payments.subscribe(broker);
   notifications.subscribe(broker);

@@ -127,11 +127,39 @@ describe('the order lifecycle', () => {
     assert.equal(await h.system.inventory.available(itemId), 1);
   });
 
-  it('when a cart hold is never checked out, then the sweeper releases it at its expiry', async () => {
+  it('when a cart hold is never checked out, then its expiry message releases it', async () => {
     const { sale } = await h.createSale({ holdMode: 'cart', items: [{ stock: 1 }], paymentWindowS: WINDOW_S });
     const buyer = h.buyerToken();
     const added = await h.http.request('POST', '/v1/cart/items', { token: buyer.token, body: { saleItemId: sale.items[0]!.id, quantity: 1 } });
     assert.equal(added.status, 201);
+    clock.advance((WINDOW_S - 1) * 1000);
+    await h.system.broker.drain();
+    assert.equal(await h.system.inventory.available(sale.items[0]!.id), 0, 'still held before its expiry');
+    clock.advance(1000);
+    await h.system.broker.drain();
+    assert.equal(await h.system.inventory.available(sale.items[0]!.id), 1);
+    assert.equal((await h.http.request('POST', '/v1/checkout', { token: buyer.token })).body.error.code, 'cart_empty');
+  });
+
+  it('when a cart hold is checked out in time, then its expiry message leaves the order alone', async () => {
+    const { sale } = await h.createSale({ holdMode: 'cart', items: [{ stock: 1 }], paymentWindowS: WINDOW_S });
+    const buyer = h.buyerToken();
+    await h.http.request('POST', '/v1/cart/items', { token: buyer.token, body: { saleItemId: sale.items[0]!.id, quantity: 1 } });
+    const [order] = (await h.http.request('POST', '/v1/checkout', { token: buyer.token })).body.orders;
+    const payment = await startPayment(buyer.token, order.id);
+    await click(payment.providerPaymentId, 'pay');
+    await settled(buyer.token, order.id, 'PAID');
+    await pastDeadline();
+    assert.equal(await status(buyer.token, order.id), 'PAID');
+    assert.equal(await h.system.inventory.available(sale.items[0]!.id), 0);
+  });
+
+  it('when a cart hold\'s expiry message is lost, then the sweeper releases it at its expiry', async () => {
+    const { sale } = await h.createSale({ holdMode: 'cart', items: [{ stock: 1 }], paymentWindowS: WINDOW_S });
+    const buyer = h.buyerToken();
+    const added = await h.http.request('POST', '/v1/cart/items', { token: buyer.token, body: { saleItemId: sale.items[0]!.id, quantity: 1 } });
+    assert.equal(added.status, 201);
+    await h.system.db.query(`delete from outbox where topic = 'stock.hold_expiry' and payload->>'holdId' = $1`, [added.body.holdId]);
     clock.advance((WINDOW_S + 1) * 1000);
     const swept = await h.system.orders.sweep();
     assert.equal(swept.cartHoldsReleased, 1);

@@ -5,6 +5,8 @@ export const InventoryTopics = {
   committed: 'stock.committed',
   soldOut: 'stock.sold_out',
   restocked: 'stock.restocked',
+  /** Internal: a cart hold's time is up (delayed message to itself). */
+  holdExpiry: 'stock.hold_expiry',
 } as const;
 
 export interface StockReserved { saleItemId: string; quantity: number; available: number }
@@ -12,3 +14,4 @@ export interface StockReleased { holdId: string; orderId: string | null; saleIte
 export interface StockSoldOut { saleItemId: string }
 export interface StockRestocked { saleItemId: string; available: number }
 export interface StockCommitted { holdId: string; orderId: string; saleItemId: string; quantity: number }
+export interface HoldExpiry { holdId: string }

@@ -3,7 +3,8 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
 import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
-import { InventoryTopics, type StockReleased } from './contracts.ts';
+import type { Broker } from '../platform/broker/broker.ts';
+import { InventoryTopics, type HoldExpiry, type StockReleased } from './contracts.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -220,6 +221,10 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
         payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available },
       }));
       for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } });
+      const now = clock.now().getTime();
+      for (const h of holds) {
+        if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - now) });
+      }
       await emit(tx, events);
       return results;
     },
@@ -273,6 +278,14 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
         }
       });
       return rows;
+    },
+
+    /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
+    subscribe(broker: Broker): void {
+      broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
+        const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [(message.payload as HoldExpiry).holdId, clock.now()]);
+        await giveBack(tx, rows.map(toReleased), 'expired');
+      });
     },
 
     /** Cart holds whose time ran out (the sweeper releases them). */

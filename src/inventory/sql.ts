@@ -118,3 +118,8 @@ export const expiredCartHolds = `
    order by expires_at limit $2`;
 
 export const staleHolds = `select id from holds where status = 'held' and expires_at < $1`;
+
+export const releaseExpiredCartHold = `
+  update holds set status = 'released', released_at = $2, release_reason = 'expired'
+   where id = $1 and kind = 'cart' and status = 'held' and order_id is null and expires_at <= $2
+  returning id, sale_item_id, user_id, quantity, order_id`;
