@@ -91,15 +91,18 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     if (onEventsWritten) tx.afterCommit(onEventsWritten);
   }
 
-  /** Releases held units, gives stock back, and re-opens the gate after commit. */
-  async function giveBack(tx: Tx, released: ReleasedHold[], reason: string): Promise<ReleasedHold[]> {
-    if (released.length === 0) return released;
-    const perItem = sumBy(released, (h) => h.saleItemId);
-    const after = await tx.query<{ sale_item_id: string; available: number }>(sql.giveBackStock, [[...perItem.keys()], [...perItem.values()]]);
-    const perPair = sumBy(released, (h) => `${h.saleItemId}|${h.userId}`);
+  /**
+   * Units back on sale: the stock update (from held or from sold), the buyer quotas, the released and
+   * restocked events, and the gate re-opened after commit.
+   */
+  async function backOnSale(tx: Tx, units: ReleasedHold[], reason: string, stockUpdate: string): Promise<ReleasedHold[]> {
+    if (units.length === 0) return units;
+    const perItem = sumBy(units, (h) => h.saleItemId);
+    const after = await tx.query<{ sale_item_id: string; available: number }>(stockUpdate, [[...perItem.keys()], [...perItem.values()]]);
+    const perPair = sumBy(units, (h) => `${h.saleItemId}|${h.userId}`);
     const pairs = [...perPair.keys()].map((k) => k.split('|'));
     await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
-    const events: OutgoingEvent[] = released.map((h) => ({
+    const events: OutgoingEvent[] = units.map((h) => ({
       topic: InventoryTopics.released,
       payload: { holdId: h.holdId, orderId: h.orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased,
     }));
@@ -110,13 +113,16 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     }
     await emit(tx, events);
     tx.afterCommit(async () => {
-      for (const h of released) {
+      for (const h of units) {
         soldOutUntil.delete(h.saleItemId);
         await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
       }
     });
-    return released;
+    return units;
   }
+
+  /** Releases held units: back on sale. */
+  const giveBack = (tx: Tx, released: ReleasedHold[], reason: string) => backOnSale(tx, released, reason, sql.giveBackStock);
 
   return {
     /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
@@ -264,20 +270,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
         await tx.query(sql.writeOffSold, [[...perItem.keys()], [...perItem.values()]]);
         return rows;
       }
-      const perPair = sumBy(rows, (h) => `${h.saleItemId}|${h.userId}`);
-      const pairs = [...perPair.keys()].map((k) => k.split('|'));
-      await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
-      const after = await tx.query<{ sale_item_id: string; available: number }>(sql.restockSold, [[...perItem.keys()], [...perItem.values()]]);
-      const events: OutgoingEvent[] = rows.map((h) => ({ topic: InventoryTopics.released, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased }));
-      for (const row of after) if (row.available === perItem.get(row.sale_item_id)) events.push({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } });
-      await emit(tx, events);
-      tx.afterCommit(async () => {
-        for (const h of rows) {
-          soldOutUntil.delete(h.saleItemId);
-          await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
-        }
-      });
-      return rows;
+      return backOnSale(tx, rows, reason, sql.restockSold);
     },
 
     /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */

@@ -1,5 +1,6 @@
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { lockDirectory } from '../platform/pid-lock.ts';
 
 /** The simulator's objects, shaped like Stripe's (a subset of their fields). */
 export type IntentStatus = 'requires_payment_method' | 'requires_confirmation' | 'requires_action' | 'processing' | 'succeeded' | 'canceled';
@@ -113,7 +114,8 @@ export class FileJournal implements Journal {
 
   constructor(dir: string) {
     mkdirSync(dir, { recursive: true });
-    this.#unlock = lockDir(dir);
+    // One simulator per journal directory: a second process appending to the same file would interleave lines.
+    this.#unlock = lockDirectory(dir, 'psp.pid', 'the psp journal', 'PSP_DATA_DIR');
     this.path = join(dir, 'journal.jsonl');
     try {
       this.#fd = openSync(this.path, 'a+');
@@ -156,31 +158,6 @@ export class FileJournal implements Journal {
     if (this.#fd !== undefined) closeSync(this.#fd);
     this.#fd = undefined;
     this.#unlock();
-  }
-}
-
-/** One simulator per journal directory: a second process appending to the same file would interleave lines. */
-function lockDir(dir: string): () => void {
-  const file = join(dir, 'psp.pid');
-  let holder: number | undefined;
-  try {
-    holder = Number(readFileSync(file, 'utf8').trim());
-  } catch {
-    holder = undefined;
-  }
-  if (holder && holder !== process.pid && isAlive(holder)) {
-    throw new Error(`the psp journal in ${dir} is in use by process ${holder}; stop it first, or point PSP_DATA_DIR elsewhere`);
-  }
-  writeFileSync(file, String(process.pid));
-  return () => rmSync(file, { force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

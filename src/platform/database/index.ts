@@ -2,7 +2,7 @@ import type { Config } from '../config.ts';
 import type { Database } from './database.ts';
 import { PgliteDatabase } from './pglite.ts';
 import { PostgresDatabase } from './postgres.ts';
-import { lockDataDir } from './data-dir-lock.ts';
+import { lockDirectory } from '../pid-lock.ts';
 
 export type { Database, Queryable, Tx } from './database.ts';
 export { migrate } from './migrate.ts';
@@ -11,7 +11,7 @@ export { migrate } from './migrate.ts';
 export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DATABASE_POOL_SIZE'>): Promise<Database> {
   if (config.DATABASE_URL) return new PostgresDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
   if (config.DATA_DIR.startsWith('memory://')) return PgliteDatabase.open(config.DATA_DIR);
-  const unlock = lockDataDir(config.DATA_DIR);
+  const unlock = lockDirectory(config.DATA_DIR, 'flashsale.pid', 'the embedded database', 'DATA_DIR');
   try {
     const db = await PgliteDatabase.open(config.DATA_DIR);
     db.onClose(unlock);
