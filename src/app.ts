@@ -4,6 +4,7 @@ import { openDatabase, migrate, type Database } from './platform/database/index.
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import type { Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
+import { RedisStockGate } from './platform/gate/redis.ts';
 import type { StockGate } from './platform/gate/gate.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createMetrics, type Metrics } from './platform/metrics.ts';
@@ -74,7 +75,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
   });
   const onEventsWritten = () => broker.nudge();
-  const gate: StockGate = new MemoryStockGate();
+  const gate: StockGate = config.REDIS_URL
+    ? RedisStockGate.connect(config.REDIS_URL, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
+    : new MemoryStockGate();
   const tokens = new TokenService(config.JWT_SECRET, config.JWT_TTL_S);
   const idempotency = new IdempotencyStore(db, clock);
 
@@ -106,7 +109,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   payments.subscribe(broker);
   notifications.subscribe(broker);
 
-  await inventory.rebuildGate();
+  if (gate instanceof RedisStockGate) {
+    // A shared gate is rebuilt only when lost (fenced): rebuilding on every start would overwrite
+    // the live counters of the other API processes.
+    gate.onLost(() => inventory.rebuildGate());
+    await gate.whenReady();
+  } else {
+    await inventory.rebuildGate();
+  }
   await catalog.warm();
 
   return {
@@ -120,6 +130,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       await orders.close();
       await broker.stop();
       await mailer.close();
+      await gate.close?.();
       await db.close();
     },
   };

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { listMigrations, migrate } from '../../src/platform/database/migrate.ts';
 import { PostgresDatabase } from '../../src/platform/database/postgres.ts';
 import type { Database } from '../../src/platform/database/database.ts';
@@ -74,4 +75,29 @@ export async function freshPostgres(): Promise<{ url: string; db: Database; drop
   } finally {
     await admin.query('select pg_advisory_unlock(7340002)').catch(() => {});
   }
+}
+
+/** A fresh key prefix on the shared Redis for one test file; `drop` deletes only its keys. */
+export async function freshRedisPrefix(): Promise<{ url: string; prefix: string; drop(): Promise<void> }> {
+  const client = new Redis(SERVICES.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (error) {
+    client.disconnect();
+    throw serviceMissing('redis', error);
+  }
+  const prefix = `fst${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  return {
+    url: SERVICES.redis.url, prefix,
+    async drop() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+        cursor = next;
+        if (keys.length > 0) await client.del(...keys);
+      } while (cursor !== '0');
+      client.disconnect();
+    },
+  };
 }

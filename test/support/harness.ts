@@ -6,7 +6,7 @@ import type { Clock } from '../../src/platform/clock.ts';
 import type { App } from '../../src/platform/http/server.ts';
 import type { FlashSale, HoldMode, Product } from '../../src/catalog/index.ts';
 import { freshDatabase } from './template.ts';
-import { freshPostgres, selectedEngines } from './engines.ts';
+import { freshPostgres, freshRedisPrefix, selectedEngines } from './engines.ts';
 import { freePort } from './process.ts';
 import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 
@@ -96,7 +96,13 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
   pspUrl = await psp.listen({ host: '127.0.0.1', port: 0 });
   const engines = selectedEngines();
   const postgres = engines === 'distributed' ? await freshPostgres() : undefined;
-  const config = testConfig({ PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL, ...(postgres ? { DATABASE_URL: postgres.url } : {}), ...opts.config });
+  const redis = engines === 'distributed' ? await freshRedisPrefix() : undefined;
+  const config = testConfig({
+    PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL,
+    ...(postgres ? { DATABASE_URL: postgres.url } : {}),
+    ...(redis ? { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix } : {}),
+    ...opts.config,
+  });
   const db = postgres?.db ?? (await freshDatabase());
   const system = await buildSystem(config, { db, ...(clock ? { clock } : {}) });
   const app = await buildHttpApp(system);
@@ -111,6 +117,7 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
       await system.close();
       await psp.close();
       await postgres?.drop();
+      await redis?.drop();
     },
     buyerToken(userId = randomUUID()) {
       return { userId, token: system.tokens.issue({ userId, role: 'buyer' }) };

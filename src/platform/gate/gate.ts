@@ -1,3 +1,5 @@
+import { AppError } from '../errors.ts';
+
 /**
  * The admission gate: one atomic decision per purchase attempt, before the database sees it.
  * It may only ever be *more* conservative than the database (which re-checks every hold), so a
@@ -42,4 +44,19 @@ export interface StockGate {
   quota(saleItemId: string, userId: string): Promise<number>;
   /** False until loaded; a gate that lost its state must not admit anyone. */
   ready(): Promise<boolean>;
+  /** Releases connections (adapters that hold any). */
+  close?(): Promise<void>;
+}
+
+/**
+ * The gate cannot decide: its shared state was lost and is being rebuilt, or its store is
+ * unreachable. Thrown by `admit` instead of admitting on an empty gate; nobody is admitted, and the
+ * HTTP edge answers 503 with Retry-After like any `unavailable` AppError.
+ */
+export class GateUnavailableError extends AppError {
+  override name = 'GateUnavailableError';
+
+  constructor(message = 'The stock gate is being rebuilt; retry shortly.', options: { cause?: unknown } = {}) {
+    super('unavailable', message, { retryAfterS: 1, cause: options.cause });
+  }
 }
