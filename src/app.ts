@@ -5,6 +5,7 @@ import { InProcessBroker } from './platform/broker/in-process.ts';
 import type { Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
+import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { createMetrics, type Metrics } from './platform/metrics.ts';
@@ -82,7 +83,8 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const idempotency = new IdempotencyStore(db, clock);
 
   const accounts = createAccounts({ db, clock, tokens });
-  const inventory = createInventory({ db, clock, gate, onEventsWritten });
+  const soldOutChannel = config.REDIS_URL ? new RedisSoldOutChannel(config.REDIS_URL, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
+  const inventory = createInventory({ db, clock, gate, onEventsWritten, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Order asks payment before closing an order, through a function: order never imports payment.
@@ -125,12 +127,15 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     async start() {
       await broker.start();
       orders.startSweeper(config.SWEEPER_INTERVAL_MS);
+      catalog.startRefreshing(config.CATALOG_REFRESH_MS);
     },
     async close() {
+      catalog.stopRefreshing();
       await orders.close();
       await broker.stop();
       await mailer.close();
       await gate.close?.();
+      await soldOutChannel.close();
       await db.close();
     },
   };

@@ -94,7 +94,7 @@ export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, 
       params: IdParams, response: { 200: SaleBody, ...errors(404, 422) },
     },
   }, async (request) => {
-    const sale = catalog.getFlashSale(request.params.id.toLowerCase());
+    const sale = await catalog.findFlashSale(request.params.id.toLowerCase());
     if (!sale) throw new AppError('not_found', 'No such flash sale.');
     return present(sale);
   });

@@ -72,10 +72,29 @@ export interface CatalogDeps {
 export function createCatalog({ db, clock, inventory, onEventsWritten }: CatalogDeps) {
   const sales = new Map<string, FlashSale>();
   const items = new Map<string, SaleItem>();
+  /** Newest creation time seen: a refresh reads only what other processes created since. */
+  let seenUpTo = new Date(0);
+  /** Ids recently looked up and not found, so garbage ids cannot make every request query the DB. */
+  const missing = new Map<string, number>();
+  let refreshTimer: NodeJS.Timeout | undefined;
 
   function remember(sale: FlashSale): void {
     sales.set(sale.id, sale);
     for (const item of sale.items) items.set(item.id, item);
+    if (sale.createdAt > seenUpTo) seenUpTo = sale.createdAt;
+  }
+
+  async function loadSales(saleRows: SaleRow[]): Promise<number> {
+    if (saleRows.length === 0) return 0;
+    const itemRows = await db.query<ItemRow>(sql.itemsOfSales, [saleRows.map((r) => r.id)]);
+    for (const row of saleRows) remember(toSale(row, itemRows.filter((i) => i.sale_id === row.id).map(toItem)));
+    return saleRows.length;
+  }
+
+  /** Sales created by any process since the last look (several API processes share one database). */
+  async function refresh(): Promise<number> {
+    const rows = await db.query<SaleRow>(sql.salesCreatedSince, [seenUpTo]);
+    return loadSales(rows.filter((r) => !sales.has(r.id)));
   }
 
   return {
@@ -91,6 +110,34 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
       }
       for (const row of saleRows) remember(toSale(row, bySale.get(row.id) ?? []));
       return saleRows.length;
+    },
+
+    refresh,
+
+    /** Keeps the warm data in step with sales other processes create. */
+    startRefreshing(intervalMs: number): void {
+      clearInterval(refreshTimer);
+      refreshTimer = setInterval(() => void refresh().catch(() => {}), intervalMs);
+      refreshTimer.unref();
+    },
+
+    stopRefreshing(): void {
+      clearInterval(refreshTimer);
+    },
+
+    /**
+     * A sale item from memory; on a miss, one database look (another process may have just created
+     * it), remembered for a second when the id does not exist.
+     */
+    async findSaleItem(saleItemId: string): Promise<SaleItem | undefined> {
+      const known = items.get(saleItemId);
+      if (known) return known;
+      if ((missing.get(saleItemId) ?? 0) > performance.now()) return undefined;
+      const [row] = await db.query<{ sale_id: string }>(sql.saleOfItem, [saleItemId]);
+      if (row) await loadSales(await db.query<SaleRow>(`${sql.allSales} where id = $1`, [row.sale_id]));
+      const found = items.get(saleItemId);
+      if (!found) missing.set(saleItemId, performance.now() + 1000);
+      return found;
     },
 
     async createProduct(shopId: string, input: NewProduct): Promise<Product> {
@@ -146,6 +193,17 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
     },
 
     getFlashSale: (saleId: string): FlashSale | undefined => sales.get(saleId),
+
+    /** A sale from memory, or one database look on a miss (see findSaleItem). */
+    async findFlashSale(saleId: string): Promise<FlashSale | undefined> {
+      const known = sales.get(saleId);
+      if (known) return known;
+      if ((missing.get(saleId) ?? 0) > performance.now()) return undefined;
+      await loadSales(await db.query<SaleRow>(`${sql.allSales} where id = $1`, [saleId]));
+      const found = sales.get(saleId);
+      if (!found) missing.set(saleId, performance.now() + 1000);
+      return found;
+    },
     getSaleItem: (saleItemId: string): SaleItem | undefined => items.get(saleItemId),
     statusOf: (sale: FlashSale): SaleStatus => saleStatus(sale, clock.now()),
   };

@@ -11,3 +11,9 @@ export const insertSaleItems = `insert into sale_items (id, sale_id, product_id,
 export const allSales = `select id, shop_id, name, starts_at, ends_at, payment_window_s, hold_mode, currency, created_at from flash_sales`;
 export const allSaleItems = `select i.id, i.sale_id, i.product_id, p.name as product_name, i.flash_price, i.stock, i.per_user_limit
   from sale_items i join products p on p.id = i.product_id order by i.sale_id, p.created_at, i.id`;
+
+export const salesCreatedSince = `select id, shop_id, name, starts_at, ends_at, payment_window_s, hold_mode, currency, created_at
+  from flash_sales where created_at >= $1 order by created_at`;
+export const itemsOfSales = `select i.id, i.sale_id, i.product_id, p.name as product_name, i.flash_price, i.stock, i.per_user_limit
+  from sale_items i join products p on p.id = i.product_id where i.sale_id = any($1::uuid[]) order by i.sale_id, p.created_at, i.id`;
+export const saleOfItem = `select sale_id from sale_items where id = $1`;

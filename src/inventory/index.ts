@@ -3,6 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
 import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
+import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Broker } from '../platform/broker/broker.ts';
 import { InventoryTopics, type HoldExpiry, type StockReleased } from './contracts.ts';
 import * as sql from './sql.ts';
@@ -62,19 +63,34 @@ export interface InventoryDeps {
   soldOutFlagTtlMs?: number;
   /** Told after commit when events were written, so delivery starts at once. */
   onEventsWritten?: () => void;
+  /** Shares sold-out flags between API processes (Redis pub/sub); local by default. */
+  soldOutChannel?: SoldOutChannel;
 }
 
 /**
  * Inventory: stock per sale item, holds, per-buyer quotas, the admission gate and the sold-out
  * short-circuit in front of it, and the stock audit.
  */
-export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEventsWritten }: InventoryDeps) {
+export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEventsWritten, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
   // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
   // frozen clock cannot pin an item as sold out forever.
   const soldOutUntil = new Map<string, number>();
 
+  soldOutChannel.subscribe((saleItemId, soldOut) => {
+    if (soldOut) soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
+    else soldOutUntil.delete(saleItemId);
+  });
+
+  /** Sets the flag here and, through the channel, in every other API process. */
   function flagSoldOut(saleItemId: string): void {
+    if (isFlaggedSoldOut(saleItemId)) return;
     soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
+    soldOutChannel.publish(saleItemId, true);
+  }
+
+  function clearSoldOut(saleItemId: string): void {
+    soldOutUntil.delete(saleItemId);
+    soldOutChannel.publish(saleItemId, false);
   }
 
   function isFlaggedSoldOut(saleItemId: string): boolean {
@@ -113,10 +129,8 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     }
     await emit(tx, events);
     tx.afterCommit(async () => {
-      for (const h of units) {
-        soldOutUntil.delete(h.saleItemId);
-        await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
-      }
+      for (const h of units) await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
+      for (const saleItemId of new Set(units.map((h) => h.saleItemId))) clearSoldOut(saleItemId);
     });
     return units;
   }
@@ -165,8 +179,8 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
 
     /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
     async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
-      for (const line of lines) soldOutUntil.delete(line.saleItemId);
       await gate.release(userId, lines);
+      for (const line of lines) if (isFlaggedSoldOut(line.saleItemId)) clearSoldOut(line.saleItemId);
     },
 
     /**

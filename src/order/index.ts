@@ -100,13 +100,14 @@ export function createOrders(deps: OrdersDeps) {
   }
 
   /** Resolves the lines against the warm catalog: one sale, known items, the right hold mode, open now. */
-  function prepare(userId: string, kind: 'order' | 'cart', input: readonly LineInput[]): Attempt {
+  async function prepare(userId: string, kind: 'order' | 'cart', input: readonly LineInput[]): Promise<Attempt> {
     const merged = new Map<string, number>();
     // UUIDs are case-insensitive on the wire; the warm catalog is keyed by the canonical lower case.
     for (const line of input) merged.set(line.saleItemId.toLowerCase(), (merged.get(line.saleItemId.toLowerCase()) ?? 0) + line.quantity);
     let sale: FlashSale | undefined;
-    const lines = [...merged].map(([saleItemId, quantity]) => {
-      const item = catalog.getSaleItem(saleItemId);
+    const known = await Promise.all([...merged.keys()].map((id) => catalog.findSaleItem(id)));
+    const lines = [...merged].map(([saleItemId, quantity], i) => {
+      const item = known[i];
       if (!item) throw new AppError('unknown_item', `Sale item ${saleItemId} does not exist.`);
       const itemSale = catalog.getFlashSale(item.saleId)!;
       if (sale && sale.id !== itemSale.id) throw new AppError('validation_failed', 'All items of an order must belong to one sale.');
@@ -296,7 +297,7 @@ export function createOrders(deps: OrdersDeps) {
   return {
     /** Holds stock and creates an order in one step (sales that hold on order). */
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
-      const a = prepare(userId, 'order', lines);
+      const a = await prepare(userId, 'order', lines);
       a.idempotency = claim;
       const result = await attempt(a);
       if (result.kind !== 'order') throw new Error('unreachable: order attempt produced a cart result');
@@ -305,7 +306,7 @@ export function createOrders(deps: OrdersDeps) {
 
     /** Holds stock in the buyer's cart (sales that hold on add-to-cart). The hold's clock starts now. */
     async addCartItem(userId: string, line: LineInput, claim?: IdempotencyClaim): Promise<CartItem> {
-      const a = prepare(userId, 'cart', [line]);
+      const a = await prepare(userId, 'cart', [line]);
       a.idempotency = claim;
       const result = await attempt(a);
       if (result.kind !== 'cart') throw new Error('unreachable: cart attempt produced an order result');
@@ -314,6 +315,7 @@ export function createOrders(deps: OrdersDeps) {
 
     async getCart(userId: string): Promise<CartItem[]> {
       const holds = await inventory.cartHolds(db, userId);
+      await Promise.all(holds.map((h) => catalog.findSaleItem(h.saleItemId)));
       return holds.flatMap((h) => {
         const item = catalog.getSaleItem(h.saleItemId);
         const sale = item && catalog.getFlashSale(item.saleId);
@@ -333,9 +335,11 @@ export function createOrders(deps: OrdersDeps) {
 
     /** Turns the cart's live holds into orders, one per sale; each hold keeps its original expiry. */
     async checkout(userId: string): Promise<Order[]> {
+      // Warm the catalog first: inside the transaction only the transaction may touch the database.
+      for (const h of await inventory.cartHolds(db, userId)) await catalog.findSaleItem(h.saleItemId);
       return db.transaction(async (tx) => {
         const now = clock.now();
-        const holds = (await inventory.cartHolds(tx, userId, true)).filter((h) => h.expiresAt > now);
+        const holds = (await inventory.cartHolds(tx, userId, true)).filter((h) => h.expiresAt > now && catalog.getSaleItem(h.saleItemId));
         if (holds.length === 0) throw new AppError('cart_empty');
         const bySale = new Map<string, typeof holds>();
         for (const h of holds) {

@@ -50,6 +50,8 @@ export const ConfigSchema = Type.Object({
   PAYMENT_GRACE_S: Int(60, 0, 86400),
   /** The sweeper's period: it closes orders and cart holds whose deadline messages were lost. */
   SWEEPER_INTERVAL_MS: Int(5000, 100, 3_600_000),
+  /** How often an API process looks for sales other processes created (its warm catalog). */
+  CATALOG_REFRESH_MS: Int(2000, 100, 3_600_000),
   /** Seed a demo shop and sale on first start. */
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
