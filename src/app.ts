@@ -2,6 +2,7 @@ import type { Config } from './platform/config.ts';
 import { systemClock, type Clock } from './platform/clock.ts';
 import { openDatabase, migrate, type Database } from './platform/database/index.ts';
 import { InProcessBroker } from './platform/broker/in-process.ts';
+import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
 import type { Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
@@ -54,7 +55,13 @@ export interface System {
   close(): Promise<void>;
 }
 
+/** The components whose message consumers a process runs (`flashsale worker --components …`). */
+export const COMPONENTS = ['inventory', 'order', 'payment', 'notification'] as const;
+export type ComponentName = (typeof COMPONENTS)[number];
+
 export interface SystemOverrides {
+  /** Consumers to run in this process; all by default. */
+  components?: readonly ComponentName[];
   clock?: Clock;
   db?: Database;
   log?: Logger;
@@ -72,9 +79,20 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const metrics = createMetrics();
   const db = overrides.db ?? (await openDatabase(config));
   await migrate(db);
-  const broker: Broker = new InProcessBroker(db, clock, log.child({ component: 'broker' }), {
-    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
-  });
+  const brokerLog = log.child({ component: 'broker' });
+  const broker: Broker = config.AMQP_URL
+    ? new RabbitMqBroker(db, clock, brokerLog, {
+      url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
+      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
+    })
+    : new InProcessBroker(db, clock, brokerLog, {
+      pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
+    });
+  const components = new Set(overrides.components ?? COMPONENTS);
+  if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
+    // The in-process relay fans out only to the consumers registered in the relaying process.
+    throw new Error('splitting consumers over processes needs RabbitMQ: set AMQP_URL, or run every component in each process');
+  }
   const onEventsWritten = () => broker.nudge();
   const gate: StockGate = config.REDIS_URL
     ? RedisStockGate.connect(config.REDIS_URL, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
@@ -106,10 +124,10 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
   });
-  inventory.subscribe(broker);
-  orders.subscribe(broker);
-  payments.subscribe(broker);
-  notifications.subscribe(broker);
+  if (components.has('inventory')) inventory.subscribe(broker);
+  if (components.has('order')) orders.subscribe(broker);
+  if (components.has('payment')) payments.subscribe(broker);
+  if (components.has('notification')) notifications.subscribe(broker);
 
   if (gate instanceof RedisStockGate) {
     // A shared gate is rebuilt only when lost (fenced): rebuilding on every start would overwrite
@@ -126,7 +144,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     async start() {
       await broker.start();
-      orders.startSweeper(config.SWEEPER_INTERVAL_MS);
+      if (components.has('order')) orders.startSweeper(config.SWEEPER_INTERVAL_MS);
       catalog.startRefreshing(config.CATALOG_REFRESH_MS);
     },
     async close() {

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { startHarness, type Harness } from './support/harness.ts';
 
 /** The audit is only worth something if it can fail: each test breaks the books on purpose. */
@@ -74,11 +76,30 @@ describe('the audit catches corruption', () => {
   });
 
   it('when an event is stuck undelivered, then events_delivered fails while quiet', async () => {
-    await h.system.broker.stop();
-    await h.system.db.query(`insert into outbox (message_id, topic, payload, created_at, deliver_after) values (gen_random_uuid(), 'test.stuck', '{}', now(), now() - interval '1 minute')`);
-    const report = await h.system.audit({ quiet: true });
-    assert.ok(report.violations.some((v) => v.check === 'events_delivered'));
-    await h.system.broker.drain();
+    const messageId = randomUUID();
+    await h.system.db.query(`insert into outbox (message_id, topic, payload, created_at, deliver_after) values ($1, 'test.stuck', '{}', now(), now() - interval '1 minute')`, [messageId]);
+    if (h.engines === 'embedded') {
+      // One process, one connection: stopping the relay is how a row gets stuck.
+      await h.system.broker.stop();
+      await h.system.db.query(`update outbox set published_at = null where message_id = $1`, [messageId]);
+      const report = await h.system.audit({ quiet: true });
+      assert.ok(report.violations.some((v) => v.check === 'events_delivered'));
+      await h.system.broker.start();
+      await h.system.broker.drain();
+      return;
+    }
+    // PostgreSQL: another session holds the row, so every relay skips it (for update skip locked).
+    const holder = new pg.Client({ connectionString: h.system.config.DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query(`update outbox set published_at = null where message_id = $1`, [messageId]);
+      const report = await h.system.audit({ quiet: true });
+      assert.ok(report.violations.some((v) => v.check === 'events_delivered'), JSON.stringify(report.violations));
+      await holder.query('rollback');
+    } finally {
+      await holder.end();
+    }
   });
 
   it('when the admin API runs the audit on broken books, then 409 with the violations; for a buyer, 403', async () => {

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { buildHttpApp, buildSystem, type System } from '../app.ts';
+import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
 import { ConfigError, loadConfig, type Config } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
@@ -33,7 +33,7 @@ async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
  * `start` also runs the payment simulator in this process (a real HTTP server on PSP_PORT) and points
  * the two at each other unless PSP_URL / PSP_WEBHOOK_URL say otherwise; `api` runs the API alone.
  */
-async function serve(withPsp: boolean): Promise<void> {
+async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<void> {
   let cfg = config();
   let psp: PspServer | undefined;
   if (withPsp) {
@@ -43,7 +43,8 @@ async function serve(withPsp: boolean): Promise<void> {
     pspAddress = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     if (!process.env.PSP_URL) cfg = { ...cfg, PSP_URL: pspAddress };
   }
-  const system = await buildSystem(cfg);
+  // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
+  const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [] } : {});
   const app = await buildHttpApp(system);
   await system.start();
   const seeded = cfg.SEED_DEMO ? await seedDemo(system) : undefined;
@@ -127,7 +128,31 @@ async function audit(live: boolean): Promise<AuditReport> {
 const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
 
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
-program.command('api').description('Run the API with its workers, without the payment simulator (point PSP_URL at one)').action(() => serve(false));
+program.command('api')
+  .description('Run the HTTP API without the payment simulator (point PSP_URL at one); with AMQP_URL, message handling is left to workers')
+  .action(() => serve(false, 'api'));
+
+program.command('worker')
+  .description(`Run message consumers (and the outbox relay, the sweeper with order) without HTTP; needs AMQP_URL unless every component runs here`)
+  .option('--components <list>', `comma-separated: ${COMPONENTS.join(',')}`, COMPONENTS.join(','))
+  .action(async (opts: { components: string }) => {
+    const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
+    const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
+    if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
+    const system = await buildSystem(config(), { components: wanted as ComponentName[] });
+    await system.start();
+    system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
+      await system.close();
+      process.exit(0);
+    };
+    process.on('SIGTERM', () => void stop('SIGTERM'));
+    process.on('SIGINT', () => void stop('SIGINT'));
+  });
 
 program.command('psp')
   .description('Run the payment gateway simulator alone (Stripe-like API, hosted pay page, signed webhooks, fault knobs)')

@@ -28,6 +28,8 @@ export const ConfigSchema = Type.Object({
   AMQP_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** Unacknowledged messages a consumer holds at once. */
   AMQP_PREFETCH: Int(32, 1, 10_000),
+  /** Prefix of every exchange and queue name. */
+  AMQP_PREFIX: Type.String({ pattern: '^[A-Za-z0-9_:-]{1,60}$', default: 'flashsale' }),
   /** A publisher confirm not received within this is treated as unknown: the outbox republishes. */
   AMQP_CONFIRM_TIMEOUT_MS: Int(5000, 100, 600_000),
   JWT_SECRET: Type.String({ minLength: 16, default: 'dev-only-secret-change-me-please' }),

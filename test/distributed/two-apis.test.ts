@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { buildHttpApp, buildSystem, type System } from '../../src/app.ts';
 import type { App } from '../../src/platform/http/server.ts';
-import { freshPostgres, freshRedisPrefix } from '../support/engines.ts';
+import { freshAmqpPrefix, freshPostgres, freshRedisPrefix } from '../support/engines.ts';
 import { countBy, httpClient, runConcurrently, testConfig, type HttpClient } from '../support/harness.ts';
 
 /**
@@ -17,9 +17,12 @@ describe('two API instances sharing PostgreSQL and Redis', () => {
   before(async () => {
     const postgres = await freshPostgres();
     const redis = await freshRedisPrefix();
-    drops = [() => postgres.drop(), () => redis.drop()];
+    const rabbit = await freshAmqpPrefix();
+    drops = [() => rabbit.drop(apis.map((api) => api.system.broker)), () => postgres.drop(), () => redis.drop()];
     for (let i = 0; i < 2; i++) {
-      const config = testConfig({ DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, CATALOG_REFRESH_MS: 100_000 });
+      const config = testConfig({
+        DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, AMQP_URL: rabbit.url, AMQP_PREFIX: rabbit.prefix, CATALOG_REFRESH_MS: 100_000,
+      });
       // Each instance gets its own connection pool, as a separate process would.
       const system = await buildSystem(config);
       const app = await buildHttpApp(system);

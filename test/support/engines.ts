@@ -1,6 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import amqp from 'amqplib';
+import type { Broker } from '../../src/platform/broker/broker.ts';
+import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
+import type { Topology } from '../../src/platform/broker/rabbitmq/topology.ts';
 import { listMigrations, migrate } from '../../src/platform/database/migrate.ts';
 import { PostgresDatabase } from '../../src/platform/database/postgres.ts';
 import type { Database } from '../../src/platform/database/database.ts';
@@ -100,4 +104,39 @@ export async function freshRedisPrefix(): Promise<{ url: string; prefix: string;
       client.disconnect();
     },
   };
+}
+
+/** A fresh exchange/queue prefix on the shared RabbitMQ for one test file; `drop` deletes what the brokers declared. */
+export async function freshAmqpPrefix(): Promise<{ url: string; prefix: string; drop(brokers: readonly Broker[]): Promise<void> }> {
+  let connection;
+  try {
+    connection = await amqp.connect(SERVICES.rabbitmq.url);
+  } catch (error) {
+    throw serviceMissing('rabbitmq', error);
+  }
+  await connection.close();
+  const prefix = `fst${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  return {
+    url: SERVICES.rabbitmq.url, prefix,
+    async drop(brokers) {
+      const topologies = brokers.flatMap((b) => (b instanceof RabbitMqBroker ? [b.topology()] : []));
+      await deleteTopologies(SERVICES.rabbitmq.url, topologies);
+    },
+  };
+}
+
+/** Deletes every queue and exchange the brokers declared (queue.delete / exchange.delete are idempotent). */
+export async function deleteTopologies(url: string, topologies: readonly Topology[]): Promise<void> {
+  const connection = await amqp.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    const exchanges = new Set<string>();
+    for (const topology of topologies) {
+      for (const queue of topology.queues) await channel.deleteQueue(queue.name);
+      exchanges.add(topology.eventsExchange).add(topology.directExchange);
+    }
+    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+  } finally {
+    await connection.close();
+  }
 }

@@ -6,7 +6,7 @@ import type { Clock } from '../../src/platform/clock.ts';
 import type { App } from '../../src/platform/http/server.ts';
 import type { FlashSale, HoldMode, Product } from '../../src/catalog/index.ts';
 import { freshDatabase } from './template.ts';
-import { freshPostgres, freshRedisPrefix, selectedEngines } from './engines.ts';
+import { freshAmqpPrefix, freshPostgres, freshRedisPrefix, selectedEngines } from './engines.ts';
 import { freePort } from './process.ts';
 import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 
@@ -97,10 +97,12 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
   const engines = selectedEngines();
   const postgres = engines === 'distributed' ? await freshPostgres() : undefined;
   const redis = engines === 'distributed' ? await freshRedisPrefix() : undefined;
+  const amqpPrefix = engines === 'distributed' ? await freshAmqpPrefix() : undefined;
   const config = testConfig({
     PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL,
     ...(postgres ? { DATABASE_URL: postgres.url } : {}),
     ...(redis ? { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix } : {}),
+    ...(amqpPrefix ? { AMQP_URL: amqpPrefix.url, AMQP_PREFIX: amqpPrefix.prefix } : {}),
     ...opts.config,
   });
   const db = postgres?.db ?? (await freshDatabase());
@@ -116,6 +118,7 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
       await app.close();
       await system.close();
       await psp.close();
+      await amqpPrefix?.drop([system.broker]);
       await postgres?.drop();
       await redis?.drop();
     },
