@@ -58,20 +58,25 @@ describe('flow control', () => {
   });
 
   it('when the event loop lags past the threshold, then requests are shed with 503 and Retry-After', async () => {
-    const h = await startHarness({ config: { MAX_EVENT_LOOP_DELAY_MS: 50 } });
+    const h = await startHarness({ config: { MAX_EVENT_LOOP_DELAY_MS: 10 } });
     try {
-      // Block the loop the server shares with this test: the lag it measures afterwards is real.
-      const pending = h.http.request('GET', '/v1/flash-sales');
-      const stallEnds = performance.now() + 1500;
-      while (performance.now() < stallEnds) { /* busy */ }
-      const statuses = [(await pending).status];
-      // The guard samples the loop's delay periodically: ask until its sample shows the stall.
-      await until(async () => {
-        const res = await h.http.request('GET', '/v1/flash-sales');
-        statuses.push(res.status);
-        if (res.status === 503) assert.ok(Number(res.headers['retry-after']) >= 1);
-        return res.status === 503;
-      }, 'load shedding after the stall', 3000).catch(() => {});
+      // Sustained lag in the loop the server shares with this test: the guard averages the delay
+      // over its sample window, so one long stall would be diluted; repeated stalls are real overload.
+      const stalls = setInterval(() => {
+        const stallEnds = performance.now() + 80;
+        while (performance.now() < stallEnds) { /* busy */ }
+      }, 100);
+      const statuses: number[] = [];
+      try {
+        await until(async () => {
+          const res = await h.http.request('GET', '/v1/flash-sales');
+          statuses.push(res.status);
+          if (res.status === 503) assert.ok(Number(res.headers['retry-after']) >= 1);
+          return res.status === 503;
+        }, 'load shedding under sustained lag', 8000).catch(() => {});
+      } finally {
+        clearInterval(stalls);
+      }
       assert.ok(statuses.includes(503), statuses.join());
     } finally {
       await h.close();
