@@ -3,7 +3,7 @@ import { systemClock, type Clock } from './platform/clock.ts';
 import { openDatabase, migrate, type Database } from './platform/database/index.ts';
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
-import type { Broker } from './platform/broker/broker.ts';
+import { declaringOnly, type Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
@@ -124,10 +124,12 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
   });
-  if (components.has('inventory')) inventory.subscribe(broker);
-  if (components.has('order')) orders.subscribe(broker);
-  if (components.has('payment')) payments.subscribe(broker);
-  if (components.has('notification')) notifications.subscribe(broker);
+  // Components this process does not run still get their queues declared (see declareConsumerGroup).
+  const subscriber = (name: ComponentName) => (components.has(name) ? broker : declaringOnly(broker));
+  inventory.subscribe(subscriber('inventory'));
+  orders.subscribe(subscriber('order'));
+  payments.subscribe(subscriber('payment'));
+  notifications.subscribe(subscriber('notification'));
 
   if (gate instanceof RedisStockGate) {
     // A shared gate is rebuilt only when lost (fenced): rebuilding on every start would overwrite

@@ -4,7 +4,7 @@ import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
 import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
-import type { Broker } from '../platform/broker/broker.ts';
+import type { Subscriber } from '../platform/broker/broker.ts';
 import { InventoryTopics, type HoldExpiry, type StockReleased } from './contracts.ts';
 import * as sql from './sql.ts';
 
@@ -288,7 +288,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     },
 
     /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
-    subscribe(broker: Broker): void {
+    subscribe(broker: Subscriber): void {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
         const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [(message.payload as HoldExpiry).holdId, clock.now()]);
         await giveBack(tx, rows.map(toReleased), 'expired');

@@ -7,7 +7,7 @@ import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../p
 import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
 import type { Catalog, FlashSale } from '../catalog/index.ts';
 import type { Hold, Inventory, ReserveRequest } from '../inventory/index.ts';
-import type { Broker, Message } from '../platform/broker/broker.ts';
+import type { Message, Subscriber } from '../platform/broker/broker.ts';
 import type { Logger } from '../platform/logger.ts';
 import { OrderTopics, type OrderCancelled, type OrderCreated, type OrderDeadline, type OrderExpired, type OrderPaid, type OrderRefundRequested } from './contracts.ts';
 import * as sql from './sql.ts';
@@ -147,7 +147,11 @@ export function createOrders(deps: OrdersDeps) {
     } catch (error) {
       outcomes = attempts.map(() => ({ ok: false, error: new AppError('unavailable', 'Could not save the order; retry.', { retryAfterS: 1, cause: error }) }));
     }
-    await Promise.all(attempts.map((a, i) => (outcomes[i]!.ok ? undefined : inventory.undoAdmission(a.userId, a.lines))));
+    // An undo that fails (gate unreachable) must not turn committed winners into errors: the gate
+    // just stays more conservative than the database until its next rebuild.
+    await Promise.all(attempts.map((a, i) => (outcomes[i]!.ok ? undefined : inventory.undoAdmission(a.userId, a.lines).catch((error: unknown) => {
+      deps.log.warn({ err: error, userId: a.userId }, 'could not give an admission back to the gate');
+    }))));
     return outcomes;
   }
 
@@ -438,7 +442,7 @@ export function createOrders(deps: OrdersDeps) {
     },
 
     /** Order's consumers: payment results, and its own deadline messages. */
-    subscribe(broker: Broker): void {
+    subscribe(broker: Subscriber): void {
       broker.consume('order-payments', ['payment.succeeded'], (tx, m) => onPaymentSucceeded(tx, m as Message<{ orderId: string; paymentId: string }>));
       broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {
         await closeIfUnpaid((m.payload as OrderDeadline).orderId);

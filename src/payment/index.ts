@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Tx } from '../platform/database/index.ts';
 import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
-import type { Broker } from '../platform/broker/broker.ts';
+import type { Subscriber } from '../platform/broker/broker.ts';
 import { AppError } from '../platform/errors.ts';
 import { GatewayError, WebhookVerificationError, type PaymentGateway, type PaymentIntent } from '../platform/gateway/gateway.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -171,7 +171,7 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
     },
 
     /** Payment's consumer: refunds requested by order (late payment, admin cancel). */
-    subscribe(broker: Broker): void {
+    subscribe(broker: Subscriber): void {
       broker.consumeSelfManaged('payment-refunds', ['order.refund_requested'], async (message) => {
         const { orderId, reason, userId } = message.payload as OrderRefundRequested;
         // A payment recorded from the provider alone has no buyer; the order side names it.

@@ -51,6 +51,11 @@ export interface Broker {
   consume(consumer: string, topics: readonly string[], handler: Handler): void;
   /** Subscribe a consumer group whose handler manages its own transactions (see SelfManagedHandler). */
   consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void;
+  /**
+   * Declares a consumer group that other processes consume, so that events for it are kept from
+   * the first publish even before any of them runs. Before start().
+   */
+  declareConsumerGroup(consumer: string, topics: readonly string[]): void;
   start(): Promise<void>;
   /** Stops taking work and waits for in-flight handlers. */
   stop(): Promise<void>;
@@ -64,6 +69,17 @@ export interface Broker {
   replayDeadLetter(consumer: string, messageId: string): Promise<boolean>;
   /** Counts of what is due now (not of messages delayed into the future), for metrics and the audit. */
   stats(): Promise<BrokerStats>;
+}
+
+/** What a component needs to register its consumers. */
+export type Subscriber = Pick<Broker, 'consume' | 'consumeSelfManaged'>;
+
+/** A subscriber that only declares the groups (their queues exist), consuming nothing here. */
+export function declaringOnly(broker: Broker): Subscriber {
+  return {
+    consume: (consumer, topics) => broker.declareConsumerGroup(consumer, topics),
+    consumeSelfManaged: (consumer, topics) => broker.declareConsumerGroup(consumer, topics),
+  };
 }
 
 /** `a.b` matches `a.b`, `a.*` and `*`. */

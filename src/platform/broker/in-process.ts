@@ -50,6 +50,9 @@ export class InProcessBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: false, handler });
   }
 
+  /** Nothing to declare: the in-process broker runs every consumer group in its one process. */
+  declareConsumerGroup(): void {}
+
   #subscribe(sub: Subscription): void {
     if (this.#subs.some((s) => s.consumer === sub.consumer)) throw new Error(`consumer ${sub.consumer} already registered`);
     this.#subs.push(sub);

@@ -91,6 +91,8 @@ const STALE_RETRY_MS = 60_000;
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
   #subs: Subscription[] = [];
+  /** Groups other processes consume: their queues are declared here too, never consumed. */
+  #declared: Array<{ consumer: string; topics: readonly string[] }> = [];
   #topology: Topology | undefined;
   #session: Session | undefined;
   #started = false;
@@ -132,6 +134,12 @@ export class RabbitMqBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: false, handler });
   }
 
+  declareConsumerGroup(consumer: string, topics: readonly string[]): void {
+    if (this.#started) throw new Error('declare consumer groups before start()');
+    if (this.#subs.some((s) => s.consumer === consumer) || this.#declared.some((d) => d.consumer === consumer)) return;
+    this.#declared.push({ consumer, topics });
+  }
+
   #subscribe(sub: Subscription): void {
     if (this.#started) throw new Error(`consumer ${sub.consumer}: subscribe before start()`);
     if (this.#subs.some((s) => s.consumer === sub.consumer)) throw new Error(`consumer ${sub.consumer} already registered`);
@@ -144,7 +152,9 @@ export class RabbitMqBroker implements Broker {
   topology(): Topology {
     return buildTopology(
       { prefix: this.#prefix, maxAttempts: this.opts.maxAttempts, backoffBaseMs: this.opts.backoffBaseMs, deliveryLimit: this.#deliveryLimit },
-      this.#subs,
+      // Every process declares every group's queues: an event published before its consumer ever
+      // ran must wait in that queue, not be dropped by an exchange with nothing bound.
+      [...this.#subs, ...this.#declared.filter((d) => !this.#subs.some((s) => s.consumer === d.consumer))],
     );
   }
 

@@ -26,8 +26,12 @@ export async function listMigrations(): Promise<Migration[]> {
 
 /** Applies pending migrations, each in its own transaction; returns the versions applied. */
 export async function migrate(db: Database): Promise<number[]> {
-  await db.query(`create table if not exists schema_migrations (
-    version integer primary key, name text not null, applied_at timestamptz not null default now())`);
+  // Under the lock: two processes starting on an empty database would race even on "if not exists".
+  await db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.query(`create table if not exists schema_migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`);
+  });
   const applied: number[] = [];
   for (const migration of await listMigrations()) {
     const done = await db.transaction(async (tx) => {
