@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Database } from './database.ts';
+
+/** The behaviour every Database adapter must have; business code relies on nothing else. */
+export function databaseContract(name: string, open: () => Promise<{ db: Database; close(): Promise<void> }>): void {
+  describe(`Database contract: ${name}`, () => {
+    let db: Database;
+    let close: () => Promise<void>;
+    const table = `contract_${randomUUID().replaceAll('-', '').slice(0, 8)}`;
+    before(async () => {
+      ({ db, close } = await open());
+      await db.query(`create table ${table} (id text primary key, n integer not null check (n >= 0), big bigint, at timestamptz)`);
+    });
+    after(() => close());
+
+    it('when rows are written and read, then bigint arrives as a number and timestamptz as a Date', async () => {
+      const at = new Date('2030-01-02T03:04:05.678Z');
+      await db.query(`insert into ${table} (id, n, big, at) values ($1, $2, $3, $4)`, ['a', 1, 9_007_199_254_740_991, at]);
+      const [row] = await db.query<{ n: number; big: number; at: Date; c: number }>(`select n, big, at, (select count(*) from ${table}) as c from ${table} where id = 'a'`);
+      assert.deepEqual(row, { n: 1, big: 9_007_199_254_740_991, at, c: 1 });
+    });
+
+    it('when a transaction resolves, then its writes commit and its after-commit callbacks run after', async () => {
+      const seen: string[] = [];
+      const result = await db.transaction(async (tx) => {
+        await tx.query(`insert into ${table} (id, n) values ('b', 1)`);
+        tx.afterCommit(async () => {
+          const rows = await db.query(`select 1 from ${table} where id = 'b'`);
+          seen.push(rows.length === 1 ? 'visible' : 'invisible');
+        });
+        return 42;
+      });
+      assert.equal(result, 42);
+      assert.deepEqual(seen, ['visible']);
+    });
+
+    it('when a transaction throws, then nothing of it stays and no after-commit callback runs', async () => {
+      let ran = false;
+      await assert.rejects(db.transaction(async (tx) => {
+        await tx.query(`insert into ${table} (id, n) values ('c', 1)`);
+        tx.afterCommit(() => { ran = true; });
+        throw new Error('abort');
+      }), /abort/);
+      assert.equal((await db.query(`select 1 from ${table} where id = 'c'`)).length, 0);
+      assert.equal(ran, false);
+    });
+
+    it('when a CHECK constraint refuses an update, then the transaction fails and the row keeps its value', async () => {
+      await db.query(`insert into ${table} (id, n) values ('d', 1)`);
+      await assert.rejects(db.transaction((tx) => tx.query(`update ${table} set n = n - 2 where id = 'd'`)));
+      assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 'd'`))[0]!.n, 1);
+    });
+
+    it('when many transactions decrement one guarded row at once, then it never goes below zero', async () => {
+      await db.query(`insert into ${table} (id, n) values ('hot', 50)`);
+      const outcomes = await Promise.allSettled(Array.from({ length: 120 }, () =>
+        db.transaction(async (tx) => {
+          const rows = await tx.query(`update ${table} set n = n - 1 where id = 'hot' and n >= 1 returning n`);
+          if (rows.length === 0) throw new Error('sold out');
+        })));
+      assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 50);
+      assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 'hot'`))[0]!.n, 0);
+    });
+
+    it('when arrays are passed as parameters, then unnest sees them (group commit relies on it)', async () => {
+      await db.query(`insert into ${table} (id, n) select i, n from unnest($1::text[], $2::int[]) as x(i, n)`, [['e1', 'e2'], [5, 6]]);
+      const rows = await db.query<{ id: string; n: number }>(`select id, n from ${table} where id like 'e%' order by id`);
+      assert.deepEqual(rows, [{ id: 'e1', n: 5 }, { id: 'e2', n: 6 }]);
+    });
+
+    it('when pinged, then it answers; the committed-transaction count only grows', async () => {
+      const before = db.committedTransactions;
+      await db.ping();
+      await db.transaction(async () => undefined);
+      assert.ok(db.committedTransactions > before);
+    });
+  });
+}

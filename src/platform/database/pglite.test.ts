@@ -1,0 +1,7 @@
+import { freshDatabase } from '../../../test/support/template.ts';
+import { databaseContract } from './contract.ts';
+
+databaseContract('PGlite', async () => {
+  const db = await freshDatabase();
+  return { db, close: () => db.close() };
+});

@@ -1,0 +1,7 @@
+import { freshPostgres } from '../../../test/support/engines.ts';
+import { databaseContract } from './contract.ts';
+
+databaseContract('PostgreSQL', async () => {
+  const postgres = await freshPostgres();
+  return { db: postgres.db, close: () => postgres.drop() };
+});
