@@ -14,6 +14,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
+  /** Behind a load balancer: take the client address from X-Forwarded-For (per-IP limits need it). */
+  TRUST_PROXY: Type.Boolean({ default: false }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),

@@ -63,6 +63,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
     // While closing, our own hook answers 503 in the error shape, with Retry-After.
@@ -260,9 +261,11 @@ export function toAppError(error: unknown): AppError {
   return new AppError('internal', undefined, { cause: error });
 }
 
+/** A database or Redis that cannot be reached is the server's trouble, not the client's: 503, retry. */
 function isDatabaseUnavailable(error: unknown): boolean {
-  const code = (error as { code?: string }).code ?? '';
-  return ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08006', '08003', '08001'].includes(code);
+  const { code = '', name = '', message = '' } = error as { code?: string; name?: string; message?: string };
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08003', '08001'].includes(code)) return true;
+  return name === 'MaxRetriesPerRequestError' || /^Connection is closed|Stream isn't writeable/.test(message);
 }
 
 function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError, log: Logger) {
