@@ -5,6 +5,7 @@ import { InProcessBroker } from './platform/broker/in-process.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
 import { declaringOnly, type Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
+import { redisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
@@ -94,14 +95,15 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     throw new Error('splitting consumers over processes needs RabbitMQ: set AMQP_URL, or run every component in each process');
   }
   const onEventsWritten = () => broker.nudge();
-  const gate: StockGate = config.REDIS_URL
-    ? RedisStockGate.connect(config.REDIS_URL, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
+  const redis = redisTarget(config);
+  const gate: StockGate = redis
+    ? RedisStockGate.connect(redis, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
     : new MemoryStockGate();
   const tokens = new TokenService(config.JWT_SECRET, config.JWT_TTL_S);
   const idempotency = new IdempotencyStore(db, clock);
 
   const accounts = createAccounts({ db, clock, tokens });
-  const soldOutChannel = config.REDIS_URL ? new RedisSoldOutChannel(config.REDIS_URL, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
+  const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
   const inventory = createInventory({ db, clock, gate, onEventsWritten, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);

@@ -24,6 +24,8 @@ export const ConfigSchema = Type.Object({
   DATABASE_POOL_SIZE: Int(10, 1, 200),
   /** When set, the admission gate lives in Redis (shared by every API process) instead of in memory. */
   REDIS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** `REDIS_URL` names a Redis Cluster: one or more seed nodes, comma-separated; the rest are discovered. */
+  REDIS_CLUSTER: Type.Boolean({ default: false }),
   /** Prefix of every gate key in Redis (no braces: the hash tag is the sale item). */
   REDIS_KEY_PREFIX: Type.String({ pattern: '^[A-Za-z0-9:_-]{1,64}$', default: 'flashsale' }),
   /** When set, RabbitMQ replaces the in-process broker. */

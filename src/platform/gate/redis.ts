@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { connectRedis, type RedisTarget } from '../redis.ts';
 import { GateUnavailableError, type Admission, type GateItem, type GateLine, type GateQuota, type RefusalReason, type StockGate } from './gate.ts';
 
 type Arg = string | number;
@@ -144,9 +145,9 @@ export class RedisStockGate implements StockGate {
   };
 
   /** A gate over its own connection to `url`; `close()` ends it. */
-  static connect(url: string, options: RedisStockGateOptions & { redis?: RedisOptions } = {}): RedisStockGate {
+  static connect(target: string | RedisTarget, options: RedisStockGateOptions & { redis?: RedisOptions } = {}): RedisStockGate {
     // Fail fast while Redis is down: a buyer gets 503 at once instead of waiting in a queue.
-    const client = new Redis(url, { maxRetriesPerRequest: 1, ...options.redis });
+    const client = connectRedis(typeof target === 'string' ? { urls: [target], cluster: false } : target, { maxRetriesPerRequest: 1, ...options.redis });
     const gate = new RedisStockGate(client, options);
     gate.#owned = true;
     client.on('error', gate.#onError);

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { connectRedis, type RedisTarget } from '../redis.ts';
 
 /**
  * Tells every API process when an item sells out or comes back, so losers are turned away by a
@@ -25,14 +26,14 @@ export class LocalSoldOutChannel implements SoldOutChannel {
 
 /** Redis pub/sub: one publishing connection, one subscribed connection (a subscriber can do nothing else). */
 export class RedisSoldOutChannel implements SoldOutChannel {
-  #pub: Redis;
-  #sub: Redis;
+  #pub: Redis | Cluster;
+  #sub: Redis | Cluster;
   #channel: string;
   #listeners: Array<(saleItemId: string, soldOut: boolean) => void> = [];
 
-  constructor(url: string, prefix: string) {
-    this.#pub = new Redis(url, { maxRetriesPerRequest: 1 });
-    this.#sub = new Redis(url);
+  constructor(target: RedisTarget, prefix: string) {
+    this.#pub = connectRedis(target, { maxRetriesPerRequest: 1 });
+    this.#sub = connectRedis(target);
     this.#channel = `${prefix}:sold-out`;
     // Errors surface through the gate and readiness; this channel is only an optimisation.
     this.#pub.on('error', () => {});

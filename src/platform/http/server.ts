@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import rateLimit from '@fastify/rate-limit';
-import { Redis } from 'ioredis';
+import { connectRedis, redisTarget } from '../redis.ts';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -108,7 +108,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   }
 
   // With Redis, every API process counts against the same limits.
-  const limitStore = config.REDIS_URL ? new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1 }) : undefined;
+  const redis = redisTarget(config);
+  const limitStore = redis ? connectRedis(redis, { connectTimeout: 1000, maxRetriesPerRequest: 1 }) : undefined;
   if (limitStore) {
     limitStore.on('error', () => {});
     app.addHook('onClose', async () => limitStore.disconnect());
