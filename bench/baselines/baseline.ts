@@ -31,6 +31,8 @@ export interface BaselineEnv {
    * so runs never see each other's data and teardown removes exactly what the run made.
    */
   namespace: string;
+  /** Size of the baseline's PostgreSQL pool (default 20). */
+  poolSize?: number;
 }
 
 export interface BaselineAudit {
