@@ -299,6 +299,9 @@ export function createOrders(deps: OrdersDeps) {
   }
 
   return {
+    /** Purchases are waiting for (or inside) their commit: background work on the database should give way. */
+    purchasesCommitting: () => committer.busy,
+
     /** Holds stock and creates an order in one step (sales that hold on order). */
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
       const a = await prepare(userId, 'order', lines);

@@ -39,6 +39,11 @@ export class GroupCommitter<T, R> {
     return this.#queue.length;
   }
 
+  /** Requests are waiting for, or inside, a commit. */
+  get busy(): boolean {
+    return this.#queue.length > 0 || this.#flushing !== undefined;
+  }
+
   get batches(): number {
     return this.#batches;
   }

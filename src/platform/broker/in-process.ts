@@ -1,3 +1,4 @@
+import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
@@ -12,7 +13,17 @@ export interface InProcessBrokerOptions {
   maxAttempts: number;
   backoffBaseMs: number;
   batchSize?: number;
+  /**
+   * True while foreground work (buyers' purchases) needs the database. Deliveries then pause between
+   * messages: on PGlite every transaction runs on the one thread and one at a time, so a burst of
+   * consumer work would otherwise queue the buyers' commits behind it.
+   */
+  giveWayTo?: () => boolean;
 }
+
+/** Longest a delivery waits for foreground work before going ahead anyway (so consumers never starve). */
+const MAX_GIVE_WAY_MS = 50;
+const GIVE_WAY_STEP_MS = 2;
 
 interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
 interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number }
@@ -165,8 +176,19 @@ export class InProcessBroker implements Broker {
         order by next_attempt_at, created_at limit $3`,
       [sub.consumer, this.clock.now().toISOString(), this.#batch],
     );
-    for (const row of due) await this.#handleOne(sub, row);
+    for (const row of due) {
+      await this.#giveWay();
+      await this.#handleOne(sub, row);
+    }
     return due.length > 0;
+  }
+
+  async #giveWay(): Promise<void> {
+    // PGlite answers through microtasks only: without a macrotask turn here, a pass of hundreds of
+    // messages would run start to end without the event loop reading a single HTTP request.
+    await setImmediate();
+    const busy = this.opts.giveWayTo;
+    for (let waited = 0; busy?.() && waited < MAX_GIVE_WAY_MS && this.#running; waited += GIVE_WAY_STEP_MS) await sleep(GIVE_WAY_STEP_MS);
   }
 
   async #handleOne(sub: Subscription, row: DeliveryRow): Promise<void> {
