@@ -39,7 +39,9 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 export class AppError extends Error {
-  override name = 'AppError';
+  static {
+    this.prototype.name = 'AppError';
+  }
   readonly code: ErrorCode;
   readonly status: number;
   readonly details: unknown;
@@ -47,9 +49,17 @@ export class AppError extends Error {
   readonly retryAfterS: number | undefined;
 
   constructor(code: ErrorCode, message?: string, opts: { details?: unknown; retryAfterS?: number; cause?: unknown } = {}) {
-    super(message ?? ERRORS[code].message, { cause: opts.cause });
+    const status = ERRORS[code].status;
+    // A client's error is an answer, not a fault: no stack to capture (a sold-out flood creates thousands a second).
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (status < 500) Error.stackTraceLimit = 0;
+    try {
+      super(message ?? ERRORS[code].message, { cause: opts.cause });
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.code = code;
-    this.status = ERRORS[code].status;
+    this.status = status;
     this.details = opts.details;
     this.retryAfterS = opts.retryAfterS;
   }
