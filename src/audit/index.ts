@@ -1,5 +1,5 @@
 import type { Broker } from '../platform/broker/broker.ts';
-import type { Inventory } from '../inventory/index.ts';
+import type { Inventory, StockTotals } from '../inventory/index.ts';
 import type { Orders } from '../order/index.ts';
 import type { Payments } from '../payment/index.ts';
 
@@ -13,6 +13,10 @@ export interface AuditReport {
   ok: boolean;
   checkedAt: string;
   items: number;
+  /** Units held or sold beyond the initial stock, summed over items (0 unless `not_oversold` fails). */
+  oversoldUnits: number;
+  /** Units over every sale item, by state. */
+  stock: StockTotals;
   violations: Violation[];
 }
 
@@ -39,7 +43,7 @@ export async function runAudit({ inventory, orders, payments, broker, now, grace
   if (opts.quiet && (stats.outboxPending > 0 || stats.deliveriesPending > 0)) {
     violations.push({ check: 'events_delivered', message: `${stats.outboxPending} outbox rows and ${stats.deliveriesPending} deliveries still pending`, ids: [] });
   }
-  return { ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, violations };
+  return { ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, oversoldUnits: stock.oversoldUnits, stock: stock.totals, violations };
 }
 
 /** A human-readable rendering for the CLI. */

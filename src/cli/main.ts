@@ -7,6 +7,7 @@ import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
+import type { BenchFlags } from '../../bench/cli.ts';
 
 function config(): Config {
   try {
@@ -195,6 +196,29 @@ program.command('audit')
     const report = await audit(opts.live ?? false);
     process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatAudit(report)}\n`);
     process.exitCode = report.ok ? 0 : 1;
+  });
+
+program.command('bench')
+  .description('Run a flash sale against flashsale and the seeds\' approaches, report attempts/s, latencies, oversold (bench/results/)')
+  .option('--scenario <name>', 'flash (one item) or multi (20 items, 1-3 per buyer)', 'flash')
+  .option('--quick', 'every run on a smaller scale: 2,000 buyers, 200 units')
+  .option('--buyers <n>', 'virtual buyers, each with its own token')
+  .option('--units <n>', 'units on sale, over all items')
+  .option('--items <n>', 'sale items')
+  .option('--limit <n>', 'per-buyer limit')
+  .option('--connections <n>', 'HTTP connections (requests in flight)', '128')
+  .option('--runs <names>', 'only these runs, comma-separated (ceiling, flashsale-embedded, flashsale-distributed, guarded-update, …)')
+  .option('--out <dir>', 'where the reports go', 'bench/results')
+  .option('--seed <n>', 'seed of the plan: who buys what, in which order', '1')
+  .option('--no-progress', 'no progress bar')
+  .option('--postgres <url>', 'PostgreSQL for the distributed run and the baselines (default: DATABASE_URL, else the local server)')
+  .option('--redis <url>', 'Redis for the distributed run and the baselines (default: REDIS_URL, else the local server)')
+  .option('--amqp <url>', 'RabbitMQ for the distributed run and the baselines (default: AMQP_URL, else the local server)')
+  .option('--cpu-prof <dir>', 'write a V8 CPU profile of every target process into this directory')
+  .action(async (flags: BenchFlags) => {
+    // Loaded on demand: the chart renderer is heavy and no other command needs it.
+    const { benchCommand } = await import('../../bench/cli.ts');
+    if (!(await benchCommand(flags, process.argv.slice(2)))) process.exitCode = 1;
   });
 
 const dlq = program.command('dlq').description('Dead-lettered messages');

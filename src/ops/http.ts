@@ -6,6 +6,8 @@ import type { System } from '../app.ts';
 
 const AuditBody = Type.Object({
   ok: Type.Boolean(), checkedAt: Type.String(), items: Type.Integer(),
+  oversoldUnits: Type.Integer({ description: 'Units held or sold beyond the initial stock, over all items (the benchmark reads it).' }),
+  stock: Type.Object({ initial: Type.Integer(), available: Type.Integer(), held: Type.Integer(), sold: Type.Integer(), writtenOff: Type.Integer() }, { description: 'Units over every sale item, by state.' }),
   violations: Type.Array(Type.Object({ check: Type.String(), message: Type.String(), ids: Type.Array(Type.String()) })),
 });
 
@@ -25,6 +27,7 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
   });
 
   app.get('/metrics', { config: noLimit, schema: { hide: true } }, async (_request, reply) => {
+    system.metrics.dbTransactions.set(system.db.committedTransactions);
     const stats = await system.broker.stats().catch(() => undefined);
     if (stats) {
       system.metrics.outboxPending.set(stats.outboxPending);

@@ -17,6 +17,7 @@ export function createMetrics() {
     outboxPending: new Gauge({ name: 'flashsale_outbox_pending', help: 'Outbox rows not yet relayed', registers: [registry] }),
     outboxLag: new Gauge({ name: 'flashsale_outbox_lag_seconds', help: 'Age of the oldest due outbox row not yet relayed', registers: [registry] }),
     deliveriesPending: new Gauge({ name: 'flashsale_deliveries_pending', help: 'Messages waiting for a consumer', registers: [registry] }),
+    dbTransactions: new Gauge({ name: 'flashsale_db_transactions_committed', help: 'Database transactions this process committed since it started', registers: [registry] }),
     deadLetters: new Gauge({ name: 'flashsale_dead_letters', help: 'Dead-lettered messages', registers: [registry] }),
   };
 }

@@ -18,7 +18,7 @@ export function redisTarget(config: { REDIS_URL?: string | undefined; REDIS_CLUS
   return { urls, cluster: config.REDIS_CLUSTER };
 }
 
-/** Credentials and database of a `redis://user:pass@host:port/db` URL, as ioredis options. */
+/** Host, port and credentials of a `redis://user:pass@host:port` URL, as ioredis options (a cluster has only database 0). */
 function nodeOf(url: string): { host: string; port: number; options: RedisOptions } {
   const parsed = new URL(url);
   const options: RedisOptions = {};

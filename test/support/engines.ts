@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import amqp from 'amqplib';
 import type { Broker } from '../../src/platform/broker/broker.ts';
 import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
-import type { Topology } from '../../src/platform/broker/rabbitmq/topology.ts';
+import { deleteTopologies as deleteTopologyQueues, type Topology } from '../../src/platform/broker/rabbitmq/topology.ts';
 import { listMigrations, migrate } from '../../src/platform/database/migrate.ts';
 import { PostgresDatabase } from '../../src/platform/database/postgres.ts';
 import type { Database } from '../../src/platform/database/database.ts';
@@ -129,13 +129,7 @@ export async function freshAmqpPrefix(): Promise<{ url: string; prefix: string; 
 export async function deleteTopologies(url: string, topologies: readonly Topology[]): Promise<void> {
   const connection = await amqp.connect(url);
   try {
-    const channel = await connection.createChannel();
-    const exchanges = new Set<string>();
-    for (const topology of topologies) {
-      for (const queue of topology.queues) await channel.deleteQueue(queue.name);
-      exchanges.add(topology.eventsExchange).add(topology.directExchange);
-    }
-    for (const exchange of exchanges) await channel.deleteExchange(exchange);
+    await deleteTopologyQueues(await connection.createChannel(), topologies);
   } finally {
     await connection.close();
   }

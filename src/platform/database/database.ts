@@ -17,7 +17,7 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Cheap reachability probe for readiness checks. */
   ping(): Promise<void>;
-  /** Transactions committed since open (for the benchmark's tx-per-order figure). */
+  /** Transactions committed since open, single statements included (the benchmark's tx-per-order figure). */
   readonly committedTransactions: number;
   close(): Promise<void>;
 }

@@ -35,6 +35,7 @@ export class PgliteDatabase implements Database {
 
   async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     const result = await this.#db.query<R>(sql, params as unknown[]);
+    this.#committed++; // a statement outside a transaction is one
     return result.rows;
   }
 

@@ -25,6 +25,7 @@ export class PostgresDatabase implements Database {
 
   async query<R>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
     const result = await this.#pool.query(sql, params as unknown[]);
+    this.#committed++; // a statement outside a transaction is one
     return result.rows as R[];
   }
 

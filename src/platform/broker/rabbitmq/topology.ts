@@ -132,6 +132,19 @@ export function buildTopology(opts: TopologyOptions, consumers: readonly Consume
   return { eventsExchange: names.events(prefix), directExchange: direct, queues };
 }
 
+/**
+ * Deletes every queue and exchange of the topologies, messages included (delete is idempotent).
+ * For throwaway prefixes — a test's, a benchmark run's — never for a live one.
+ */
+export async function deleteTopologies(channel: Channel, topologies: readonly Topology[]): Promise<void> {
+  const exchanges = new Set<string>();
+  for (const topology of topologies) {
+    for (const queue of topology.queues) await channel.deleteQueue(queue.name);
+    exchanges.add(topology.eventsExchange).add(topology.directExchange);
+  }
+  for (const exchange of exchanges) await channel.deleteExchange(exchange);
+}
+
 export class TopologyMismatchError extends Error {
   override name = 'TopologyMismatchError';
 }

@@ -1,0 +1,98 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { SERVICES } from '../test/support/engines.ts';
+import { writeReport, type BenchReport } from './report.ts';
+import { plan, runBench, type BenchOptions } from './run.ts';
+
+const engines = { postgresUrl: SERVICES.postgres.url, redisUrl: SERVICES.redis.url, amqpUrl: SERVICES.rabbitmq.url };
+
+function options(overrides: Partial<BenchOptions>): BenchOptions {
+  return {
+    scenario: 'flash', buyers: 400, units: 40, items: 1, perUserLimit: 1, connections: 64, only: [], engines,
+    progress: false, seed: 7, warmup: 50, command: 'bench.test.ts', ...overrides,
+  };
+}
+
+/**
+ * The bench machinery on a tiny sale, every run included: the report has the documented shape,
+ * the audit of every flashsale run finds nothing oversold, and the audit does catch the oversell of
+ * seed 001's check-then-update (what proves the oversold column can show something). Timing is
+ * not asserted: speed is for `flashsale bench` to report, not for tests to guess.
+ */
+describe('flashsale bench', { timeout: 300_000 }, () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when the plan is built twice from one seed, then it is the same; another seed gives another order', () => {
+    const a = plan({ scenario: 'multi', buyers: 200, items: 20, seed: 3 });
+    assert.deepEqual(plan({ scenario: 'multi', buyers: 200, items: 20, seed: 3 }), a);
+    assert.notDeepEqual(plan({ scenario: 'multi', buyers: 200, items: 20, seed: 4 }), a);
+    const perBuyer = new Map<number, Set<number>>();
+    for (const { buyer, item } of a) perBuyer.set(buyer, (perBuyer.get(buyer) ?? new Set()).add(item));
+    assert.equal(perBuyer.size, 200);
+    for (const items of perBuyer.values()) assert.ok(items.size >= 1 && items.size <= 3);
+  });
+
+  let report: BenchReport;
+  it('when every run races 400 buyers for 40 units, then flashsale oversells nothing and check-then-update is caught overselling', async () => {
+    report = await runBench(options({}));
+    const names = report.runs.map((r) => r.name);
+    assert.deepEqual(names, ['ceiling', 'flashsale-embedded', 'flashsale-distributed', 'guarded-update', 'check-then-update', 'serialized-consumer', 'batched', 'redis-prededuct']);
+    for (const run of report.runs) assert.equal(run.skipped, undefined, `${run.name} skipped: ${run.skipped}`);
+    const byName = new Map(report.runs.map((r) => [r.name, r]));
+    assert.equal(byName.get('ceiling')!.accepted, 0);
+    assert.equal(byName.get('ceiling')!.rejected.sold_out, 400);
+    for (const run of report.runs.filter((r) => r.kind === 'flashsale')) {
+      assert.equal(run.oversold, 0, `${run.name} oversold`);
+      assert.equal(run.units_sold, 40, `${run.name} sold every unit`);
+      assert.equal(run.accepted, 40);
+      assert.equal(run.errors_5xx + run.timeouts, 0);
+      assert.ok(run.db_tx_per_order !== null && run.db_tx_per_order > 0);
+    }
+    for (const name of ['guarded-update', 'serialized-consumer', 'batched', 'redis-prededuct']) {
+      assert.equal(byName.get(name)!.oversold, 0, `${name} oversold`);
+      assert.equal(byName.get(name)!.units_sold, 40, `${name} sold every unit`);
+    }
+    const racy = byName.get('check-then-update')!;
+    assert.ok(racy.oversold > 0, `check-then-update must be reported overselling, got ${racy.oversold}`);
+    assert.equal(racy.units_sold, 40 + racy.oversold);
+  });
+
+  it('when the report is written, then latest.json has the documented shape, with Markdown and an SVG chart beside it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-report-'));
+    dirs.push(dir);
+    const files = await writeReport(report, dir);
+    const json = JSON.parse(await readFile(files.json, 'utf8'));
+    assert.equal(json.machine.cpus > 0 && typeof json.machine.node === 'string', true);
+    assert.equal(json.scenario, 'flash');
+    assert.equal(json.buyers, 400);
+    assert.equal(json.units, 40);
+    for (const run of json.runs) {
+      for (const key of ['name', 'kind', 'attempts_per_s', 'accepted', 'oversold', 'p50_ms', 'p99_ms', 'accepted_p99_ms', 'rejected_p99_ms', 'sellout_ms', 'errors_5xx', 'db_tx_per_order']) {
+        assert.ok(key in run, `run ${run.name} lacks ${key}`);
+      }
+      assert.ok(['ceiling', 'flashsale', 'baseline'].includes(run.kind));
+      assert.ok(run.attempts_per_s > 0);
+    }
+    assert.ok(json.targets.length > 0);
+    const markdown = await readFile(files.markdown, 'utf8');
+    assert.match(markdown, /\| check-then-update \| baseline \|/);
+    assert.match(markdown, /!\[attempts per second and stock left over time\]\(latest\.svg\)/);
+    assert.match(await readFile(files.chart, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('when the multi scenario runs, then buyers spread over items and nothing is oversold', async () => {
+    const multi = await runBench(options({ scenario: 'multi', buyers: 150, units: 60, items: 6, only: ['flashsale-embedded', 'batched'] }));
+    assert.deepEqual(multi.runs.map((r) => r.name), ['flashsale-embedded', 'batched']);
+    for (const run of multi.runs) {
+      assert.equal(run.oversold, 0);
+      assert.ok(run.attempts > 150, 'buyers make one to three attempts each');
+      assert.ok(run.units_sold <= 60);
+    }
+  });
+});

@@ -1,0 +1,65 @@
+import { resolve } from 'node:path';
+import { writeReport, terminalRows } from './report.ts';
+import { runBench, SCALES, type Scenario } from './run.ts';
+
+export interface BenchFlags {
+  scenario: string;
+  quick?: boolean;
+  buyers?: string;
+  units?: string;
+  items?: string;
+  limit?: string;
+  connections: string;
+  runs?: string;
+  out: string;
+  seed: string;
+  progress: boolean;
+  postgres?: string;
+  redis?: string;
+  amqp?: string;
+  cpuProf?: string;
+}
+
+/** The engines on this machine as the project's services run them (see docs/operations.md). */
+const LOCAL = { postgres: 'postgres://postgres@127.0.0.1:5432/postgres', redis: 'redis://127.0.0.1:6379', amqp: 'amqp://guest:guest@127.0.0.1:5672' };
+
+function positive(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, got ${text}`);
+  return n;
+}
+
+/** `flashsale bench`: runs every run of one scenario, prints the table, writes the reports. */
+export async function benchCommand(flags: BenchFlags, argv: readonly string[]): Promise<boolean> {
+  if (flags.scenario !== 'flash' && flags.scenario !== 'multi') throw new Error(`--scenario must be flash or multi, got ${flags.scenario}`);
+  const scenario: Scenario = flags.scenario;
+  const scale = { ...SCALES[scenario], ...(flags.quick ? SCALES.quick : {}) };
+  const options = {
+    scenario,
+    buyers: positive('buyers', flags.buyers, scale.buyers),
+    units: positive('units', flags.units, scale.units),
+    items: positive('items', flags.items, scale.items),
+    perUserLimit: positive('limit', flags.limit, scale.perUserLimit),
+    connections: positive('connections', flags.connections, 128),
+    only: flags.runs ? flags.runs.split(',').map((r) => r.trim()).filter(Boolean) : [],
+    engines: {
+      postgresUrl: flags.postgres ?? process.env.DATABASE_URL ?? LOCAL.postgres,
+      redisUrl: flags.redis ?? process.env.REDIS_URL ?? LOCAL.redis,
+      amqpUrl: flags.amqp ?? process.env.AMQP_URL ?? LOCAL.amqp,
+    },
+    ...(flags.cpuProf ? { cpuProfileDir: resolve(flags.cpuProf) } : {}),
+    progress: flags.progress && process.stderr.isTTY === true,
+    seed: positive('seed', flags.seed, 1),
+    warmup: 2000,
+    command: `flashsale ${argv.join(' ')}`,
+  };
+  if (options.units < options.items) throw new Error('--units must be at least --items');
+  const report = await runBench(options, (line) => process.stderr.write(`${line}\n`));
+  console.table(terminalRows(report));
+  for (const t of report.targets) process.stdout.write(`${t.met === null ? '–' : t.met ? '✓' : '✗'} ${t.name}: ${t.value ?? '–'} (${t.bound})\n`);
+  const files = await writeReport(report, resolve(flags.out));
+  process.stdout.write(`\nreports: ${files.json}, ${files.markdown}, ${files.chart}\n`);
+  // Oversold by a flashsale run is the one result that fails the command: it is a correctness bug.
+  return report.runs.every((r) => r.kind !== 'flashsale' || r.oversold === 0);
+}

@@ -1,0 +1,170 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { RunResult } from './summary.ts';
+
+export interface BenchReport {
+  machine: { cpus: number; cpu_model: string; memory_gb: number; node: string; platform: string };
+  command: string;
+  started_at: string;
+  scenario: string;
+  buyers: number;
+  units: number;
+  items: number;
+  per_user_limit: number;
+  connections: number;
+  runs: RunResult[];
+  /** Each issue target as measured in this run: ratios against runs of the same invocation. */
+  targets: TargetCheck[];
+}
+
+export interface TargetCheck {
+  name: string;
+  value: number | null;
+  /** Human-readable bound, e.g. ">= 0.5". */
+  bound: string;
+  met: boolean | null;
+}
+
+export function machine(): BenchReport['machine'] {
+  return { cpus: cpus().length, cpu_model: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
+}
+
+const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 100) / 100);
+const check = (name: string, value: number | null, bound: string, ok: (v: number) => boolean): TargetCheck => ({ name, value, bound, met: value === null ? null : ok(value) });
+
+/**
+ * The issue's targets, as ratios between runs of the same invocation (absolute numbers on a shared
+ * 2-core machine are noise). check-then-update is not a candidate for "best baseline": it oversells.
+ */
+export function targetChecks(runs: readonly RunResult[]): TargetCheck[] {
+  const live = runs.filter((r) => !r.skipped);
+  const byName = new Map(live.map((r) => [r.name, r]));
+  const rate = (name: string) => byName.get(name)?.attempts_per_s;
+  const correctBaselines = live.filter((r) => r.kind === 'baseline' && r.name !== 'check-then-update');
+  const best = correctBaselines.reduce<RunResult | undefined>((top, r) => (!top || r.attempts_per_s > top.attempts_per_s ? r : top), undefined);
+  const checks: TargetCheck[] = [];
+  const embedded = byName.get('flashsale-embedded');
+  const distributed = byName.get('flashsale-distributed');
+  const ceiling = byName.get('ceiling');
+  if (embedded) {
+    checks.push(
+      check('flashsale-embedded attempts/s ÷ ceiling', ratio(embedded.attempts_per_s, rate('ceiling')), '≥ 0.5', (v) => v >= 0.5),
+      check('flashsale-embedded attempts/s ÷ guarded-update', ratio(embedded.attempts_per_s, rate('guarded-update')), '≥ 10', (v) => v >= 10),
+      check(`flashsale-embedded attempts/s ÷ best correct baseline (${best?.name ?? 'none'})`, ratio(embedded.attempts_per_s, best?.attempts_per_s), '≥ 2', (v) => v >= 2),
+    );
+  }
+  if (distributed) {
+    checks.push(
+      check('flashsale-distributed attempts/s ÷ ceiling', ratio(distributed.attempts_per_s, rate('ceiling')), '≥ 0.35', (v) => v >= 0.35),
+      check('flashsale-distributed attempts/s ÷ redis-prededuct', ratio(distributed.attempts_per_s, rate('redis-prededuct')), '≥ 1.5', (v) => v >= 1.5),
+    );
+  }
+  for (const run of [embedded, distributed]) {
+    if (!run) continue;
+    checks.push(
+      check(`${run.name} oversold units`, run.oversold, '= 0', (v) => v === 0),
+      check(`${run.name} rejected p99 ÷ ceiling p99`, ratio(run.rejected_p99_ms, ceiling?.p99_ms), '≤ 2', (v) => v <= 2),
+      check(`${run.name} ms from first request to last unit held`, run.sellout_ms, '≤ 1500', (v) => v <= 1500),
+      check(`${run.name} 5xx (not counting 503 sheds) + timeouts`, run.errors_5xx + run.timeouts, '= 0', (v) => v === 0),
+    );
+  }
+  return checks;
+}
+
+const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits }));
+const mark = (met: boolean | null) => (met === null ? '–' : met ? '✓' : '✗');
+const refusals = (r: RunResult) => Object.entries(r.rejected).map(([code, n]) => `${code} ${fmt(n)}`).join(', ') || '–';
+
+/** Rows for the terminal. */
+export function terminalRows(report: BenchReport): Array<Record<string, string>> {
+  const ceiling = report.runs.find((r) => r.name === 'ceiling' && !r.skipped);
+  return report.runs.map((r): Record<string, string> => (r.skipped ? { run: r.name, skipped: r.skipped } : {
+    run: r.name,
+    'attempts/s': fmt(r.attempts_per_s),
+    '× ceiling': fmt(ratio(r.attempts_per_s, ceiling?.attempts_per_s), 2),
+    accepted: fmt(r.accepted),
+    oversold: fmt(r.oversold),
+    'p99 ms': fmt(r.p99_ms, 1),
+    'rej p99': fmt(r.rejected_p99_ms, 1),
+    'sellout ms': fmt(r.sellout_ms),
+    shed: fmt(r.shed),
+    '5xx/timeouts': `${r.errors_5xx}/${r.timeouts}`,
+    'tx/order': fmt(r.db_tx_per_order, 2),
+    'RSS MB': fmt(r.peak_rss_mb),
+  }));
+}
+
+export function markdown(report: BenchReport, chartFile: string): string {
+  const ceiling = report.runs.find((r) => r.name === 'ceiling' && !r.skipped);
+  const m = report.machine;
+  const lines = [
+    `# flashsale bench — ${report.scenario}`,
+    '',
+    `${fmt(report.buyers)} buyers, ${fmt(report.units)} units over ${report.items} item(s), limit ${report.per_user_limit} per buyer, ${report.connections} connections.`,
+    `Machine: ${m.cpus} × ${m.cpu_model}, ${m.memory_gb} GiB, Node ${m.node} (${m.platform}). Started ${report.started_at}.`,
+    '',
+    `Command: \`${report.command}\``,
+    '',
+    '| run | kind | attempts/s | × ceiling | accepted | refused | shed (429/503) | 5xx | timeouts | p50 ms | p99 ms | accepted p99 | refused p99 | sell-out ms | oversold | DB tx / order | peak RSS MB |',
+    '|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    ...report.runs.map((r) => (r.skipped
+      ? `| ${r.name} | ${r.kind} | skipped: ${r.skipped} |||||||||||||||`
+      : `| ${r.name} | ${r.kind} | ${fmt(r.attempts_per_s)} | ${fmt(ratio(r.attempts_per_s, ceiling?.attempts_per_s), 2)} | ${fmt(r.accepted)} | ${refusals(r)} | ${fmt(r.shed)} | ${r.errors_5xx} | ${r.timeouts} | ${fmt(r.p50_ms, 1)} | ${fmt(r.p99_ms, 1)} | ${fmt(r.accepted_p99_ms, 1)} | ${fmt(r.rejected_p99_ms, 1)} | ${fmt(r.sellout_ms)} | **${r.oversold}** | ${fmt(r.db_tx_per_order, 2)} | ${fmt(r.peak_rss_mb)} |`)),
+    '',
+    '| target | measured | bound | met |',
+    '|---|--:|---|:-:|',
+    ...report.targets.map((t) => `| ${t.name} | ${fmt(t.value, 2)} | ${t.bound} | ${mark(t.met)} |`),
+    '',
+    `![attempts per second and stock left over time](${chartFile})`,
+    '',
+    'What the runs are:',
+    '',
+    ...report.runs.map((r) => `- **${r.name}** — ${r.description}`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Attempts/s and stock left over time, one line per run, as an SVG (Vega-Lite, rendered headless). */
+export async function chartSvg(report: BenchReport): Promise<string> {
+  const values = report.runs.flatMap((r) => r.timeline.map((p) => ({ run: r.name, seconds: p.t_ms / 1000, attempts_per_s: p.attempts * 10, remaining: p.remaining })));
+  const base = { data: { values }, width: 720, height: 220 } as const;
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `flashsale bench — ${report.scenario}: ${report.buyers} buyers, ${report.units} units`,
+    vconcat: [
+      { ...base, mark: { type: 'line', interpolate: 'step-after' }, encoding: {
+        x: { field: 'seconds', type: 'quantitative', title: 'seconds since the first request' },
+        y: { field: 'attempts_per_s', type: 'quantitative', title: 'attempts answered / s' },
+        color: { field: 'run', type: 'nominal' },
+      } },
+      { ...base, mark: { type: 'line', interpolate: 'step-after' }, encoding: {
+        x: { field: 'seconds', type: 'quantitative', title: 'seconds since the first request' },
+        y: { field: 'remaining', type: 'quantitative', title: 'units left (as clients saw it)' },
+        color: { field: 'run', type: 'nominal' },
+      } },
+    ],
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+/** Writes `latest.json`, `latest.md` and `latest.svg` (and a copy of each named by scenario). */
+export async function writeReport(report: BenchReport, dir: string): Promise<{ json: string; markdown: string; chart: string }> {
+  await mkdir(dir, { recursive: true });
+  const files = { json: join(dir, 'latest.json'), markdown: join(dir, 'latest.md'), chart: join(dir, 'latest.svg') };
+  const svg = await chartSvg(report);
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  await writeFile(files.json, json);
+  await writeFile(files.chart, svg);
+  await writeFile(files.markdown, markdown(report, 'latest.svg'));
+  await writeFile(join(dir, `${report.scenario}.json`), json);
+  await writeFile(join(dir, `${report.scenario}.svg`), svg);
+  await writeFile(join(dir, `${report.scenario}.md`), markdown(report, `${report.scenario}.svg`));
+  return files;
+}
