@@ -96,16 +96,20 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
   });
 
   app.post('/v1/admin/orders/:id/cancel', {
+    // The body is optional: no body means the defaults (Fastify would otherwise validate `undefined`).
+    preValidation: async (request) => {
+      request.body ??= {};
+    },
     preHandler: [...guards.auth('admin'), guards.idempotency],
     config: { idempotency: 'store' },
     schema: {
       operationId: 'adminCancelOrder', tags: ['admin'], summary: 'Cancel any order (admin): a paid one is refunded', security: bearer,
       description: 'Pending: stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off.',
       params: IdParams,
-      body: Type.Optional(Type.Object({ restock: Type.Boolean({ default: true }) }, { additionalProperties: false })),
+      body: Type.Object({ restock: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false, description: 'Optional; an empty or missing body restocks.' }),
       response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422) },
     },
-  }, async (request) => orders.adminCancel(request.params.id, request.body?.restock ?? true));
+  }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
 
   app.post('/v1/checkout', {
     preHandler: buyer,

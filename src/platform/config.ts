@@ -135,9 +135,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The dev defaults make `npm start` work out of the box; in production they would be a hole. */
 function refuseDevSecretsInProduction(config: Config): void {
   if (config.NODE_ENV !== 'production') return;
-  const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => config[key] === Value.Default(ConfigSchema.properties[key], undefined));
+  // PSP_WEBHOOK_SECRET may list several secrets (rotation): the published one must be none of them.
+  const values = (key: 'JWT_SECRET' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET') => (key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]]).map((v) => v.trim());
+  const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => values(key).includes(String(Value.Default(ConfigSchema.properties[key], undefined))));
   const problems = devDefaults.map((key) => `  ${key}: must be set in production (the built-in value is a public development default)`);
   if (config.SEED_DEMO) problems.push('  SEED_DEMO: must be false in production (demo accounts have published passwords)');
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
-
 }
