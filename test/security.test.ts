@@ -378,8 +378,7 @@ describe('security (issue #6)', () => {
       }
     });
 
-    it('when adminCancelOrder is called without a body (documented as optional), then 401 without a token and 200 for an admin', {
-    }, async () => {
+    it('when adminCancelOrder is called without a body (documented as optional), then 401 without a token and 200 for an admin', async () => {
       const order = await placeOrder(h.buyerToken().token);
       assertError(await send('POST', `/v1/admin/orders/${order}/cancel`), 401, 'unauthorized');
       assert.equal((await send('POST', `/v1/admin/orders/${order}/cancel`, { token: admin })).status, 200);
