@@ -12,7 +12,7 @@ const engines = { postgresUrl: SERVICES.postgres.url, redisUrl: SERVICES.redis.u
 function options(overrides: Partial<BenchOptions>): BenchOptions {
   return {
     scenario: 'flash', buyers: 400, units: 40, items: 1, perUserLimit: 1, connections: 64, only: [], engines,
-    progress: false, seed: 7, warmup: 50, command: 'bench.test.ts', ...overrides,
+    progress: false, seed: 7, warmup: 50, paymentWindowS: 20, command: 'bench.test.ts', ...overrides,
   };
 }
 
@@ -84,6 +84,18 @@ describe('flashsale bench', { timeout: 300_000 }, () => {
     assert.match(markdown, /\| check-then-update \| baseline \|/);
     assert.match(markdown, /!\[attempts per second and stock left over time\]\(latest\.svg\)/);
     assert.match(await readFile(files.chart, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('when the lifecycle scenario runs, then winners pay, cancel or expire, and late buyers take every released unit', async () => {
+    const lifecycle = await runBench(options({ scenario: 'lifecycle', buyers: 120, units: 30, paymentWindowS: 5, only: ['ceiling', 'flashsale-embedded'] }));
+    assert.equal(lifecycle.runs[0]!.skipped?.includes('flashsale only'), true, 'the ceiling has no lifecycle');
+    const run = lifecycle.runs[1]!;
+    assert.equal(run.oversold, 0);
+    const l = run.lifecycle!;
+    assert.deepEqual([l.paid, l.cancelled, l.expired], [18, 3, 9]);
+    // At least: a late buyer's own order may expire too (same short window) and be re-sold again.
+    assert.ok(l.late_accepted >= 12, `every cancelled or expired unit re-sold, got ${l.late_accepted}`);
+    assert.ok(l.payments_per_s > 0 && l.expiries_per_s > 0 && l.resold_ms !== null);
   });
 
   it('when the multi scenario runs, then buyers spread over items and nothing is oversold', async () => {

@@ -10,6 +10,7 @@ export interface BenchFlags {
   items?: string;
   limit?: string;
   connections: string;
+  window?: string;
   runs?: string;
   out: string;
   seed: string;
@@ -32,7 +33,7 @@ function positive(name: string, text: string | undefined, fallback: number): num
 
 /** `flashsale bench`: runs every run of one scenario, prints the table, writes the reports. */
 export async function benchCommand(flags: BenchFlags, argv: readonly string[]): Promise<boolean> {
-  if (flags.scenario !== 'flash' && flags.scenario !== 'multi') throw new Error(`--scenario must be flash or multi, got ${flags.scenario}`);
+  if (flags.scenario !== 'flash' && flags.scenario !== 'multi' && flags.scenario !== 'lifecycle') throw new Error(`--scenario must be flash, multi or lifecycle, got ${flags.scenario}`);
   const scenario: Scenario = flags.scenario;
   const scale = { ...SCALES[scenario], ...(flags.quick ? SCALES.quick : {}) };
   const options = {
@@ -52,11 +53,13 @@ export async function benchCommand(flags: BenchFlags, argv: readonly string[]): 
     progress: flags.progress && process.stderr.isTTY === true,
     seed: positive('seed', flags.seed, 1),
     warmup: 2000,
+    paymentWindowS: positive('window', flags.window, 20),
     command: `flashsale ${argv.join(' ')}`,
   };
   if (options.units < options.items) throw new Error('--units must be at least --items');
   const report = await runBench(options, (line) => process.stderr.write(`${line}\n`));
   console.table(terminalRows(report));
+  for (const run of report.runs) if (run.lifecycle) process.stdout.write(`${run.name} lifecycle: ${JSON.stringify(run.lifecycle)}\n`);
   for (const t of report.targets) process.stdout.write(`${t.met === null ? '–' : t.met ? '✓' : '✗'} ${t.name}: ${t.value ?? '–'} (${t.bound})\n`);
   const files = await writeReport(report, resolve(flags.out));
   process.stdout.write(`\nreports: ${files.json}, ${files.markdown}, ${files.chart}\n`);

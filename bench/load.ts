@@ -17,6 +17,10 @@ export interface AttemptRecord {
   code?: string;
   /** This exchange was answered 429/503 and will be (or was) retried. */
   retried: boolean;
+  /** Index of the planned attempt this exchange belongs to. */
+  attempt: number;
+  /** The created resource's id, for a 2xx answer with an `id`. */
+  id?: string;
 }
 
 export interface LoadOptions {
@@ -37,6 +41,7 @@ export interface LoadResult {
 }
 
 interface Pending {
+  index: number;
   attempt: PlannedAttempt;
   tries: number;
 }
@@ -53,7 +58,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pool = new Pool(options.url, { connections: options.connections, pipelining: 1, keepAliveTimeout: 30_000 });
   const maxRetries = options.maxRetries ?? 30;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const ready: Pending[] = options.attempts.map((attempt) => ({ attempt, tries: 0 })).reverse();
+  const ready: Pending[] = options.attempts.map((attempt, index) => ({ index, attempt, tries: 0 })).reverse();
   const records: AttemptRecord[] = [];
   let waitingRetries = 0;
   let done = 0;
@@ -70,6 +75,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const startMs = performance.now() - t0;
     let status = 0;
     let code: string | undefined;
+    let id: string | undefined;
     let retryAfterS = 1;
     try {
       const response = await pool.request({
@@ -80,18 +86,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       status = response.statusCode;
       const text = await response.body.text();
       if (status >= 400) code = errorCode(text);
+      else if (status < 300) id = createdId(text);
       const header = response.headers['retry-after'];
       if (typeof header === 'string' && Number(header) > 0) retryAfterS = Number(header);
     } catch {
       status = 0;
     }
     const retry = SHED.has(status) && pending.tries < maxRetries;
-    records.push({ startMs, endMs: performance.now() - t0, status, ...(code ? { code } : {}), retried: retry });
+    records.push({ startMs, endMs: performance.now() - t0, status, ...(code ? { code } : {}), ...(id ? { id } : {}), retried: retry, attempt: pending.index });
     if (retry) {
       waitingRetries++;
       setTimeout(() => {
         waitingRetries--;
-        ready.push({ attempt: pending.attempt, tries: pending.tries + 1 });
+        ready.push({ ...pending, tries: pending.tries + 1 });
         wakeAll();
       }, retryAfterS * 1000).unref();
       return;
@@ -125,6 +132,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     last = Math.max(last, r.endMs);
   }
   return { records, durationMs: records.length === 0 ? 0 : last - first };
+}
+
+function createdId(text: string): string | undefined {
+  try {
+    const id: unknown = (JSON.parse(text) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function errorCode(text: string): string | undefined {

@@ -114,6 +114,7 @@ export function markdown(report: BenchReport, chartFile: string): string {
       ? `| ${r.name} | ${r.kind} | skipped: ${r.skipped} |||||||||||||||`
       : `| ${r.name} | ${r.kind} | ${fmt(r.attempts_per_s)} | ${fmt(ratio(r.attempts_per_s, ceiling?.attempts_per_s), 2)} | ${fmt(r.accepted)} | ${refusals(r)} | ${fmt(r.shed)} | ${r.errors_5xx} | ${r.timeouts} | ${fmt(r.p50_ms, 1)} | ${fmt(r.p99_ms, 1)} | ${fmt(r.accepted_p99_ms, 1)} | ${fmt(r.rejected_p99_ms, 1)} | ${fmt(r.sellout_ms)} | **${r.oversold}** | ${fmt(r.db_tx_per_order, 2)} | ${fmt(r.peak_rss_mb)} |`)),
     '',
+    ...lifecycleTable(report.runs),
     '| target | measured | bound | met |',
     '|---|--:|---|:-:|',
     ...report.targets.map((t) => `| ${t.name} | ${fmt(t.value, 2)} | ${t.bound} | ${mark(t.met)} |`),
@@ -126,6 +127,17 @@ export function markdown(report: BenchReport, chartFile: string): string {
     '',
   ];
   return lines.join('\n');
+}
+
+function lifecycleTable(runs: readonly RunResult[]): string[] {
+  const withLifecycle = runs.filter((r) => r.lifecycle);
+  if (withLifecycle.length === 0) return [];
+  return [
+    '| run | paid | cancelled | expired | payments/s | expiries/s | deadline → last released unit re-sold (ms) | late buyers (accepted) |',
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
+    ...withLifecycle.map(({ name, lifecycle: l }) => `| ${name} | ${l!.paid} | ${l!.cancelled} | ${l!.expired} | ${fmt(l!.payments_per_s, 1)} | ${fmt(l!.expiries_per_s, 1)} | ${fmt(l!.resold_ms)} | ${fmt(l!.late_attempts)} (${fmt(l!.late_accepted)}) |`),
+    '',
+  ];
 }
 
 /** Attempts/s and stock left over time, one line per run, as an SVG (Vega-Lite, rendered headless). */

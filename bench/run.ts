@@ -8,9 +8,10 @@ import { BASELINES } from './baselines/index.ts';
 import { runLoad, type PlannedAttempt } from './load.ts';
 import { machine, targetChecks, type BenchReport } from './report.ts';
 import { skippedRun, summarize, type RunKind, type RunResult } from './summary.ts';
-import { benchSecret, reachableEngines, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type ItemSpec, type RunningTarget } from './targets.ts';
+import { runLifecycle, type LifecycleTarget } from './lifecycle.ts';
+import { benchSecret, reachableEngines, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type ItemSpec, type RunningFlashsale, type RunningTarget } from './targets.ts';
 
-export type Scenario = 'flash' | 'multi';
+export type Scenario = 'flash' | 'multi' | 'lifecycle';
 
 export interface BenchOptions {
   scenario: Scenario;
@@ -26,6 +27,8 @@ export interface BenchOptions {
   cpuProfileDir?: string;
   /** Draw a progress bar on stderr. */
   progress: boolean;
+  /** Lifecycle scenario: the payment window of the sale, in seconds. */
+  paymentWindowS: number;
   /** Requests for an unknown item sent before each run's clock starts (JIT, connections). */
   warmup: number;
   /** Seed of the plan (who buys what, in which order): the same seed, the same requests. */
@@ -36,6 +39,7 @@ export interface BenchOptions {
 /** The issue's scales: full and `--quick`. */
 export const SCALES = {
   flash: { buyers: 10_000, units: 1_000, items: 1, perUserLimit: 1 },
+  lifecycle: { buyers: 10_000, units: 1_000, items: 1, perUserLimit: 1 },
   multi: { buyers: 10_000, units: 1_000, items: 20, perUserLimit: 1 },
   quick: { buyers: 2_000, units: 200 },
 } as const;
@@ -46,6 +50,8 @@ interface RunSpec {
   description: string;
   needs: readonly Engine[];
   start(items: readonly ItemSpec[]): Promise<RunningTarget>;
+  /** Only flashsale has a payment lifecycle to measure after the flash. */
+  lifecycle?: (target: RunningTarget) => LifecycleTarget;
 }
 
 /** A reproducible uniform integer in [from, to]: the same seed, the same plan. */
@@ -67,7 +73,7 @@ export function plan(options: Pick<BenchOptions, 'scenario' | 'buyers' | 'items'
   const next = random(options.seed);
   const attempts: Array<{ buyer: number; item: number }> = [];
   for (let buyer = 0; buyer < options.buyers; buyer++) {
-    if (options.scenario === 'flash') {
+    if (options.scenario !== 'multi') {
       attempts.push({ buyer, item: next(0, options.items - 1) });
       continue;
     }
@@ -83,6 +89,11 @@ export function plan(options: Pick<BenchOptions, 'scenario' | 'buyers' | 'items'
   return attempts;
 }
 
+function lifecycleOf(target: RunningTarget): LifecycleTarget {
+  const flashsale = target as RunningFlashsale;
+  return { url: flashsale.url, itemIds: flashsale.itemIds, tokens: flashsale.tokens };
+}
+
 function runSpecs(options: BenchOptions, secret: string): RunSpec[] {
   const nodeArgs = options.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`] : [];
   const baseline = (b: Baseline): RunSpec => ({
@@ -93,11 +104,13 @@ function runSpecs(options: BenchOptions, secret: string): RunSpec[] {
     { name: 'ceiling', kind: 'ceiling', description: 'a bare Fastify route answering 409, doing nothing: this machine\'s HTTP path', needs: [], start: (items) => startCeiling(items, nodeArgs) },
     {
       name: 'flashsale-embedded', kind: 'flashsale', description: '`flashsale start` on its defaults: PGlite, in-process broker, in-memory gate', needs: [],
-      start: (items) => startFlashsale({ mode: 'embedded', engines: options.engines, items, jwtSecret: secret, nodeArgs }),
+      start: (items) => startFlashsale({ mode: 'embedded', engines: options.engines, items, jwtSecret: secret, nodeArgs, paymentWindowS: options.paymentWindowS }),
+      lifecycle: lifecycleOf,
     },
     {
       name: 'flashsale-distributed', kind: 'flashsale', description: '`flashsale start` on PostgreSQL + Redis + RabbitMQ (all roles in one process)', needs: ['postgres', 'redis', 'rabbitmq'],
-      start: (items) => startFlashsale({ mode: 'distributed', engines: options.engines, items, jwtSecret: secret, nodeArgs }),
+      start: (items) => startFlashsale({ mode: 'distributed', engines: options.engines, items, jwtSecret: secret, nodeArgs, paymentWindowS: options.paymentWindowS }),
+      lifecycle: lifecycleOf,
     },
     ...BASELINES.map(baseline),
   ];
@@ -119,13 +132,21 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
     await runLoad({ url: target.url, connections: options.connections, attempts: planned.slice(0, options.warmup).map((a) => ({ token: a.token, body: unknownItem })), maxRetries: 0 });
     await target.markStart();
     const progressBar = bar;
+    const startedAt = Date.now();
     const load = await runLoad({
       url: target.url, connections: options.connections, attempts: planned,
       ...(progressBar ? { onProgress: (done: number, accepted: number) => progressBar.update(done, { accepted }) } : {}),
     });
     bar?.stop();
+    const accepted = load.records.filter((r) => r.status >= 200 && r.status < 300);
+    const lifecycle = options.scenario === 'lifecycle' && spec.lifecycle && accepted.length > 0
+      ? await runLifecycle(spec.lifecycle(target), { records: load.records, attempts: planned }, {
+        windowS: options.paymentWindowS, connections: options.connections,
+        firstOrderAt: startedAt + Math.min(...accepted.map((r) => r.endMs)),
+      })
+      : undefined;
     const facts = await target.finish();
-    return summarize(spec, load.records, load.durationMs, options.units, facts);
+    return { ...summarize(spec, load.records, load.durationMs, options.units, facts), ...(lifecycle ? { lifecycle } : {}) };
   } catch (error) {
     bar?.stop();
     await target.abort().catch(() => {});
@@ -149,6 +170,10 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const runs: RunResult[] = [];
   for (const spec of runSpecs(options, secret)) {
     if (options.only.length > 0 && !options.only.includes(spec.name)) continue;
+    if (options.scenario === 'lifecycle' && !spec.lifecycle) {
+      runs.push(skippedRun(spec, 'no payment lifecycle: the lifecycle scenario measures flashsale only'));
+      continue;
+    }
     const missing = spec.needs.filter((engine) => !reachable.has(engine));
     if (missing.length > 0) {
       log(`${spec.name}: skipped, ${missing.join(' and ')} not reachable`);

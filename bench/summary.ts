@@ -1,3 +1,4 @@
+import type { LifecycleResult } from './lifecycle.ts';
 import type { AttemptRecord } from './load.ts';
 
 export type RunKind = 'ceiling' | 'flashsale' | 'baseline';
@@ -38,6 +39,8 @@ export interface RunResult {
   db_tx_per_order: number | null;
   peak_rss_mb: number | null;
   duration_ms: number;
+  /** The lifecycle scenario's figures (flashsale runs only). */
+  lifecycle?: LifecycleResult;
   /** Per 100 ms: attempts answered, and units left (units minus accepted so far, as the client saw it). */
   timeline: Array<{ t_ms: number; attempts: number; remaining: number }>;
 }
@@ -77,7 +80,6 @@ export function summarize(
   const refusedMs = latencies(refused);
   const first = records.reduce((min, r) => Math.min(min, r.startMs), Infinity);
   const lastAccepted = accepted.reduce((max, r) => Math.max(max, r.endMs), 0);
-  const acceptedUnits = facts.unitsSold;
   return {
     ...run,
     attempts: records.length,
@@ -96,7 +98,8 @@ export function summarize(
     accepted_p99_ms: round(percentile(acceptedMs, 99)),
     rejected_p50_ms: round(percentile(refusedMs, 50)),
     rejected_p99_ms: round(percentile(refusedMs, 99)),
-    sellout_ms: acceptedUnits >= units && accepted.length > 0 ? Math.round(lastAccepted - first) : null,
+    // Every attempt is for one unit; the audit's count can drift later (the lifecycle re-sells and expires).
+    sellout_ms: accepted.length >= units ? Math.round(lastAccepted - first) : null,
     oversold: facts.oversold,
     units_sold: facts.unitsSold,
     db_tx_per_order: facts.dbTransactions === null || accepted.length === 0 ? null : round(facts.dbTransactions / accepted.length),
