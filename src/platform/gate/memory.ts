@@ -18,12 +18,16 @@ export class MemoryStockGate implements StockGate {
 
   async admit(userId: string, lines: readonly GateLine[], nowMs: number): Promise<Admission> {
     const states: ItemState[] = [];
+    // Running totals, so an attempt naming one item twice is judged on its sum (as the Redis script does).
+    const taken = new Map<string, number>();
     for (const line of lines) {
       const item = this.#items.get(line.saleItemId);
       if (!item) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId, remaining: 0 };
+      const before = taken.get(line.saleItemId) ?? 0;
       if (nowMs < item.startsAt || nowMs >= item.endsAt) return { ok: false, reason: 'sale_not_active', saleItemId: line.saleItemId, remaining: item.available };
-      if (item.available < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: item.available };
-      if ((item.quotas.get(userId) ?? 0) + line.quantity > item.perUserLimit) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId, remaining: item.available };
+      if (item.available - before < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: item.available };
+      if ((item.quotas.get(userId) ?? 0) + before + line.quantity > item.perUserLimit) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId, remaining: item.available };
+      taken.set(line.saleItemId, before + line.quantity);
       states.push(item);
     }
     const remaining = lines.map((line, i) => {
