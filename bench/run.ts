@@ -146,7 +146,7 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
       })
       : undefined;
     const facts = await target.finish();
-    return { ...summarize(spec, load.records, load.durationMs, options.units, facts), ...(lifecycle ? { lifecycle } : {}) };
+    return { ...summarize({ name: spec.name, kind: spec.kind, description: spec.description }, load.records, load.durationMs, options.units, facts), ...(lifecycle ? { lifecycle } : {}) };
   } catch (error) {
     bar?.stop();
     await target.abort().catch(() => {});

@@ -88,10 +88,10 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     })
     : new InProcessBroker(db, clock, brokerLog, {
       pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
-      giveWayTo: () => purchasesCommitting(),
+      giveWayTo: () => buyersWaiting(),
     });
-  // Bound once orders exist (below): consumers give way to buyers' commits.
-  let purchasesCommitting = (): boolean => false;
+  // Bound once orders exist (below): consumers give way to buyers.
+  let buyersWaiting = (): boolean => false;
   const components = new Set(overrides.components ?? COMPONENTS);
   if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
     // The in-process relay fans out only to the consumers registered in the relaying process.
@@ -124,7 +124,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 
-  purchasesCommitting = () => orders.purchasesCommitting();
+  buyersWaiting = () => orders.buyersWaiting();
   payments = createPayments({ db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten });
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({

@@ -123,8 +123,19 @@ export function createOrders(deps: OrdersDeps) {
     return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: undefined };
   }
 
+  let attemptsInFlight = 0;
+
   /** Gate, then group commit. Refusals come back as AppErrors with the gate's reason. */
   async function attempt(a: Attempt): Promise<AttemptResult> {
+    attemptsInFlight++;
+    try {
+      return await admitAndCommit(a);
+    } finally {
+      attemptsInFlight--;
+    }
+  }
+
+  async function admitAndCommit(a: Attempt): Promise<AttemptResult> {
     const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
     const admission = await inventory.admit(a.userId, gateLines);
     if (!admission.ok) throw new AppError(admission.reason);
@@ -299,8 +310,8 @@ export function createOrders(deps: OrdersDeps) {
   }
 
   return {
-    /** Purchases are waiting for (or inside) their commit: background work on the database should give way. */
-    purchasesCommitting: () => committer.busy,
+    /** Buyers are being answered (or their purchases committed): background work should give way. */
+    buyersWaiting: () => attemptsInFlight > 0 || committer.busy,
 
     /** Holds stock and creates an order in one step (sales that hold on order). */
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {

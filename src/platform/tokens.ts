@@ -17,8 +17,10 @@ export class TokenService {
   #verify: (token: string) => Record<string, unknown>;
 
   constructor(secret: string, ttlSeconds: number) {
+    // No verifier cache: in a flash sale nearly every token is seen once, and fast-jwt's cache
+    // (hashing the token, LRU upkeep) made a verify ~20 µs instead of ~6 µs, hit or miss.
     this.#sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: ttlSeconds * 1000 });
-    this.#verify = createVerifier({ key: secret, algorithms: ['HS256'], cache: 10_000 });
+    this.#verify = createVerifier({ key: secret, algorithms: ['HS256'], cache: false });
   }
 
   issue(principal: Principal): string {

@@ -14,9 +14,9 @@ export interface InProcessBrokerOptions {
   backoffBaseMs: number;
   batchSize?: number;
   /**
-   * True while foreground work (buyers' purchases) needs the database. Deliveries then pause between
-   * messages: on PGlite every transaction runs on the one thread and one at a time, so a burst of
-   * consumer work would otherwise queue the buyers' commits behind it.
+   * True while foreground work (buyers' purchase attempts) is in progress. Deliveries then pause
+   * between messages: PGlite runs every statement on the one thread and one transaction at a time,
+   * so consumer work during a flood would queue the buyers' commits and answers behind it.
    */
   giveWayTo?: () => boolean;
 }
