@@ -37,6 +37,8 @@ export interface RunResult {
   /** Units the database says were sold (or held) at the end. */
   units_sold: number;
   db_tx_per_order: number | null;
+  /** flashsale only: purchase commits and attempts per commit (group commit at work). */
+  group_commit?: { batches: number; attempts_per_batch: number };
   peak_rss_mb: number | null;
   duration_ms: number;
   /** The lifecycle scenario's figures (flashsale runs only). */
@@ -50,6 +52,8 @@ export interface TargetFacts {
   unitsSold: number;
   dbTransactions: number | null;
   peakRssMb: number | null;
+  /** flashsale only: group-commit transactions and attempts per transaction, from its /metrics. */
+  groupCommit?: { batches: number; attemptsPerBatch: number };
 }
 
 const BUCKET_MS = 100;
@@ -104,6 +108,7 @@ export function summarize(
     units_sold: facts.unitsSold,
     db_tx_per_order: facts.dbTransactions === null || accepted.length === 0 ? null : round(facts.dbTransactions / accepted.length),
     peak_rss_mb: facts.peakRssMb,
+    ...(facts.groupCommit ? { group_commit: { batches: facts.groupCommit.batches, attempts_per_batch: facts.groupCommit.attemptsPerBatch } } : {}),
     duration_ms: Math.round(durationMs),
     timeline: timeline(records, units),
   };

@@ -255,11 +255,13 @@ async function createSale(url: string, tokens: TokenService, items: readonly Ite
   return { itemIds: (sale.items as Array<{ id: string }>).map((item) => item.id) };
 }
 
-async function committedTransactions(url: string): Promise<number> {
+async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const value = /^flashsale_db_transactions_committed (\d+(?:\.\d+)?)/m.exec(text)?.[1];
+  const value = new RegExp(`^${name} (\\d+(?:\\.\\d+)?)`, 'm').exec(text)?.[1];
   return Number(value ?? 0);
 }
+
+const committedTransactions = (url: string) => metric(url, 'flashsale_db_transactions_committed');
 
 export interface FlashsaleOptions {
   mode: 'embedded' | 'distributed';
@@ -328,11 +330,16 @@ export async function startFlashsale(options: FlashsaleOptions): Promise<Running
     markStart: async () => void (before = await committedTransactions(child.url)),
     async finish() {
       const after = await committedTransactions(child.url);
+      const batches = await metric(child.url, 'flashsale_group_commit_batch_size_count');
+      const batched = await metric(child.url, 'flashsale_group_commit_batch_size_sum');
       const audit = (await (await fetch(`${child.url}/v1/admin/audit`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { oversoldUnits: number; stock: { held: number; sold: number } };
       const rss = await peakRssMb(child.child.pid);
       await stopProcess(child, 30_000);
       await cleanUp();
-      return { oversold: audit.oversoldUnits, unitsSold: audit.stock.held + audit.stock.sold, dbTransactions: after - before, peakRssMb: rss };
+      return {
+        oversold: audit.oversoldUnits, unitsSold: audit.stock.held + audit.stock.sold, dbTransactions: after - before, peakRssMb: rss,
+        groupCommit: { batches, attemptsPerBatch: batches > 0 ? Math.round((batched / batches) * 10) / 10 : 0 },
+      };
     },
     async abort() {
       await stopProcess(child, 10_000);

@@ -22,7 +22,7 @@ export interface InProcessBrokerOptions {
 }
 
 /** Longest a delivery waits for foreground work before going ahead anyway (so consumers never starve). */
-const MAX_GIVE_WAY_MS = 50;
+const MAX_GIVE_WAY_MS = 200;
 const GIVE_WAY_STEP_MS = 2;
 
 interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
