@@ -120,6 +120,13 @@ function runSpecs(options: BenchOptions, secret: string): RunSpec[] {
 async function measure(spec: RunSpec, options: BenchOptions, items: readonly ItemSpec[], attempts: ReadonlyArray<{ token: string; buyer: number; item: number }>): Promise<RunResult> {
   const target = await spec.start(items);
   let bar: SingleBar | undefined;
+  // Interrupted: stop the target and remove its data, or its process and database outlive the bench.
+  const onSignal = () => {
+    bar?.stop();
+    void target.abort().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const planned: PlannedAttempt[] = attempts.map((a) => ({ token: a.token, body: JSON.stringify({ items: [{ saleItemId: target.itemIds[a.item], quantity: 1 }] }) }));
     if (options.progress) {
@@ -151,6 +158,9 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
     bar?.stop();
     await target.abort().catch(() => {});
     throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -168,7 +168,7 @@ async function deleteKeys(env: BaselineEnv): Promise<void> {
 }
 
 async function deleteQueue(env: BaselineEnv): Promise<void> {
-  const connection = await amqp.connect(env.amqpUrl);
+  const connection = await amqp.connect(env.amqpUrl, { noDelay: true });
   try {
     const channel = await connection.createChannel();
     await channel.deleteQueue(queueName(env));
@@ -186,7 +186,7 @@ export const redisPrededuct: Baseline = {
     await createSchema(env, items);
     const pool = openPool(env);
     const redis = await openRedis(env, items);
-    const connection = await amqp.connect(env.amqpUrl);
+    const connection = await amqp.connect(env.amqpUrl, { noDelay: true });
     connection.on('error', () => {});
     const publisher = await connection.createConfirmChannel();
     await publisher.assertQueue(queueName(env), { durable: true });

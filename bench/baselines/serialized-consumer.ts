@@ -119,7 +119,7 @@ export const serializedConsumer: Baseline = {
   async start(app, env, items) {
     await createSchema(env, items);
     const pool = openPool(env);
-    const connection = await amqp.connect(env.amqpUrl);
+    const connection = await amqp.connect(env.amqpUrl, { noDelay: true });
     const atc = await AtcClient.open(connection);
     connection.on('error', () => {});
     connection.on('close', () => atc.failAll(new Error('RabbitMQ connection closed')));
