@@ -17,6 +17,10 @@ export class PostgresDatabase implements Database {
     this.#pool = new pg.Pool({ connectionString: url, max: poolSize, types });
     // An idle client's error (server restart, pg_terminate_backend) must not crash the process.
     this.#pool.on('error', () => {});
+    // Nor may a checked-out or just-released one's: when a backend is killed, its error and the
+    // socket's reset can arrive after the statement that failed, when nobody listens any more
+    // (reproduced with pg_terminate_backend under load). The statements themselves still fail.
+    this.#pool.on('connect', (client) => client.on('error', () => {}));
   }
 
   get committedTransactions(): number {
@@ -34,6 +38,9 @@ export class PostgresDatabase implements Database {
     const callbacks: Array<() => void | Promise<void>> = [];
     let broken = false;
     let released = false;
+    // A backend that dies between two statements: the next one fails anyway; the client is not reused.
+    const onError = () => { broken = true; };
+    client.on('error', onError);
     try {
       await client.query('begin');
       const result = await fn({
@@ -42,7 +49,8 @@ export class PostgresDatabase implements Database {
       });
       await client.query('commit');
       this.#committed++;
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
       released = true;
       await runAfterCommit(callbacks);
       return result;
@@ -50,7 +58,10 @@ export class PostgresDatabase implements Database {
       await client.query('rollback').catch(() => { broken = true; });
       throw error;
     } finally {
-      if (!released) client.release(broken);
+      if (!released) {
+        client.off('error', onError);
+        client.release(broken);
+      }
     }
   }
 
