@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, errors } from '../platform/http/schemas.ts';
+import { bearer, errors, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
 
@@ -42,7 +42,7 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
     consumer: Type.String(), messageId: Type.String(), topic: Type.String(), payload: Type.Unknown(),
     attempts: Type.Integer(), lastError: Type.Union([Type.String(), Type.Null()]), deadAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
   });
-  const LetterParams = Type.Object({ consumer: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }), messageId: Type.String({ format: 'uuid' }) });
+  const LetterParams = Type.Object({ consumer: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }), messageId: Uuid });
 
   app.get('/v1/admin/dead-letters', {
     preHandler: guards.auth('admin'),

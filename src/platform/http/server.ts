@@ -83,6 +83,14 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
 
+  // Text must be storable: a lone UTF-16 surrogate (valid JSON: "\ud800") cannot be encoded as
+  // UTF-8, and the database would fail on it after earlier writes of the same request succeeded.
+  app.addHook('preValidation', async (request) => {
+    if (hasLoneSurrogate(request.body) || hasLoneSurrogate(request.query) || hasLoneSurrogate(request.params)) {
+      throw new AppError('validation_failed', 'Text must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored.');
+    }
+  });
+
   // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
   app.addHook('preValidation', async (request) => {
     if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
@@ -204,6 +212,16 @@ function idempotencyHandler(store: IdempotencyStore): Hook {
     request.idempotencyClaim = claim;
     (request as IdempotentRequest)[SETTLE] = release;
   };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True if any string in a parsed JSON value (keys included) holds an unpaired UTF-16 surrogate. */
+function hasLoneSurrogate(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
+  if (typeof value !== 'object' || value === null || depth > 64) return false;
+  if (Array.isArray(value)) return value.some((v) => hasLoneSurrogate(v, depth + 1));
+  return Object.entries(value).some(([k, v]) => LONE_SURROGATE.test(k) || hasLoneSurrogate(v, depth + 1));
 }
 
 const SETTLE = Symbol('idempotency.settle');
