@@ -362,16 +362,16 @@ describe('StockGate model-based properties', () => {
     });
   }
 
-  for (const adapter of ADAPTERS.filter((a) => a.name !== 'memory')) {
+  for (const adapter of ADAPTERS) {
     it(`when one attempt names an item twice, then the ${adapter.name} gate decides on running totals`, async () => {
-      await runProperty(adapter, 60, true);
+      await runProperty(adapter, adapter.name === 'memory' ? 150 : 60, true);
     });
   }
 
   // Found by the property above with duplicates allowed for the memory adapter (fixed: it checked
   // each line against the counters before any line was taken). Unreachable over HTTP (orders merge
   // lines per item before the gate), but the port and the Redis scripts allow repeated items.
-  it('when one attempt names an item twice, then the memory gate decides on running totals', async () => {
+  it('when [{a,2},{a,2}] meets 3 available, then the memory gate refuses it and takes nothing', async () => {
     const gate = new MemoryStockGate();
     await gate.load([{ saleItemId: 'a', available: 3, perUserLimit: 3, startsAt: NOW - 1, endsAt: NOW + 1000 }], []);
     const got = await gate.admit('u', [{ saleItemId: 'a', quantity: 2 }, { saleItemId: 'a', quantity: 2 }], NOW);
