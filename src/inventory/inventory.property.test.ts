@@ -12,6 +12,7 @@ import { MemoryStockGate } from '../platform/gate/memory.ts';
 import { RedisStockGate } from '../platform/gate/redis.ts';
 import { GroupCommitter, type BatchOutcome } from '../platform/group-commit.ts';
 import { freshDatabase } from '../../test/support/template.ts';
+import { deleteKeysUnder } from '../../test/support/engines.ts';
 import { createInventory, type Hold, type Inventory, type ReserveRequest } from './index.ts';
 
 /**
@@ -62,14 +63,7 @@ after(async () => {
   await db?.close();
 });
 
-async function deleteKeys(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+const deleteKeys = (prefix: string) => deleteKeysUnder(admin, prefix);
 
 // ---------------------------------------------------------------------------------------------
 // The system: one "process" (gate, inventory, group committer) at a time over the shared database

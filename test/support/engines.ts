@@ -81,6 +81,16 @@ export async function freshPostgres(): Promise<{ url: string; db: Database; drop
   }
 }
 
+/** Deletes the keys under `prefix:` — only those: the Redis is shared with other test files, so never FLUSHALL. */
+export async function deleteKeysUnder(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
 /** A fresh key prefix on the shared Redis for one test file; `drop` deletes only its keys. */
 export async function freshRedisPrefix(): Promise<{ url: string; prefix: string; drop(): Promise<void> }> {
   const client = new Redis(SERVICES.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -95,12 +105,7 @@ export async function freshRedisPrefix(): Promise<{ url: string; prefix: string;
   return {
     url: SERVICES.redis.url, prefix,
     async drop() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length > 0) await client.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeysUnder(client, prefix);
       client.disconnect();
     },
   };

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { GateUnavailableError, type Admission, type GateItem, type GateLine, type StockGate } from './gate.ts';
 import { MemoryStockGate } from './memory.ts';
+import { deleteKeysUnder } from '../../../test/support/engines.ts';
 import { RedisStockGate } from './redis.ts';
 
 /**
@@ -35,14 +36,7 @@ after(async () => {
   admin.disconnect();
 });
 
-async function deleteKeys(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+const deleteKeys = (prefix: string) => deleteKeysUnder(admin, prefix);
 
 // ---------------------------------------------------------------------------------------------
 // The reference model

@@ -6,6 +6,7 @@ import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { gateContract } from './contract.ts';
 import { GateUnavailableError, type GateItem } from './gate.ts';
+import { deleteKeysUnder } from '../../../test/support/engines.ts';
 import { RedisStockGate, gateKeys, type RedisStockGateOptions } from './redis.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -49,14 +50,7 @@ function openGate(options: RedisStockGateOptions = {}): { gate: RedisStockGate; 
 const makeGate = (options: RedisStockGateOptions = {}) => openGate(options).gate;
 
 /** What a Redis restart without persistence does to this gate: its keys vanish (never FLUSHALL: the Redis is shared). */
-async function deleteKeys(prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await admin.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+const deleteKeys = (prefix: string) => deleteKeysUnder(admin, prefix);
 
 async function keysOf(prefix: string): Promise<string[]> {
   const found: string[] = [];
