@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
-import { ConfigError, loadConfig, type Config } from '../platform/config.ts';
+import { ConfigError, explicitlySet, loadConfig, type Config } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import type { DeadLetter } from '../platform/broker/broker.ts';
@@ -38,11 +38,11 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
   let cfg = config();
   let psp: PspServer | undefined;
   if (withPsp) {
-    const webhookUrl = process.env.PSP_WEBHOOK_URL || `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
+    const webhookUrl = explicitlySet('PSP_WEBHOOK_URL') ? cfg.PSP_WEBHOOK_URL : `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
     let pspAddress = '';
-    psp = await createPspServer({ config: { ...cfg, PSP_WEBHOOK_URL: webhookUrl }, publicUrl: () => process.env.PSP_PUBLIC_URL || pspAddress });
+    psp = await createPspServer({ config: { ...cfg, PSP_WEBHOOK_URL: webhookUrl }, publicUrl: () => (explicitlySet('PSP_PUBLIC_URL') ? cfg.PSP_PUBLIC_URL : pspAddress) });
     pspAddress = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
-    if (!process.env.PSP_URL) cfg = { ...cfg, PSP_URL: pspAddress };
+    if (!explicitlySet('PSP_URL')) cfg = { ...cfg, PSP_URL: pspAddress };
   }
   // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
   const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [] } : {});

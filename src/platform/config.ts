@@ -132,6 +132,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return config;
 }
 
+/**
+ * Whether a setting was given in the environment rather than left to its default — `start` points
+ * its embedded simulator and the API at each other only where the operator said nothing.
+ */
+export function explicitlySet(key: keyof Config, env: Record<string, string | undefined> = process.env): boolean {
+  return (env[key] ?? '') !== '';
+}
+
 /** The dev defaults make `npm start` work out of the box; in production they would be a hole. */
 function refuseDevSecretsInProduction(config: Config): void {
   if (config.NODE_ENV !== 'production') return;
