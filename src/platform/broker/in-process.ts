@@ -2,6 +2,7 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
+import { PassLoop } from './pass-loop.ts';
 import { backoffMs, topicMatches, type Broker, type BrokerStats, type DeadLetter, type Handler, type SelfManagedHandler } from './broker.ts';
 
 type Subscription =
@@ -38,10 +39,8 @@ interface DeadRow { consumer: string; message_id: string; topic: string; payload
 export class InProcessBroker implements Broker {
   readonly kind = 'in-process' as const;
   #subs: Subscription[] = [];
-  #timer: NodeJS.Timeout | undefined;
   #running = false;
-  #pass: Promise<boolean> | undefined;
-  #again = false;
+  #loop: PassLoop;
   #batch: number;
 
   constructor(
@@ -51,6 +50,7 @@ export class InProcessBroker implements Broker {
     private readonly opts: InProcessBrokerOptions,
   ) {
     this.#batch = opts.batchSize ?? 200;
+    this.#loop = new PassLoop(() => this.#pass(), opts.pollMs, (error) => this.log.error({ err: error }, 'broker pass failed'));
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
@@ -71,65 +71,27 @@ export class InProcessBroker implements Broker {
 
   async start(): Promise<void> {
     this.#running = true;
-    this.#schedule(0);
+    this.#loop.start();
   }
 
   async stop(): Promise<void> {
     this.#running = false;
-    clearTimeout(this.#timer);
-    await this.#pass?.catch(() => {});
+    await this.#loop.stop();
   }
 
   nudge(): void {
-    if (!this.#running) return;
-    if (this.#pass) this.#again = true;
-    else this.#schedule(0);
+    this.#loop.nudge();
   }
 
   async drain(): Promise<void> {
-    for (;;) {
-      if (this.#pass) await this.#pass.catch(() => {});
-      const progressed = await this.#runPass();
-      if (!progressed) return;
-    }
+    while (await this.#loop.runOnce()) { /* until a pass moves nothing */ }
   }
 
-  #schedule(ms: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#tick(), ms);
-    this.#timer.unref?.();
-  }
-
-  async #tick(): Promise<void> {
-    if (!this.#running) return;
-    if (this.#pass) {
-      this.#again = true;
-      return;
-    }
-    let progressed = false;
-    try {
-      progressed = await this.#runPass();
-    } catch (error) {
-      this.log.error({ err: error }, 'broker pass failed');
-    }
-    if (!this.#running) return;
-    const more = progressed || this.#again;
-    this.#again = false;
-    this.#schedule(more ? 0 : this.opts.pollMs);
-  }
-
-  /** One relay round and one round per consumer; true if anything moved. Never runs twice at once. */
-  #runPass(): Promise<boolean> {
-    if (this.#pass) return this.#pass.then(() => this.#runPass());
-    const pass = (async () => {
-      let progressed = await this.#relay();
-      for (const sub of this.#subs) progressed = (await this.#deliver(sub)) || progressed;
-      return progressed;
-    })();
-    this.#pass = pass;
-    return pass.finally(() => {
-      if (this.#pass === pass) this.#pass = undefined;
-    });
+  /** One relay round and one round per consumer; true if anything moved (run by the loop, never twice at once). */
+  async #pass(): Promise<boolean> {
+    let progressed = await this.#relay();
+    for (const sub of this.#subs) progressed = (await this.#deliver(sub)) || progressed;
+    return progressed;
   }
 
   async #relay(): Promise<boolean> {

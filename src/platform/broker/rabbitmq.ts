@@ -6,6 +6,7 @@ import type { Broker, BrokerStats, DeadLetter, Handler, Message, SelfManagedHand
 import { attemptOf, deadRecordOf, decode, messageIdOf, topicOf } from './rabbitmq/codec.ts';
 import { claimForReplay, countDeadLetters, getDeadLetter, listDeadLetters, recordDeadLetter } from './rabbitmq/dead-letters.ts';
 import { publishConfirmed, waitForDrain, withTimeout } from './rabbitmq/publish.ts';
+import { PassLoop } from './pass-loop.ts';
 import { Session } from './rabbitmq/session.ts';
 import {
   ATTEMPT_HEADER, LAST_ERROR_HEADER, buildTopology, declareTopology, names, retryTtl, validateConsumerName, validatePattern,
@@ -100,9 +101,7 @@ export class RabbitMqBroker implements Broker {
   #opening: Promise<void> | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnectDelay: number;
-  #relayTimer: NodeJS.Timeout | undefined;
-  #pass: Promise<boolean> | undefined;
-  #again = false;
+  #relayLoop: PassLoop;
   #workers = new Map<string, Worker<Delivery>>();
   #recorders = new Map<string, Worker<Delivery>>();
   #retries = new Map<string, number>();
@@ -124,6 +123,7 @@ export class RabbitMqBroker implements Broker {
     this.#deliveryLimit = opts.deliveryLimit ?? 20;
     this.#concurrency = opts.concurrency ?? 1;
     this.#reconnectDelay = opts.reconnectMinMs ?? 100;
+    this.#relayLoop = new PassLoop(() => this.#relay(), opts.pollMs, (error) => this.log.error({ err: error }, 'outbox relay round failed'));
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
@@ -175,17 +175,17 @@ export class RabbitMqBroker implements Broker {
       this.#reconnectTimer = undefined;
       throw error instanceof TopologyMismatchError ? error : new Error(`RabbitMQ: could not connect to ${redact(this.opts.url)}: ${String(error)}`, { cause: error });
     }
-    this.#scheduleRelay(0);
+    this.#relayLoop.start();
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return;
     this.#stopping = true;
-    clearTimeout(this.#relayTimer);
+    const relayStopped = this.#relayLoop.stop();
     clearTimeout(this.#reconnectTimer);
     for (const wake of this.#wake.splice(0)) wake();
     await this.#opening?.catch(() => {});
-    await this.#pass?.catch(() => {});
+    await relayStopped;
     const session = this.#session;
     // Cancel first, so no new deliveries arrive; deliveries waiting in a worker stay unacked and
     // go back to their queue when the channel closes.
@@ -201,9 +201,7 @@ export class RabbitMqBroker implements Broker {
   }
 
   nudge(): void {
-    if (!this.#started || this.#stopping) return;
-    if (this.#pass) this.#again = true;
-    else this.#scheduleRelay(0);
+    this.#relayLoop.nudge();
   }
 
   /**
@@ -216,7 +214,7 @@ export class RabbitMqBroker implements Broker {
   async drain(): Promise<void> {
     if (!this.#started) throw new Error('drain() needs a started broker');
     for (;;) {
-      while (await this.#runPass()) { /* relay until the outbox has nothing due */ }
+      while (await this.#relayLoop.runOnce()) { /* relay until the outbox has nothing due */ }
       if (await this.#quiet()) {
         await sleep(15);
         if (await this.#quiet()) return;
@@ -386,39 +384,6 @@ export class RabbitMqBroker implements Broker {
 
   // ---- outbox relay ----
 
-  #scheduleRelay(ms: number): void {
-    clearTimeout(this.#relayTimer);
-    this.#relayTimer = setTimeout(() => void this.#tick(), ms);
-    this.#relayTimer.unref?.();
-  }
-
-  async #tick(): Promise<void> {
-    if (!this.#started || this.#stopping) return;
-    if (this.#pass) {
-      this.#again = true;
-      return;
-    }
-    let progressed = false;
-    try {
-      progressed = await this.#runPass();
-    } catch (error) {
-      this.log.error({ err: error }, 'outbox relay round failed');
-    }
-    if (!this.#started || this.#stopping) return;
-    const more = progressed || this.#again;
-    this.#again = false;
-    this.#scheduleRelay(more ? 0 : this.opts.pollMs);
-  }
-
-  #runPass(): Promise<boolean> {
-    if (this.#pass) return this.#pass.then(() => this.#runPass(), () => this.#runPass());
-    const pass = this.#relay();
-    this.#pass = pass;
-    return pass.finally(() => {
-      if (this.#pass === pass) this.#pass = undefined;
-    });
-  }
-
   /** One round: publish due rows with confirms, mark the confirmed ones. True if any was sent. */
   async #relay(): Promise<boolean> {
     const session = this.#session;
@@ -580,7 +545,7 @@ export class RabbitMqBroker implements Broker {
 
   async #quiet(): Promise<boolean> {
     const session = this.#session;
-    if (!session?.alive || this.#pass || this.#opening) return false;
+    if (!session?.alive || this.#relayLoop.busy || this.#opening) return false;
     for (const worker of [...this.#workers.values(), ...this.#recorders.values()]) if (worker.busy > 0) return false;
     const now = performance.now();
     for (const [key, due] of this.#retries) {
