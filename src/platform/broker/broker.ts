@@ -41,6 +41,21 @@ export interface DeadLetter {
   deadAt: Date;
 }
 
+/** A dead letter as both brokers' tables store it (the in-process one selects `updated_at as dead_at`). */
+export interface DeadLetterRow {
+  consumer: string;
+  message_id: string;
+  topic: string;
+  payload: unknown;
+  attempts: number;
+  last_error: string | null;
+  dead_at: Date;
+}
+
+export function deadLetterOf(row: DeadLetterRow): DeadLetter {
+  return { consumer: row.consumer, messageId: row.message_id, topic: row.topic, payload: row.payload, attempts: row.attempts, lastError: row.last_error, deadAt: row.dead_at };
+}
+
 /**
  * The broker port. Publishing never goes through it directly: business code writes events to the
  * outbox inside its own transaction (see outbox.ts); the broker relays them to consumers.

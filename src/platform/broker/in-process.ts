@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, topicMatches, type Broker, type BrokerStats, type DeadLetter, type Handler, type SelfManagedHandler } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
@@ -28,7 +28,6 @@ const GIVE_WAY_STEP_MS = 2;
 
 interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
 interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number }
-interface DeadRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number; last_error: string | null; updated_at: Date }
 
 /**
  * The embedded broker: a durable queue in the database itself. The relay moves due outbox rows
@@ -200,21 +199,21 @@ export class InProcessBroker implements Broker {
   }
 
   async listDeadLetters(limit: number): Promise<DeadLetter[]> {
-    const rows = await this.db.query<DeadRow>(
-      `select consumer, message_id, topic, payload, attempts, last_error, updated_at from deliveries
+    const rows = await this.db.query<DeadLetterRow>(
+      `select consumer, message_id, topic, payload, attempts, last_error, updated_at as dead_at from deliveries
         where status = 'dead' order by updated_at desc limit $1`,
       [limit],
     );
-    return rows.map(toDeadLetter);
+    return rows.map(deadLetterOf);
   }
 
   async getDeadLetter(consumer: string, messageId: string): Promise<DeadLetter | undefined> {
-    const rows = await this.db.query<DeadRow>(
-      `select consumer, message_id, topic, payload, attempts, last_error, updated_at from deliveries
+    const rows = await this.db.query<DeadLetterRow>(
+      `select consumer, message_id, topic, payload, attempts, last_error, updated_at as dead_at from deliveries
         where status = 'dead' and consumer = $1 and message_id = $2`,
       [consumer, messageId],
     );
-    return rows[0] && toDeadLetter(rows[0]);
+    return rows[0] && deadLetterOf(rows[0]);
   }
 
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
@@ -238,16 +237,4 @@ export class InProcessBroker implements Broker {
     const lagMs = row?.oldest ? this.clock.now().getTime() - row.oldest.getTime() : 0;
     return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
   }
-}
-
-function toDeadLetter(row: DeadRow): DeadLetter {
-  return {
-    consumer: row.consumer,
-    messageId: row.message_id,
-    topic: row.topic,
-    payload: row.payload,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    deadAt: row.updated_at,
-  };
 }

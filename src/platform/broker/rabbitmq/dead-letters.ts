@@ -1,5 +1,5 @@
 import type { Queryable } from '../../database/database.ts';
-import type { DeadLetter } from '../broker.ts';
+import { deadLetterOf, type DeadLetter, type DeadLetterRow } from '../broker.ts';
 
 /**
  * The `dead_letters` table (migration 003): the browsable copy of every message that reached a
@@ -8,25 +8,9 @@ import type { DeadLetter } from '../broker.ts';
  * races with other browsers.
  */
 
-export interface DeadRecord {
-  consumer: string;
-  messageId: string;
-  topic: string;
-  payload: unknown;
-  attempts: number;
-  lastError: string | null;
-  deadAt: Date;
-}
-
-interface Row {
-  consumer: string;
-  message_id: string;
-  topic: string;
-  payload: unknown;
-  attempts: number;
-  last_error: string | null;
-  dead_at: Date;
-}
+/** What the recorder writes: the dead letter itself. */
+export type DeadRecord = DeadLetter;
+type Row = DeadLetterRow;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -57,7 +41,7 @@ export async function listDeadLetters(db: Queryable, limit: number): Promise<Dea
       where replayed_at is null order by dead_at desc, consumer, message_id limit $1`,
     [limit],
   );
-  return rows.map(toDeadLetter);
+  return rows.map(deadLetterOf);
 }
 
 export async function getDeadLetter(db: Queryable, consumer: string, messageId: string): Promise<DeadLetter | undefined> {
@@ -66,7 +50,7 @@ export async function getDeadLetter(db: Queryable, consumer: string, messageId: 
       where consumer = $1 and message_id = $2 and replayed_at is null`,
     [consumer, messageId],
   );
-  return rows[0] && toDeadLetter(rows[0]);
+  return rows[0] && deadLetterOf(rows[0]);
 }
 
 /** Marks a dead letter replayed (in the caller's transaction) and returns it, or undefined if it is not dead. */
@@ -77,22 +61,10 @@ export async function claimForReplay(db: Queryable, consumer: string, messageId:
       returning consumer, message_id, topic, payload, attempts, last_error, dead_at`,
     [consumer, messageId, now.toISOString()],
   );
-  return rows[0] && toDeadLetter(rows[0]);
+  return rows[0] && deadLetterOf(rows[0]);
 }
 
 export async function countDeadLetters(db: Queryable): Promise<number> {
   const [row] = await db.query<{ n: number }>('select count(*) as n from dead_letters where replayed_at is null');
   return row?.n ?? 0;
-}
-
-function toDeadLetter(row: Row): DeadLetter {
-  return {
-    consumer: row.consumer,
-    messageId: row.message_id,
-    topic: row.topic,
-    payload: row.payload,
-    attempts: row.attempts,
-    lastError: row.last_error,
-    deadAt: row.dead_at,
-  };
 }
