@@ -11,6 +11,7 @@ import pg from 'pg';
 import { buildSystem } from '../src/app.ts';
 import { freePort, startCliProcess, stopProcess, type CliProcess } from '../src/cli/child.ts';
 import { loadConfig } from '../src/platform/config.ts';
+import { deleteKeysUnder } from '../src/platform/redis.ts';
 import { RabbitMqBroker } from '../src/platform/broker/rabbitmq.ts';
 import { deleteTopologies } from '../src/platform/broker/rabbitmq/topology.ts';
 import { TokenService } from '../src/platform/tokens.ts';
@@ -117,12 +118,7 @@ async function createDatabase(engines: Engines, name: string): Promise<{ url: st
 async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysUnder(client, prefix);
   } finally {
     client.disconnect();
   }

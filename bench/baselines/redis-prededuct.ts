@@ -6,6 +6,7 @@ import type pg from 'pg';
 import type { Baseline, BaselineEnv } from './baseline.ts';
 import { registerPurchaseRoute, type Decision, type Purchase } from './route.ts';
 import { TAKE_GUARDED, audit, createSchema, dropSchema, inTransaction, openPool } from './sql.ts';
+import { deleteKeysUnder } from '../../src/platform/redis.ts';
 
 /** Loaded once; ioredis sends EVALSHA and falls back to EVAL when Redis does not know the script yet. */
 const PREDEDUCT_LUA = readFileSync(new URL('./redis-prededuct.lua', import.meta.url), 'utf8');
@@ -156,12 +157,7 @@ function prededuct(redis: PredeductRedis, channel: ConfirmChannel, env: Baseline
 async function deleteKeys(env: BaselineEnv): Promise<void> {
   const redis = new Redis(env.redisUrl, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, found] = await redis.scan(cursor, 'MATCH', `${env.namespace}:*`, 'COUNT', 500);
-      cursor = next;
-      if (found.length > 0) await redis.del(...found);
-    } while (cursor !== '0');
+    await deleteKeysUnder(redis, `${env.namespace}:`);
   } finally {
     redis.disconnect();
   }

@@ -34,3 +34,18 @@ export function connectRedis(target: RedisTarget, options: RedisOptions = {}): R
   const nodes = target.urls.map(nodeOf);
   return new Cluster(nodes.map(({ host, port }) => ({ host, port })), { redisOptions: { ...nodes[0]!.options, ...options } });
 }
+
+/**
+ * Deletes every key under `prefix` and says how many (SCAN + DEL, never FLUSHALL: the Redis may be shared). For a
+ * throwaway prefix — a test's, a benchmark run's — never a live one.
+ */
+export async function deleteKeysUnder(client: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) deleted += await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return deleted;
+}

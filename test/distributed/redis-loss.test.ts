@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder } from '../../src/platform/redis.ts';
 import { countBy, runConcurrently, startHarness, until, type Harness } from '../support/harness.ts';
 
 process.env.FLASHSALE_TEST_ENGINES = 'distributed';
@@ -21,16 +22,7 @@ describe('the Redis gate loses its data mid-sale', () => {
     await h.close();
   });
 
-  async function loseGateData(): Promise<number> {
-    let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${h.system.config.REDIS_KEY_PREFIX}:gate:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-    return deleted;
-  }
+  const loseGateData = () => deleteKeysUnder(redis, `${h.system.config.REDIS_KEY_PREFIX}:gate:`);
 
   it('when the gate keys vanish during a burst, then nobody is admitted on an empty gate, it is rebuilt from PostgreSQL, and nothing is oversold', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 600, perUserLimit: 1 }] });

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { deleteKeysUnder as deleteKeysMatching } from '../../src/platform/redis.ts';
 import amqp from 'amqplib';
 import type { Broker } from '../../src/platform/broker/broker.ts';
 import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
@@ -81,15 +82,8 @@ export async function freshPostgres(): Promise<{ url: string; db: Database; drop
   }
 }
 
-/** Deletes the keys under `prefix:` — only those: the Redis is shared with other test files, so never FLUSHALL. */
-export async function deleteKeysUnder(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
+/** Deletes the keys under `prefix:` — only those: the Redis is shared with other test files. */
+export const deleteKeysUnder = (client: Redis, prefix: string): Promise<number> => deleteKeysMatching(client, `${prefix}:`);
 
 /** A fresh key prefix on the shared Redis for one test file; `drop` deletes only its keys. */
 export async function freshRedisPrefix(): Promise<{ url: string; prefix: string; drop(): Promise<void> }> {

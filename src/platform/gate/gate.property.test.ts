@@ -129,7 +129,7 @@ const ADAPTERS: Adapter[] = [
           await real.gate.close?.();
           real.gate = RedisStockGate.connect(REDIS_URL, { prefix, perItem });
         },
-        lose: () => deleteKeys(prefix),
+        lose: async () => void (await deleteKeys(prefix)),
         async close() {
           await real.gate.close?.();
           await deleteKeys(prefix);

@@ -83,16 +83,13 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
 
-  // Text must be storable: a lone UTF-16 surrogate (valid JSON: "\ud800") cannot be encoded as
-  // UTF-8, and the database would fail on it after earlier writes of the same request succeeded.
   app.addHook('preValidation', async (request) => {
+    // Text must be storable: a lone UTF-16 surrogate (valid JSON: "\ud800") cannot be encoded as
+    // UTF-8, and the database would fail on it after earlier writes of the same request succeeded.
     if (hasLoneSurrogate(request.body) || hasLoneSurrogate(request.query) || hasLoneSurrogate(request.params)) {
       throw new AppError('validation_failed', 'Text must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored.');
     }
-  });
-
-  // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
-  app.addHook('preValidation', async (request) => {
+    // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
     if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
     const body: unknown = request.body;
     const empty = body === '' || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
