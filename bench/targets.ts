@@ -226,8 +226,8 @@ interface FlashsaleSale {
   itemIds: string[];
 }
 
-/** Creates a merchant, its products and a running flash sale over the API, as a merchant would. */
-async function createSale(url: string, tokens: TokenService, items: readonly ItemSpec[], paymentWindowS: number): Promise<FlashsaleSale> {
+/** Creates a merchant, its products and a running flash sale over the API, as a merchant would (the bench and the multi-process tests). */
+export async function createSale(url: string, tokens: TokenService, items: readonly ItemSpec[], paymentWindowS: number): Promise<FlashsaleSale> {
   const call = async (path: string, body: unknown, token?: string) => {
     const response = await fetch(`${url}${path}`, {
       method: 'POST', body: JSON.stringify(body),
