@@ -54,14 +54,21 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
   system.log.info({ address, database: system.db.kind, broker: system.broker.kind, gate: system.gate.kind, psp: cfg.PSP_URL }, 'flashsale is up');
   if (seeded) printTour(base, seeded.saleId, seeded.cartSaleId);
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onStopSignal(async (signal) => {
     system.log.info({ signal }, 'shutting down: no new requests, committing what is in flight');
     await app.close();
     await system.close();
     await psp?.close();
+  });
+}
+
+/** Runs `shutdown` once, on the first SIGTERM or SIGINT, then exits 0. */
+function onStopSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>): void {
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    await shutdown(signal);
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -143,16 +150,10 @@ program.command('worker')
     const system = await buildSystem(config(), { components: wanted as ComponentName[] });
     await system.start();
     system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
+    onStopSignal(async (signal) => {
       system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
       await system.close();
-      process.exit(0);
-    };
-    process.on('SIGTERM', () => void stop('SIGTERM'));
-    process.on('SIGINT', () => void stop('SIGINT'));
+    });
   });
 
 program.command('psp')
@@ -162,15 +163,7 @@ program.command('psp')
     const psp = await createPspServer({ config: cfg });
     const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');
-    let stopping = false;
-    const stop = async () => {
-      if (stopping) return;
-      stopping = true;
-      await psp.close();
-      process.exit(0);
-    };
-    process.on('SIGTERM', () => void stop());
-    process.on('SIGINT', () => void stop());
+    onStopSignal(() => psp.close());
   });
 
 program.command('migrate').description('Apply pending database migrations').action(async () => {
