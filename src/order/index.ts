@@ -474,8 +474,6 @@ export function createOrders(deps: OrdersDeps) {
       clearInterval(sweepTimer);
       await committer.close();
     },
-    pendingCommits: () => committer.waiting,
-    batchesCommitted: () => committer.batches,
   };
 }
 

@@ -28,24 +28,15 @@ export class GroupCommitter<T, R> {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #closed = false;
-  #batches = 0;
 
   constructor(
     private readonly commitBatch: (requests: readonly T[]) => Promise<Array<BatchOutcome<R>>>,
     private readonly opts: GroupCommitOptions,
   ) {}
 
-  get waiting(): number {
-    return this.#queue.length;
-  }
-
   /** Requests are waiting for, or inside, a commit. */
   get busy(): boolean {
     return this.#queue.length > 0 || this.#flushing !== undefined;
-  }
-
-  get batches(): number {
-    return this.#batches;
   }
 
   /**
@@ -90,7 +81,6 @@ export class GroupCommitter<T, R> {
   }
 
   async #commit(batch: Array<Pending<T, R>>): Promise<void> {
-    this.#batches++;
     try {
       const outcomes = await this.commitBatch(batch.map((p) => p.request));
       batch.forEach((pending, i) => {
