@@ -94,7 +94,7 @@ function databaseUrl(base: string, name: string): string {
 }
 
 /** A database of the run's own, so its transaction count (pg_stat_database) is the run's alone. */
-async function createDatabase(engines: Engines, name: string): Promise<{ url: string; drop(): Promise<void>; committed(): Promise<number> }> {
+export async function createDatabase(engines: Engines, name: string): Promise<{ url: string; drop(): Promise<void>; committed(): Promise<number> }> {
   const admin = new pg.Client({ connectionString: engines.postgresUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
@@ -115,7 +115,7 @@ async function createDatabase(engines: Engines, name: string): Promise<{ url: st
   };
 }
 
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
     await deleteKeysUnder(client, prefix);
@@ -345,7 +345,7 @@ export async function startFlashsale(options: FlashsaleOptions): Promise<Running
 }
 
 /** The queues a `start` process declared under the run's prefix, computed the way it computed them. */
-async function deleteQueues(env: Record<string, string>): Promise<void> {
+export async function deleteQueues(env: Record<string, string>): Promise<void> {
   const probe = await buildSystem(loadConfig({ ...process.env, ...env, LOG_LEVEL: 'silent' }));
   const topology = probe.broker instanceof RabbitMqBroker ? probe.broker.topology() : undefined;
   await probe.close();

@@ -1,5 +1,5 @@
 import type { Config } from './platform/config.ts';
-import { systemClock, type Clock } from './platform/clock.ts';
+import { offsetClock, type Clock } from './platform/clock.ts';
 import { openDatabase, migrate, type Database } from './platform/database/index.ts';
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
@@ -75,7 +75,7 @@ export interface SystemOverrides {
  * dependencies. Nothing else constructs adapters; nothing reads config but this and the CLI.
  */
 export async function buildSystem(config: Config, overrides: SystemOverrides = {}): Promise<System> {
-  const clock = overrides.clock ?? systemClock;
+  const clock = overrides.clock ?? offsetClock(config.CLOCK_OFFSET_MS);
   const log = overrides.log ?? createLogger(config);
   const metrics = createMetrics();
   const db = overrides.db ?? (await openDatabase(config));

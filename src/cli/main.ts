@@ -8,6 +8,7 @@ import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
+import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
 function config(): Config {
   try {
@@ -213,6 +214,20 @@ program.command('bench')
     // Loaded on demand: the chart renderer is heavy and no other command needs it.
     const { benchCommand } = await import('../../bench/cli.ts');
     if (!(await benchCommand(flags, process.argv.slice(2)))) process.exitCode = 1;
+  });
+
+program.command('chaos')
+  .description('Run flashsale as real processes on PostgreSQL + Redis + RabbitMQ, inject faults during a sale, prove nothing is lost, doubled or oversold (docs/reliability.md)')
+  .option('--short', 'one fault of each kind on a small sale (a few minutes; part of npm test)')
+  .option('--only <names>', 'only these scenarios, comma-separated (worker-kill, api-kill, rabbitmq-stop, …)')
+  .option('--out <dir>', 'where chaos.json goes', 'bench/results')
+  .option('--doc <file>', 'the Markdown report to regenerate', 'docs/reliability.md')
+  .option('--postgres <url>', 'PostgreSQL (default: DATABASE_URL, else the local server)')
+  .option('--redis <url>', 'Redis (default: REDIS_URL, else the local server)')
+  .option('--amqp <url>', 'RabbitMQ (default: AMQP_URL, else the local server); the drill stops and starts it with rabbitmqctl')
+  .action(async (flags: ChaosFlags) => {
+    const { chaosCommand } = await import('../../bench/chaos/cli.ts');
+    if (!(await chaosCommand(flags, process.argv.slice(2)))) process.exitCode = 1;
   });
 
 const dlq = program.command('dlq').description('Dead-lettered messages');

@@ -5,6 +5,11 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/** The system clock moved forward by `offsetMs`: a clock jump, for fault drills. */
+export function offsetClock(offsetMs: number): Clock {
+  return offsetMs === 0 ? systemClock : { now: () => new Date(Date.now() + offsetMs) };
+}
+
 /** A clock that only moves when told to; for tests of deadlines and expiry. */
 export class ManualClock implements Clock {
   #ms: number;

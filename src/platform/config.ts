@@ -56,6 +56,11 @@ export const ConfigSchema = Type.Object({
   PAYMENT_GRACE_S: Int(60, 0, 86400),
   /** The sweeper's period: it closes orders and cart holds whose deadline messages were lost. */
   SWEEPER_INTERVAL_MS: Int(5000, 100, 3_600_000),
+  /**
+   * Moves this process's clock forward by this many ms. For fault drills only (`flashsale chaos`
+   * jumps the clock past every deadline with it); refused in production.
+   */
+  CLOCK_OFFSET_MS: Int(0, 0, 366 * 86_400_000),
   /** How often an API process looks for sales other processes created (its warm catalog). */
   CATALOG_REFRESH_MS: Int(2000, 100, 3_600_000),
   /** Seed a demo shop and sale on first start. */
@@ -147,6 +152,7 @@ function refuseDevSecretsInProduction(config: Config): void {
   const values = (key: 'JWT_SECRET' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET') => (key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]]).map((v) => v.trim());
   const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => values(key).includes(String(Value.Default(ConfigSchema.properties[key], undefined))));
   const problems = devDefaults.map((key) => `  ${key}: must be set in production (the built-in value is a public development default)`);
+  if (config.CLOCK_OFFSET_MS !== 0) problems.push('  CLOCK_OFFSET_MS: must be 0 in production (it exists for fault drills)');
   if (config.SEED_DEMO) problems.push('  SEED_DEMO: must be false in production (demo accounts have published passwords)');
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
 }

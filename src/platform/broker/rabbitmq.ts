@@ -428,6 +428,8 @@ export class RabbitMqBroker implements Broker {
   #deliver(sub: Subscription, session: Session, channel: Channel, message: ConsumeMessage): void {
     if (this.#stopping) return; // unacked: requeued when the channel closes
     const id = messageIdOf(message);
+    // Only after a crash, a lost connection or a requeue: rare enough to log each, and the trail a drill counts.
+    if (message.fields.redelivered) this.log.info({ consumer: sub.consumer, messageId: id }, 'redelivered message');
     if (id) this.#retries.delete(retryKey(sub.consumer, id, attemptOf(message)));
     this.#workers.get(sub.consumer)?.push({ session, channel, message });
   }

@@ -1,0 +1,37 @@
+import { resolve } from 'node:path';
+import { terminalRows, writeReport } from './report.ts';
+import { passed, runChaos } from './run.ts';
+
+export interface ChaosFlags {
+  short?: boolean;
+  only?: string;
+  out: string;
+  doc: string;
+  postgres?: string;
+  redis?: string;
+  amqp?: string;
+}
+
+/** The engines on this machine as the project's services run them (see docs/operations.md). */
+const LOCAL = { postgres: 'postgres://postgres@127.0.0.1:5432/postgres', redis: 'redis://127.0.0.1:6379', amqp: 'amqp://guest:guest@127.0.0.1:5672' };
+
+/** `flashsale chaos`: runs the scenarios, prints the table, writes the JSON and docs/reliability.md. */
+export async function chaosCommand(flags: ChaosFlags, argv: readonly string[]): Promise<boolean> {
+  const report = await runChaos({
+    mode: flags.short ? 'short' : 'long',
+    engines: {
+      postgresUrl: flags.postgres ?? process.env.DATABASE_URL ?? LOCAL.postgres,
+      redisUrl: flags.redis ?? process.env.REDIS_URL ?? LOCAL.redis,
+      amqpUrl: flags.amqp ?? process.env.AMQP_URL ?? LOCAL.amqp,
+    },
+    only: flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    settleTimeoutMs: flags.short ? 90_000 : 240_000,
+    command: `flashsale ${argv.join(' ')}`,
+  }, (line) => process.stderr.write(`${line}\n`));
+  console.table(terminalRows(report));
+  const json = resolve(flags.out, 'chaos.json');
+  const doc = resolve(flags.doc);
+  await writeReport(report, json, doc);
+  process.stdout.write(`\nreports: ${json}, ${doc}\n`);
+  return report.scenarios.every(passed);
+}

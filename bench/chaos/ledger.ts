@@ -1,0 +1,69 @@
+/**
+ * A downstream consumer the drill runs itself (in the chaos process, over the cluster's RabbitMQ and
+ * PostgreSQL, through flashsale's own broker): it keeps a ledger of `order.created` events and has
+ * a bug — it throws for the orders of the buyers it is told to choke on, until it is "fixed". The
+ * poison-message and dead-letter-target scenarios watch what the broker does with those messages.
+ */
+import { Writable } from 'node:stream';
+import amqp from 'amqplib';
+import { pino } from 'pino';
+import { systemClock } from '../../src/platform/clock.ts';
+import { PostgresDatabase } from '../../src/platform/database/postgres.ts';
+import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
+import { deleteTopologies, names } from '../../src/platform/broker/rabbitmq/topology.ts';
+import type { OrderCreated } from '../../src/order/contracts.ts';
+
+export const LEDGER_CONSUMER = 'chaos-ledger';
+
+export interface Ledger {
+  /** Times each order's event was applied (a correct consumer applies each once). */
+  applied: Map<string, number>;
+  /** Attempts seen per order. */
+  attempts: Map<string, number>;
+  /** From now on the consumer no longer throws. */
+  fix(): void;
+  /** Lines the ledger's broker logged (JSON). */
+  logs(): string[];
+  workQueue: string;
+  deadLetterQueue: string;
+  stop(): Promise<void>;
+}
+
+export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; prefix: string; chokeOn: ReadonlySet<string>; maxAttempts: number }): Promise<Ledger> {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+  const log = pino({ level: 'info' }, sink);
+  const db = new PostgresDatabase(opts.databaseUrl, 4);
+  const broker = new RabbitMqBroker(db, systemClock, log, {
+    url: opts.amqpUrl, prefix: opts.prefix, prefetch: 8, confirmTimeoutMs: 5000, maxAttempts: opts.maxAttempts, backoffBaseMs: 100, pollMs: 100,
+  });
+  let fixed = false;
+  const applied = new Map<string, number>();
+  const attempts = new Map<string, number>();
+  broker.consume(LEDGER_CONSUMER, ['order.created'], async (tx, message) => {
+    const { orderId, userId } = message.payload as OrderCreated;
+    attempts.set(orderId, Math.max(attempts.get(orderId) ?? 0, message.attempt));
+    if (opts.chokeOn.has(userId) && !fixed) throw new Error(`ledger cannot book order ${orderId}`);
+    await tx.query('select 1');
+    tx.afterCommit(async () => void applied.set(orderId, (applied.get(orderId) ?? 0) + 1));
+  });
+  await broker.start();
+  const topology = broker.topology();
+  return {
+    applied, attempts,
+    fix: () => void (fixed = true),
+    logs: () => lines,
+    workQueue: names.work(opts.prefix, LEDGER_CONSUMER),
+    deadLetterQueue: names.dlq(opts.prefix, LEDGER_CONSUMER),
+    async stop() {
+      await broker.stop();
+      await db.close();
+      const connection = await amqp.connect(opts.amqpUrl);
+      try {
+        await deleteTopologies(await connection.createChannel(), [topology]);
+      } finally {
+        await connection.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * After a fault: wait until the system has settled, then count what the scenario report gives —
+ * from the database, the simulator's records and the members' logs, never from what the clients
+ * hoped. *Lost*: an accepted order, a payment or an event that never reached its terminal effect.
+ * *Doubled*: an effect that happened twice (two captures, two releases, two notifications of one
+ * kind for one order, two terminal transitions of one order).
+ */
+import type { ChaosCluster } from './cluster.ts';
+import type { PlacedOrder } from './traffic.ts';
+
+/** One row of the report (snake_case: the shape of bench/results/chaos.json). */
+export interface ScenarioResult {
+  name: string;
+  fault: string;
+  expected: string;
+  accepted: number;
+  paid: number;
+  expired: number;
+  cancelled: number;
+  refunded: number;
+  redelivered: number;
+  dead_lettered: number;
+  oversold: number;
+  lost: number;
+  doubled: number;
+  /** From the end of the fault (or of the traffic) until everything above was final; null if it never was. */
+  settle_ms: number | null;
+  audit_ok: boolean;
+  /** What was lost or doubled, and anything else the scenario checked that did not hold. */
+  problems: string[];
+  /** Scenario-specific figures (orders accepted during the outage, 503s while fenced, …). */
+  notes: Record<string, number | string>;
+}
+
+export interface Expectations {
+  /** Every order the clients were answered 201 for. */
+  accepted: readonly PlacedOrder[];
+  /** Orders whose Pay the simulator took. */
+  paid: readonly PlacedOrder[];
+}
+
+interface Tally {
+  lost: Array<[string, number]>;
+  doubled: Array<[string, number]>;
+}
+
+const TERMINAL_EVENTS = ['order.paid', 'order.expired', 'order.cancelled'];
+
+/** Intents the simulator captured, by the order id the API put in their metadata. */
+async function capturesByOrder(cluster: ChaosCluster): Promise<Map<string, Set<string>>> {
+  const response = await fetch(`${cluster.pspUrl}/_sim/events?type=payment_intent.succeeded`, { headers: { authorization: `Bearer ${cluster.env.PSP_API_KEY}` } });
+  if (response.status !== 200) throw new Error(`the simulator answered ${response.status} for its events`);
+  const body = (await response.json()) as { data: Array<{ event: { data: { object: { id: string; metadata?: Record<string, string> } } } }> };
+  const byOrder = new Map<string, Set<string>>();
+  for (const { event } of body.data) {
+    const intent = event.data.object;
+    const orderId = intent.metadata?.order_id;
+    if (!orderId) continue;
+    byOrder.set(orderId, (byOrder.get(orderId) ?? new Set()).add(intent.id));
+  }
+  return byOrder;
+}
+
+/** Everything that is not final yet; empty once the system has settled. */
+async function unsettled(cluster: ChaosCluster, expect: Expectations): Promise<string[]> {
+  const pending: string[] = [];
+  const n = async (what: string, sql: string, params: unknown[] = []) => {
+    const count = await cluster.count(sql, params);
+    if (count > 0) pending.push(`${count} ${what}`);
+  };
+  await n('orders awaiting payment', `select count(*) as n from orders where status = 'PENDING_PAYMENT'`);
+  await n('events not yet published', `select count(*) as n from outbox where published_at is null and deliver_after <= now()`);
+  await n('refunds pending', `select count(*) as n from refunds where status = 'pending'`);
+  await n('notifications not sent', `select count(*) as n from notifications where status = 'pending'`);
+  await n('orders without every notice', `${missingNoticesSql} select count(*) as n from missing`);
+  const captured = await capturesByOrder(cluster);
+  await n('captures not applied', `select count(*) as n from unnest($1::uuid[]) as c(order_id)
+    where not exists (select 1 from orders o where o.id = c.order_id and o.status in ('PAID', 'FULFILLED'))
+      and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]]);
+  const missing = await cluster.count(`select count(*) as n from unnest($1::uuid[]) as a(id) where not exists (select 1 from orders o where o.id = a.id)`, [expect.accepted.map((o) => o.orderId)]);
+  if (missing > 0) pending.push(`${missing} accepted orders not in the database`);
+  return pending;
+}
+
+/** The notices each order should have by its state, and those it lacks (one row per missing notice). */
+const missingNoticesSql = `with expected as (
+    select o.id, o.user_id, 'order_placed' as kind from orders o
+    union all select o.id, o.user_id, case o.status when 'PAID' then 'payment_received' when 'FULFILLED' then 'payment_received'
+      when 'EXPIRED' then 'order_expired' when 'CANCELLED' then 'order_cancelled' end from orders o where o.status <> 'PENDING_PAYMENT'
+    union all select r.order_id, o.user_id, 'refund_issued' from refunds r join orders o on o.id = r.order_id where r.status = 'succeeded'
+  ), missing as (
+    select e.* from expected e where not exists (select 1 from notifications n where n.user_id = e.user_id and n.kind = e.kind)
+  )`;
+
+/** Polls until nothing is pending (or `timeoutMs`); resolves with the time it took, or null. */
+export async function settle(cluster: ChaosCluster, expect: Expectations, timeoutMs: number): Promise<{ ms: number | null; pending: string[] }> {
+  const started = Date.now();
+  let pending: string[] = [];
+  for (;;) {
+    pending = await unsettled(cluster, expect).catch((error: unknown) => [`could not read the state: ${String(error)}`]);
+    if (pending.length === 0) {
+      const audit = await cluster.audit(true).catch(() => undefined);
+      if (audit?.ok) return { ms: Date.now() - started, pending };
+      pending = audit ? audit.violations.map((v) => `audit: [${v.check}] ${v.message}`) : ['audit unreachable'];
+    }
+    if (Date.now() - started > timeoutMs) return { ms: null, pending };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function countLost(cluster: ChaosCluster, expect: Expectations, tally: Tally): Promise<void> {
+  const ids = expect.accepted.map((o) => o.orderId);
+  tally.lost.push(['accepted orders missing from the database', await cluster.count(
+    `select count(*) as n from unnest($1::uuid[]) as a(id) where not exists (select 1 from orders o where o.id = a.id)`, [ids])]);
+  tally.lost.push(['orders stuck awaiting payment', await cluster.count(`select count(*) as n from orders where status = 'PENDING_PAYMENT'`)]);
+  const captured = await capturesByOrder(cluster);
+  tally.lost.push(['captured payments neither applied nor refunded', await cluster.count(
+    `select count(*) as n from unnest($1::uuid[]) as c(order_id)
+      where not exists (select 1 from orders o where o.id = c.order_id and o.status in ('PAID', 'FULFILLED'))
+        and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]])]);
+  const paidIds = expect.paid.map((o) => o.orderId);
+  tally.lost.push(['payments the simulator took but never captured', paidIds.filter((id) => !captured.has(id)).length]);
+  tally.lost.push(['events never published', await cluster.count(`select count(*) as n from outbox where published_at is null and deliver_after <= now()`)]);
+  tally.lost.push(['notices never sent', await cluster.count(`${missingNoticesSql} select count(*) as n from missing`)]);
+  tally.lost.push(['units still held by closed orders', await cluster.count(
+    `select coalesce(sum(h.quantity), 0) as n from holds h join orders o on o.id = h.order_id where h.status = 'held' and o.status <> 'PENDING_PAYMENT'`)]);
+  tally.lost.push(['holds without an order', await cluster.count(
+    `select count(*) as n from holds h where h.kind = 'order' and (h.order_id is null or not exists (select 1 from orders o where o.id = h.order_id))`)]);
+}
+
+async function countDoubled(cluster: ChaosCluster, tally: Tally): Promise<void> {
+  const excess = (sql: string) => cluster.count(`select coalesce(sum(c - 1), 0) as n from (${sql}) as g`);
+  tally.doubled.push(['orders with two terminal transitions', await excess(
+    `select count(*) as c from outbox where topic = any('{${TERMINAL_EVENTS.join(',')}}') group by payload->>'orderId' having count(*) > 1`)]);
+  tally.doubled.push(['holds released twice', await excess(`select count(*) as c from outbox where topic = 'stock.released' group by payload->>'holdId' having count(*) > 1`)]);
+  tally.doubled.push(['holds committed twice', await excess(`select count(*) as c from outbox where topic = 'stock.committed' group by payload->>'holdId' having count(*) > 1`)]);
+  tally.doubled.push(['payments recorded twice', await excess(`select count(*) as c from outbox where topic = 'payment.succeeded' group by payload->>'orderId' having count(*) > 1`)]);
+  tally.doubled.push(['refunds issued twice', await excess(`select count(*) as c from outbox where topic = 'payment.refunded' group by payload->>'orderId' having count(*) > 1`)]);
+  tally.doubled.push(['notices sent twice', await excess(`select count(*) as c from notifications group by user_id, kind, channel having count(*) > 1`)]);
+  const captured = await capturesByOrder(cluster);
+  tally.doubled.push(['orders captured twice at the provider', [...captured.values()].reduce((sum, intents) => sum + intents.size - 1, 0)]);
+}
+
+/** Deliveries RabbitMQ handed out again (after a crash or a lost connection) plus failed attempts retried. */
+function redeliveries(cluster: ChaosCluster): number {
+  const logs = cluster.logs();
+  const count = (msg: string) => logs.split('\n').filter((line) => line.includes(`"msg":"${msg}"`)).length;
+  return count('redelivered message') + count('handler failed');
+}
+
+/** The report row: counts by state, and every lost or doubled effect found. */
+export async function measure(cluster: ChaosCluster, expect: Expectations, settled: { ms: number | null; pending: string[] }): Promise<Omit<ScenarioResult, 'name' | 'fault' | 'expected' | 'notes'>> {
+  const tally: Tally = { lost: [], doubled: [] };
+  await countLost(cluster, expect, tally);
+  await countDoubled(cluster, tally);
+  const byStatus = new Map((await cluster.query<{ status: string; n: string }>('select status, count(*) as n from orders group by status')).map((r) => [r.status, Number(r.n)]));
+  const audit = await cluster.audit(true);
+  const lost = tally.lost.reduce((sum, [, n]) => sum + n, 0);
+  const doubled = tally.doubled.reduce((sum, [, n]) => sum + n, 0);
+  const problems = [
+    ...tally.lost.filter(([, n]) => n > 0).map(([what, n]) => `lost: ${n} ${what}`),
+    ...tally.doubled.filter(([, n]) => n > 0).map(([what, n]) => `doubled: ${n} ${what}`),
+    ...(settled.ms === null ? [`never settled: ${settled.pending.join('; ')}`] : []),
+    ...audit.violations.map((v) => `audit: [${v.check}] ${v.message}`),
+  ];
+  return {
+    accepted: expect.accepted.length,
+    paid: (byStatus.get('PAID') ?? 0) + (byStatus.get('FULFILLED') ?? 0),
+    expired: byStatus.get('EXPIRED') ?? 0,
+    cancelled: byStatus.get('CANCELLED') ?? 0,
+    refunded: await cluster.count(`select count(*) as n from refunds where status = 'succeeded'`),
+    redelivered: redeliveries(cluster),
+    dead_lettered: await cluster.count('select count(*) as n from dead_letters'),
+    oversold: audit.oversoldUnits,
+    lost, doubled,
+    settle_ms: settled.ms,
+    audit_ok: audit.ok,
+    problems,
+  };
+}
+

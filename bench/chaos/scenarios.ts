@@ -1,0 +1,389 @@
+/**
+ * The faults of the drill, one scenario each. A scenario gets a running cluster, drives a flash sale
+ * (rush, then pay / cancel / let expire) and injects its fault while it runs; the runner then lets
+ * the system settle and measures. Each returns what the clients were told, and figures of its own.
+ */
+import { deleteRedisKeys } from '../targets.ts';
+import type { ChaosCluster, ClusterOptions } from './cluster.ts';
+import { clearQueuePolicy, deleteQueue, killDatabaseConnections, queueDepth, setQueuePolicy, startRabbitMq, stopRabbitMq } from './faults.ts';
+import { startLedger, type Ledger } from './ledger.ts';
+import type { Expectations } from './measure.ts';
+import { buyers, cancel, pay, rush, split, type PlacedOrder, type RushOptions, type RushResult } from './traffic.ts';
+
+export interface Scale {
+  /** Units on sale. */
+  units: number;
+  /** Buyers in the rush (more than the units: the sale sells out). */
+  buyers: number;
+  /** The payment window, in seconds. */
+  windowS: number;
+  /** How long the RabbitMQ outage lasts. */
+  outageMs: number;
+}
+
+export const SCALES: Record<'short' | 'long', Scale> = {
+  short: { units: 30, buyers: 60, windowS: 8, outageMs: 5_000 },
+  long: { units: 300, buyers: 1_500, windowS: 20, outageMs: 10_000 },
+};
+
+export interface ScenarioContext {
+  cluster: ChaosCluster;
+  scale: Scale;
+  /** Progress lines for the terminal. */
+  say(line: string): void;
+}
+
+export interface ScenarioOutcome extends Expectations {
+  /** When the fault was over (epoch ms): settling is timed from here. */
+  faultEndedAt: number;
+  notes: Record<string, number | string>;
+  /** Scenario checks that did not hold (e.g. the fault never bit). */
+  problems: string[];
+}
+
+export interface Scenario {
+  name: string;
+  fault: string;
+  expected: string;
+  cluster: Omit<ClusterOptions, 'engines'>;
+  run(ctx: ScenarioContext): Promise<ScenarioOutcome>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
+    await sleep(100);
+  }
+}
+
+interface Sale {
+  itemId: string;
+  rushed: RushResult;
+  paid: PlacedOrder[];
+  cancelled: PlacedOrder[];
+}
+
+/**
+ * The common sale: one item, twice as many buyers as units rushing in waves, then 60% of the
+ * winners pay and 10% cancel (concurrently with `duringPayments`), the rest let the window pass.
+ */
+async function sale(ctx: ScenarioContext, opts: { rush?: RushOptions; duringPayments?: () => Promise<void>; windowS?: number } = {}): Promise<Sale> {
+  const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], opts.windowS ?? ctx.scale.windowS);
+  const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves: 6, gapMs: 150, ...opts.rush });
+  ctx.say(`rush: ${JSON.stringify(rushed.statuses)}`);
+  const { payers, cancellers } = split(rushed.accepted);
+  const [paid, cancelled] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers), opts.duringPayments?.()]);
+  ctx.say(`paid ${paid.length}, cancelled ${cancelled.length}, left to expire ${rushed.accepted.length - paid.length - cancelled.length}`);
+  return { itemId: itemId!, rushed, paid, cancelled };
+}
+
+const outcome = (s: Sale, faultEndedAt: number, notes: Record<string, number | string> = {}, problems: string[] = []): ScenarioOutcome =>
+  ({ accepted: s.rushed.accepted, paid: s.paid, faultEndedAt, notes: { ...notes, answers: JSON.stringify(s.rushed.statuses) }, problems });
+
+/** Answers a client can get from a healthy or degraded system: anything else (a 500, a 502) is a problem. */
+function unexpectedAnswers(statuses: Record<string, number>, allowed: readonly string[]): string[] {
+  return Object.entries(statuses).filter(([status]) => !allowed.includes(status)).map(([status, n]) => `${n} answers with status ${status}`);
+}
+
+const workerKill: Scenario = {
+  name: 'worker-kill',
+  fault: 'a worker SIGKILLed mid-message, repeatedly',
+  expected: 'redelivered, processed once, audit clean',
+  cluster: { apis: 1, workers: 2 },
+  async run(ctx) {
+    let kills = 0;
+    const killWorker = async () => {
+      await ctx.cluster.kill('worker-1');
+      kills++;
+      await ctx.cluster.startMember('worker', 1);
+    };
+    const s = await sale(ctx, {
+      rush: { afterWave: (i) => (i === 3 ? killWorker() : undefined) },
+      duringPayments: async () => {
+        await sleep(100);
+        await killWorker();
+      },
+    });
+    // The third kill lands while the deadlines fire: expiries, releases and notices in flight.
+    const firstDue = await ctx.cluster.count(`select extract(epoch from min(expires_at)) * 1000 as n from orders`);
+    await sleep(Math.max(0, firstDue - Date.now() + 300));
+    await killWorker();
+    return outcome(s, Date.now(), { kills });
+  },
+};
+
+const apiKill: Scenario = {
+  name: 'api-kill',
+  fault: 'an API process SIGKILLed mid-burst',
+  expected: 'every 201 the clients got exists; no hold without an order',
+  cluster: { apis: 2, workers: 1 },
+  async run(ctx) {
+    let killedAt = 0;
+    const s = await sale(ctx, {
+      rush: {
+        connections: 16,
+        afterWave: (i) => {
+          // Not awaited: the kill lands while the next wave's requests are in flight on api-2.
+          if (i === 2) void sleep(20).then(async () => {
+            await ctx.cluster.kill('api-2');
+            killedAt = Date.now();
+          });
+        },
+      },
+    });
+    await until('api-2 killed', async () => killedAt > 0, 10_000);
+    await ctx.cluster.startMember('api', 2);
+    return outcome(s, Date.now(), { no_answer: s.rushed.statuses['0'] ?? 0 }, unexpectedAnswers(s.rushed.statuses, ['0', '201', '409']));
+  },
+};
+
+const rabbitmqStop: Scenario = {
+  name: 'rabbitmq-stop',
+  fault: 'RabbitMQ stopped for a while (10 s in the long run) and started',
+  expected: 'publishers buffer in the outbox, consumers reconnect, nothing lost',
+  cluster: { apis: 1, workers: 1 },
+  async run(ctx) {
+    let stoppedAt = 0;
+    let ordersAtStop = 0;
+    let acceptedDuringOutage = 0;
+    let started: Promise<void> | undefined;
+    const restartLater = async () => {
+      await sleep(Math.max(0, stoppedAt + ctx.scale.outageMs - Date.now()));
+      acceptedDuringOutage = (await ctx.cluster.count('select count(*) as n from orders')) - ordersAtStop;
+      await startRabbitMq(ctx.cluster.env.AMQP_URL!);
+    };
+    let s: Sale;
+    try {
+      s = await sale(ctx, {
+        rush: {
+          afterWave: async (i) => {
+            if (i !== 2) return;
+            await stopRabbitMq();
+            stoppedAt = Date.now();
+            ordersAtStop = await ctx.cluster.count('select count(*) as n from orders');
+            started = restartLater();
+          },
+        },
+      });
+      await started;
+    } finally {
+      await startRabbitMq(ctx.cluster.env.AMQP_URL!);
+    }
+    const problems = acceptedDuringOutage > 0 ? [] : ['no order was accepted while RabbitMQ was down: the outage missed the rush'];
+    return outcome(s, Date.now(), { outage_ms: ctx.scale.outageMs, accepted_during_outage: acceptedDuringOutage }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+  },
+};
+
+const redisFlush: Scenario = {
+  name: 'redis-flush',
+  fault: 'Redis data lost (the cluster\'s keys deleted) mid-sale',
+  expected: 'gate rebuilt from PostgreSQL before admitting; 0 oversold',
+  cluster: { apis: 2, workers: 1 },
+  async run(ctx) {
+    let flushedAt = 0;
+    const s = await sale(ctx, {
+      rush: {
+        afterWave: async (i) => {
+          if (i !== 3) return;
+          await deleteRedisKeys(ctx.cluster.env.REDIS_URL!, `${ctx.cluster.namespace}:`);
+          flushedAt = Date.now();
+        },
+      },
+    });
+    const sold = await ctx.cluster.count(`select coalesce(sum(quantity), 0) as n from holds where status in ('held', 'sold')`);
+    const problems = s.rushed.accepted.length === ctx.scale.units ? [] : [`${s.rushed.accepted.length} orders accepted for ${ctx.scale.units} units: the sale did not sell out exactly`];
+    return outcome(s, flushedAt, { units_taken: sold, fenced_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+  },
+};
+
+const postgresKill: Scenario = {
+  name: 'postgres-kill',
+  fault: 'PostgreSQL connections killed (pg_terminate_backend) again and again',
+  expected: 'requests fail cleanly (503), retried work completes, nothing half-written',
+  cluster: { apis: 1, workers: 1 },
+  async run(ctx) {
+    let killing = false;
+    let killed = 0;
+    let killer: Promise<void> | undefined;
+    const adminUrl = ctx.cluster.options.engines.postgresUrl;
+    const startKilling = () => {
+      killing = true;
+      killer = (async () => {
+        while (killing) {
+          killed += await killDatabaseConnections(adminUrl, ctx.cluster.namespace).catch(() => 0);
+          await sleep(100);
+        }
+      })();
+    };
+    const s = await sale(ctx, {
+      rush: { afterWave: (i) => (i === 2 ? startKilling() : undefined) },
+      duringPayments: async () => {
+        await sleep(1000);
+        killing = false;
+        await killer;
+      },
+    });
+    killing = false;
+    await killer;
+    const problems = killed > 0 ? [] : ['no connection was killed'];
+    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+  },
+};
+
+const pspFaults: Scenario = {
+  name: 'psp-faults',
+  fault: 'PSP: 30% webhooks dropped, 20% duplicated, out of order, 2 s latency, 10% timeouts',
+  expected: 'every paid order PAID once; every unpaid one expired; late payments refunded',
+  cluster: {
+    apis: 1, workers: 1,
+    env: { PSP_WEBHOOK_DROP_RATE: '0.3', PSP_WEBHOOK_DUPLICATE_RATE: '0.2', PSP_WEBHOOK_REORDER: 'true', PSP_LATENCY_MS: '2000', PSP_TIMEOUT_RATE: '0.1', PSP_TIMEOUT_MS: '4000' },
+  },
+  async run(ctx) {
+    const s = await sale(ctx);
+    return outcome(s, Date.now());
+  },
+};
+
+async function withLedger<T>(ctx: ScenarioContext, chokeOn: ReadonlySet<string>, work: (ledger: Ledger) => Promise<T>): Promise<T> {
+  const ledger = await startLedger({ databaseUrl: ctx.cluster.databaseUrl, amqpUrl: ctx.cluster.env.AMQP_URL!, prefix: ctx.cluster.namespace, chokeOn, maxAttempts: MAX_ATTEMPTS });
+  try {
+    return await work(ledger);
+  } finally {
+    await ledger.stop().catch(() => {});
+  }
+}
+
+const MAX_ATTEMPTS = 4;
+
+async function replayDeadLetters(ctx: ScenarioContext, consumer: string): Promise<number> {
+  const rows = await ctx.cluster.query<{ message_id: string }>('select message_id from dead_letters where consumer = $1 and replayed_at is null', [consumer]);
+  for (const { message_id } of rows) {
+    const res = await fetch(`${ctx.cluster.apiUrls[0]}/v1/admin/dead-letters/${consumer}/${message_id}/replay`, { method: 'POST', headers: { authorization: `Bearer ${ctx.cluster.adminToken()}` } });
+    if (res.status >= 300) throw new Error(`replay of ${message_id} answered ${res.status}: ${await res.text()}`);
+  }
+  return rows.length;
+}
+
+/** Problems with the ledger's books: every accepted order applied exactly once. */
+function ledgerProblems(ledger: Ledger, accepted: readonly PlacedOrder[]): string[] {
+  const missing = accepted.filter((o) => !ledger.applied.has(o.orderId)).length;
+  const twice = [...ledger.applied.values()].filter((n) => n > 1).length;
+  return [...(missing ? [`lost: ${missing} order events the ledger never applied`] : []), ...(twice ? [`doubled: ${twice} order events applied twice`] : [])];
+}
+
+const poison: Scenario = {
+  name: 'poison-message',
+  fault: 'a poison message (a consumer that always throws for one order)',
+  expected: 'dead-lettered after N attempts, others unaffected, replay after the fix succeeds',
+  cluster: { apis: 1, workers: 1 },
+  async run(ctx) {
+    const who = buyers(ctx.cluster, ctx.scale.buyers);
+    const poisoned = who[0]!;
+    return withLedger(ctx, new Set([poisoned.userId]), async (ledger) => {
+      const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
+      const rushed = await rush(ctx.cluster, itemId!, who, { waves: 1 });
+      const { payers, cancellers } = split(rushed.accepted.filter((o) => o.userId !== poisoned.userId));
+      const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
+      const poisonOrder = rushed.accepted.find((o) => o.userId === poisoned.userId);
+      if (!poisonOrder) throw new Error('the poisoned buyer got no order');
+      await until('the poison message dead-lettered', async () => (await ctx.cluster.count(`select count(*) as n from dead_letters where consumer = 'chaos-ledger'`)) === 1, 60_000);
+      const othersApplied = rushed.accepted.filter((o) => o !== poisonOrder && ledger.applied.get(o.orderId) === 1).length;
+      ledger.fix();
+      const replayed = await replayDeadLetters(ctx, 'chaos-ledger');
+      await until('the replayed message applied', async () => ledger.applied.has(poisonOrder.orderId), 30_000);
+      const attempts = ledger.attempts.get(poisonOrder.orderId) ?? 0;
+      const problems = [
+        ...(attempts === MAX_ATTEMPTS + 1 ? [] : [`the poison message was tried ${attempts} times, expected ${MAX_ATTEMPTS} then 1 replay`]),
+        ...(othersApplied === rushed.accepted.length - 1 ? [] : [`only ${othersApplied} of the other ${rushed.accepted.length - 1} orders were applied while the poison message was failing`]),
+        ...ledgerProblems(ledger, rushed.accepted),
+      ];
+      return { accepted: rushed.accepted, paid, faultEndedAt: Date.now(), notes: { attempts_before_dead: MAX_ATTEMPTS, replayed, others_applied_before_fix: othersApplied }, problems };
+    });
+  },
+};
+
+const clockJump: Scenario = {
+  name: 'clock-jump',
+  fault: 'clock jump forward past every deadline (every API and worker restarted 2 h ahead)',
+  expected: 'all expire once, stock back, no double release',
+  cluster: { apis: 1, workers: 2 },
+  async run(ctx) {
+    // A window no order reaches by itself: only the jump can expire them.
+    const s = await sale(ctx, { windowS: 3600 });
+    await until('every payment applied', async () => (await ctx.cluster.count(`select count(*) as n from orders where status = 'PAID'`)) >= s.paid.length, 60_000);
+    const jump = { CLOCK_OFFSET_MS: String(2 * 3600_000) };
+    await Promise.all(ctx.cluster.members.filter((m) => m.role !== 'psp').map((m) => ctx.cluster.restart(m.name, jump)));
+    const jumpedAt = Date.now();
+    return outcome(s, jumpedAt, { jump_s: 7200 });
+  },
+};
+
+const deadLetterTarget: Scenario = {
+  name: 'dead-letter-target',
+  fault: 'the dead-letter queue deleted, then full (a length limit refusing publishes)',
+  expected: 'dead-lettered messages stay in their source queue until it takes them, 0 lost',
+  cluster: { apis: 1, workers: 1 },
+  async run(ctx) {
+    const who = buyers(ctx.cluster, ctx.scale.buyers);
+    const poisoned = who.slice(0, 4);
+    const policy = `${ctx.cluster.namespace}-dlq-full`;
+    return withLedger(ctx, new Set(poisoned.map((b) => b.userId)), async (ledger) => {
+      await deleteQueue(ctx.cluster.env.AMQP_URL!, ledger.deadLetterQueue);
+      await setQueuePolicy(policy, ledger.deadLetterQueue, { 'max-length': 0, overflow: 'reject-publish' });
+      let heldInSource = 0;
+      let s: { accepted: PlacedOrder[]; paid: PlacedOrder[] };
+      try {
+        const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
+        const rushed = await rush(ctx.cluster, itemId!, who, { waves: 1 });
+        const { payers, cancellers } = split(rushed.accepted.filter((o) => !poisoned.some((p) => p.userId === o.userId)));
+        const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
+        s = { accepted: rushed.accepted, paid };
+        // Refused by the full queue: the broker holds the message (unacked in its source queue) and retries.
+        await until('a dead letter refused by the full queue', async () => ledger.logs().some((l) => l.includes('could not park a failed message yet')), 60_000);
+        heldInSource = (await queueDepth(ledger.workQueue)).unacked;
+      } finally {
+        await clearQueuePolicy(policy).catch(() => {});
+      }
+      const poisonedOrders = s.accepted.filter((o) => poisoned.some((p) => p.userId === o.userId));
+      await until('every poison message dead-lettered', async () =>
+        (await ctx.cluster.count(`select count(*) as n from dead_letters where consumer = 'chaos-ledger'`)) === poisonedOrders.length, 60_000);
+      ledger.fix();
+      const replayed = await replayDeadLetters(ctx, 'chaos-ledger');
+      await until('the replayed messages applied', async () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
+      const missingTarget = ledger.logs().filter((l) => l.includes('no queue took a failed message')).length;
+      const refused = ledger.logs().filter((l) => l.includes('could not park a failed message yet')).length;
+      const problems = [
+        ...(missingTarget > 0 ? [] : ['the missing dead-letter queue was never noticed']),
+        ...(heldInSource > 0 ? [] : ['no refused dead letter was seen held in its source queue']),
+        ...ledgerProblems(ledger, s.accepted),
+      ];
+      return { ...s, faultEndedAt: Date.now(), notes: { poisoned: poisonedOrders.length, unroutable: missingTarget, refused_by_full_queue: refused, held_in_source: heldInSource, replayed }, problems };
+    });
+  },
+};
+
+const webhookRace: Scenario = {
+  name: 'webhook-race',
+  fault: 'payment webhooks racing the deadline close (buyers press Pay around their deadline)',
+  expected: 'one terminal state per order; a refund when the payment landed after the close',
+  cluster: { apis: 1, workers: 1, env: { PSP_WEBHOOK_DELAY_MS: '300' } },
+  async run(ctx) {
+    const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
+    const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves: 1 });
+    const deadlines = new Map((await ctx.cluster.query<{ id: string; due: string }>(`select id, extract(epoch from expires_at) * 1000 as due from orders`)).map((r) => [r.id, Number(r.due)]));
+    // Each buyer presses Pay between 600 ms before and 600 ms after its own deadline.
+    const paid = (await Promise.all(rushed.accepted.map(async (order, i) => {
+      const at = deadlines.get(order.orderId)! - 600 + ((i * 1200) / rushed.accepted.length);
+      await sleep(Math.max(0, at - Date.now()));
+      return (await pay(ctx.cluster, [order], 1))[0];
+    }))).filter((o): o is PlacedOrder => o !== undefined);
+    ctx.say(`paid ${paid.length} of ${rushed.accepted.length} around their deadlines`);
+    return { accepted: rushed.accepted, paid, faultEndedAt: Date.now(), notes: { pressed_pay: rushed.accepted.length, pay_taken: paid.length }, problems: [] };
+  },
+};
+
+/** In the order of the issue's table. */
+export const SCENARIOS: readonly Scenario[] = [workerKill, apiKill, rabbitmqStop, redisFlush, postgresKill, pspFaults, poison, clockJump, deadLetterTarget, webhookRace];

@@ -1,0 +1,157 @@
+/**
+ * What the buyers of a chaos scenario do: rush the sale, then pay, cancel or walk away. Every
+ * answer is kept: the measurement compares what the clients were told with what the system did.
+ */
+import { randomUUID } from 'node:crypto';
+import { runLoad, type AttemptRecord } from '../load.ts';
+import type { ChaosCluster } from './cluster.ts';
+
+export interface Buyer {
+  userId: string;
+  token: string;
+}
+
+export interface PlacedOrder extends Buyer {
+  orderId: string;
+}
+
+export interface RushResult {
+  /** Orders the clients were answered 201 for. */
+  accepted: PlacedOrder[];
+  /** Answers by status (0: no answer — connection refused or reset, timeout). */
+  statuses: Record<string, number>;
+}
+
+/** Buyers for the rush, each with its own identity and token. */
+export function buyers(cluster: ChaosCluster, n: number): Buyer[] {
+  return Array.from({ length: n }, () => {
+    const userId = randomUUID();
+    return { userId, token: cluster.buyerToken(userId) };
+  });
+}
+
+export interface RushOptions {
+  /** The buyers arrive in this many waves, so a fault can land between (and during) them. */
+  waves?: number;
+  /** Pause between waves. */
+  gapMs?: number;
+  /** Requests in flight per API. */
+  connections?: number;
+  /** Awaited after wave `i` (1-based) and before the next: where a scenario injects its fault. */
+  afterWave?: (i: number) => Promise<void> | void;
+}
+
+/**
+ * Every buyer tries once to order one unit of `itemId`, spread over the cluster's APIs; 429/503 are
+ * retried as their Retry-After says (what a well-behaved client does).
+ */
+export async function rush(cluster: ChaosCluster, itemId: string, who: readonly Buyer[], opts: RushOptions = {}): Promise<RushResult> {
+  const waves = opts.waves ?? 1;
+  const body = JSON.stringify({ items: [{ saleItemId: itemId, quantity: 1 }] });
+  const urls = cluster.apiUrls;
+  const accepted: PlacedOrder[] = [];
+  const statuses: Record<string, number> = {};
+  const perWave = Math.ceil(who.length / waves);
+  for (let w = 0; w < waves; w++) {
+    const wave = who.slice(w * perWave, (w + 1) * perWave);
+    const shares = urls.map((_, i) => wave.filter((_, j) => j % urls.length === i));
+    const results = await Promise.all(urls.map((url, i) =>
+      runLoad({ url, connections: opts.connections ?? 8, attempts: shares[i]!.map((b) => ({ token: b.token, body })), maxRetries: 20, timeoutMs: 15_000 })
+        .then((r) => ({ share: shares[i]!, records: r.records }))));
+    for (const { share, records } of results) {
+      for (const record of finalAnswers(records)) {
+        statuses[record.status] = (statuses[record.status] ?? 0) + 1;
+        if (record.status === 201 && record.id) accepted.push({ ...share[record.attempt]!, orderId: record.id });
+      }
+    }
+    await opts.afterWave?.(w + 1);
+    if (w < waves - 1 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+  }
+  return { accepted, statuses };
+}
+
+/** The last answer of each attempt (earlier ones were 429/503 and retried). */
+function finalAnswers(records: readonly AttemptRecord[]): AttemptRecord[] {
+  const last = new Map<number, AttemptRecord>();
+  for (const r of records) if ((last.get(r.attempt)?.endMs ?? -1) <= r.endMs) last.set(r.attempt, r);
+  return [...last.values()];
+}
+
+interface Answer {
+  status: number;
+  json: Record<string, unknown>;
+}
+
+const NO_ANSWER: Answer = { status: 0, json: {} };
+
+async function post(url: string, token?: string): Promise<Answer> {
+  const response = await fetch(url, { method: 'POST', redirect: 'manual', headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const text = await response.text();
+  try {
+    return { status: response.status, json: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    return { status: response.status, json: {} };
+  }
+}
+
+async function inParallel<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await task(items[i]!);
+    }
+  }));
+  return results;
+}
+
+const TRANSIENT = new Set([0, 429, 502, 503, 504]);
+
+/**
+ * Pays each order as a buyer does: asks the API for a payment (retrying what a client retries:
+ * no answer, 429, 502–504), then presses Pay on the simulator's hosted page. Returns the orders
+ * whose Pay the simulator took; an order the API refuses to take payment for (already closed) is
+ * left out.
+ */
+export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 16): Promise<PlacedOrder[]> {
+  const paid = await inParallel(orders, concurrency, async (order) => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
+      const intent = await post(`${url}/v1/orders/${order.orderId}/payment`, order.token).catch(() => NO_ANSWER);
+      if (TRANSIENT.has(intent.status)) {
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+        continue;
+      }
+      if (intent.status >= 300) return undefined;
+      const hosted = await post(`${String(intent.json.hostedUrl)}/pay`).catch(() => NO_ANSWER);
+      return hosted.status > 0 && hosted.status < 400 ? order : undefined;
+    }
+    return undefined;
+  });
+  return paid.filter((o): o is PlacedOrder => o !== undefined);
+}
+
+/** Cancels each order as its buyer; returns those the API confirmed cancelled. */
+export async function cancel(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 8): Promise<PlacedOrder[]> {
+  const done = await inParallel(orders, concurrency, async (order) => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
+      const res = await post(`${url}/v1/orders/${order.orderId}/cancel`, order.token).catch(() => NO_ANSWER);
+      if (TRANSIENT.has(res.status)) {
+        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+        continue;
+      }
+      return res.status < 300 ? order : undefined;
+    }
+    return undefined;
+  });
+  return done.filter((o): o is PlacedOrder => o !== undefined);
+}
+
+/** Splits the winners: the first 60% pay, the next 10% cancel, the rest let the deadline pass. */
+export function split(accepted: readonly PlacedOrder[], payShare = 0.6, cancelShare = 0.1): { payers: PlacedOrder[]; cancellers: PlacedOrder[]; idle: PlacedOrder[] } {
+  const p = Math.floor(accepted.length * payShare);
+  const c = Math.floor(accepted.length * cancelShare);
+  return { payers: accepted.slice(0, p), cancellers: accepted.slice(p, p + c), idle: accepted.slice(p + c) };
+}
