@@ -80,6 +80,38 @@ describe('payment webhooks', () => {
     assert.equal(await scalar(h.system, `select count(*) from outbox where topic = 'payment.succeeded' and payload->>'orderId' = $1`, [orderId]), 1);
   });
 
+  it('when a capture names an existing order whose payment row was never written (a crash after the intent was created), then it is recorded and the order is PAID', async () => {
+    const { sale } = await h.createSale();
+    const placed = await h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId: sale.items[0]!.id, quantity: 1 }] } });
+    const lostOrder = placed.body.id as string;
+    const lostIntent = 'pi_created_but_never_recorded';
+    const body = JSON.stringify({
+      id: 'evt_lost_row_1', object: 'event', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000),
+      data: { object: { id: lostIntent, object: 'payment_intent', amount: 5000, currency: 'usd', status: 'succeeded', metadata: { order_id: lostOrder }, last_payment_error: null } },
+    });
+    const res = await post(body, signatureHeader(body, Math.floor(Date.now() / 1000), [secret()]));
+    assert.deepEqual([res.status, res.body], [200, { received: true, duplicate: false }]);
+    await h.system.broker.drain();
+    // The intent itself is the record: a succeeded payment with no buyer, and the order it names is paid.
+    assert.equal(await scalar(h.system, `select count(*) from payments where provider_intent_id = $1 and order_id = $2 and status = 'succeeded' and user_id is null`, [lostIntent, lostOrder]), 1);
+    assert.equal((await h.http.request('GET', `/v1/orders/${lostOrder}`, { token })).body.status, 'PAID');
+  });
+
+  it('when such a capture carries an amount that is not a positive integer, then 422 and nothing is recorded, not a 500', async () => {
+    const { sale } = await h.createSale();
+    const placed = await h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId: sale.items[0]!.id, quantity: 1 }] } });
+    for (const [i, amount] of [1.5, 0, -1, 2 ** 63].entries()) {
+      const body = JSON.stringify({
+        id: `evt_bad_amount_${i}`, object: 'event', type: 'payment_intent.succeeded', created: Math.floor(Date.now() / 1000),
+        data: { object: { id: `pi_bad_amount_${i}`, object: 'payment_intent', amount, currency: 'usd', status: 'succeeded', metadata: { order_id: placed.body.id }, last_payment_error: null } },
+      });
+      const res = await post(body, signatureHeader(body, Math.floor(Date.now() / 1000), [secret()]));
+      assert.deepEqual([res.status, res.body.error?.code], [422, 'validation_failed'], `${amount}: ${JSON.stringify(res.body)}`);
+    }
+    assert.equal(await scalar(h.system, 'select count(*) from payments where order_id = $1', [placed.body.id]), 0);
+    assert.equal(await scalar(h.system, `select count(*) from webhook_events where event_id like 'evt_bad_amount_%'`), 0);
+  });
+
   it('when the body is not JSON but correctly signed, then a 4xx, never a 5xx', async () => {
     const body = 'not json at all';
     const res = await post(body, signatureHeader(body, Math.floor(Date.now() / 1000), [secret()]));

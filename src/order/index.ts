@@ -259,8 +259,14 @@ export function createOrders(deps: OrdersDeps) {
 
   let sweepTimer: NodeJS.Timeout | undefined;
 
-  /** Closes what the deadline messages missed: overdue orders (past window + grace) and expired cart holds. */
+  /**
+   * Closes what the deadline messages missed: overdue orders (past window + grace) and expired cart
+   * holds. It also looks at the gate: a shared gate whose data was lost is otherwise only noticed
+   * by the next buyer's admission, and after a sell-out there may be none (releases go to a gate
+   * that is not there); asking starts the rebuild.
+   */
   async function sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }> {
+    await inventory.gateReady();
     const overdue = await db.query<{ id: string }>(sql.overdueOrders, [new Date(clock.now().getTime() - deps.graceS * 1000), 200]);
     let ordersClosed = 0;
     for (const { id } of overdue) {
@@ -427,6 +433,11 @@ export function createOrders(deps: OrdersDeps) {
 
     closeIfUnpaid,
     sweep,
+
+    /** Whether an order with this id exists (whoever's it is): the payment component's check of a provider's capture. */
+    async exists(orderId: string): Promise<boolean> {
+      return (await db.query(sql.orderById, [orderId])).length > 0;
+    },
 
     /** Every order's status, for the cross-component audit. */
     async statuses(): Promise<Map<string, OrderStatus>> {
