@@ -14,11 +14,12 @@ import { deleteTopologies, names } from '../../src/platform/broker/rabbitmq/topo
 import type { OrderCreated } from '../../src/order/contracts.ts';
 
 export const LEDGER_CONSUMER = 'chaos-ledger';
+export const LEDGER_PREFETCH = 8;
 
 export interface Ledger {
   /** Times each order's event was applied (a correct consumer applies each once). */
   applied: Map<string, number>;
-  /** Attempts seen per order. */
+  /** Times the handler ran per order (failed attempts, the replay, duplicates). */
   attempts: Map<string, number>;
   /** From now on the consumer no longer throws. */
   fix(): void;
@@ -35,14 +36,14 @@ export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; 
   const log = pino({ level: 'info' }, sink);
   const db = new PostgresDatabase(opts.databaseUrl, 4);
   const broker = new RabbitMqBroker(db, systemClock, log, {
-    url: opts.amqpUrl, prefix: opts.prefix, prefetch: 8, confirmTimeoutMs: 5000, maxAttempts: opts.maxAttempts, backoffBaseMs: 100, pollMs: 100,
+    url: opts.amqpUrl, prefix: opts.prefix, prefetch: LEDGER_PREFETCH, confirmTimeoutMs: 5000, maxAttempts: opts.maxAttempts, backoffBaseMs: 100, pollMs: 100,
   });
   let fixed = false;
   const applied = new Map<string, number>();
   const attempts = new Map<string, number>();
   broker.consume(LEDGER_CONSUMER, ['order.created'], async (tx, message) => {
     const { orderId, userId } = message.payload as OrderCreated;
-    attempts.set(orderId, Math.max(attempts.get(orderId) ?? 0, message.attempt));
+    attempts.set(orderId, (attempts.get(orderId) ?? 0) + 1);
     if (opts.chokeOn.has(userId) && !fixed) throw new Error(`ledger cannot book order ${orderId}`);
     await tx.query('select 1');
     tx.afterCommit(async () => void applied.set(orderId, (applied.get(orderId) ?? 0) + 1));

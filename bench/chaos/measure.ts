@@ -69,7 +69,8 @@ async function unsettled(cluster: ChaosCluster, expect: Expectations): Promise<s
     if (count > 0) pending.push(`${count} ${what}`);
   };
   await n('orders awaiting payment', `select count(*) as n from orders where status = 'PENDING_PAYMENT'`);
-  await n('events not yet published', `select count(*) as n from outbox where published_at is null and deliver_after <= now()`);
+  // Also the rows due in the next seconds (the second close check, window + grace): settled means nothing is about to happen.
+  await n('events not yet published', `select count(*) as n from outbox where published_at is null and deliver_after <= now() + interval '10 seconds'`);
   await n('refunds pending', `select count(*) as n from refunds where status = 'pending'`);
   await n('notifications not sent', `select count(*) as n from notifications where status = 'pending'`);
   await n('orders without every notice', `${missingNoticesSql} select count(*) as n from missing`);
@@ -120,7 +121,7 @@ async function countLost(cluster: ChaosCluster, expect: Expectations, tally: Tal
         and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]])]);
   const paidIds = expect.paid.map((o) => o.orderId);
   tally.lost.push(['payments the simulator took but never captured', paidIds.filter((id) => !captured.has(id)).length]);
-  tally.lost.push(['events never published', await cluster.count(`select count(*) as n from outbox where published_at is null and deliver_after <= now()`)]);
+  tally.lost.push(['events overdue and never published', await cluster.count(`select count(*) as n from outbox where published_at is null and deliver_after <= now() - interval '5 seconds'`)]);
   tally.lost.push(['notices never sent', await cluster.count(`${missingNoticesSql} select count(*) as n from missing`)]);
   tally.lost.push(['units still held by closed orders', await cluster.count(
     `select coalesce(sum(h.quantity), 0) as n from holds h join orders o on o.id = h.order_id where h.status = 'held' and o.status <> 'PENDING_PAYMENT'`)]);
@@ -148,6 +149,14 @@ function redeliveries(cluster: ChaosCluster): number {
   return count('redelivered message') + count('handler failed');
 }
 
+/** Requests a member answered 500 (it logs each with its cause): never right, whatever the fault. */
+function internalErrors(cluster: ChaosCluster): string[] {
+  const failed = cluster.logs().split('\n').filter((line) => line.includes('"msg":"request failed"'));
+  if (failed.length === 0) return [];
+  const first = JSON.parse(failed[0]!) as { err?: { message?: string } };
+  return [`${failed.length} requests answered 500 (first: ${first.err?.message ?? 'no message'})`];
+}
+
 /** The report row: counts by state, and every lost or doubled effect found. */
 export async function measure(cluster: ChaosCluster, expect: Expectations, settled: { ms: number | null; pending: string[] }): Promise<Omit<ScenarioResult, 'name' | 'fault' | 'expected' | 'notes'>> {
   const tally: Tally = { lost: [], doubled: [] };
@@ -161,6 +170,7 @@ export async function measure(cluster: ChaosCluster, expect: Expectations, settl
     ...tally.lost.filter(([, n]) => n > 0).map(([what, n]) => `lost: ${n} ${what}`),
     ...tally.doubled.filter(([, n]) => n > 0).map(([what, n]) => `doubled: ${n} ${what}`),
     ...(settled.ms === null ? [`never settled: ${settled.pending.join('; ')}`] : []),
+    ...internalErrors(cluster),
     ...audit.violations.map((v) => `audit: [${v.check}] ${v.message}`),
   ];
   return {

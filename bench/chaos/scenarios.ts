@@ -3,10 +3,11 @@
  * (rush, then pay / cancel / let expire) and injects its fault while it runs; the runner then lets
  * the system settle and measures. Each returns what the clients were told, and figures of its own.
  */
+import pg from 'pg';
 import { deleteRedisKeys } from '../targets.ts';
 import type { ChaosCluster, ClusterOptions } from './cluster.ts';
 import { clearQueuePolicy, deleteQueue, killDatabaseConnections, queueDepth, setQueuePolicy, startRabbitMq, stopRabbitMq } from './faults.ts';
-import { startLedger, type Ledger } from './ledger.ts';
+import { LEDGER_PREFETCH, startLedger, type Ledger } from './ledger.ts';
 import type { Expectations } from './measure.ts';
 import { buyers, cancel, pay, rush, split, type PlacedOrder, type RushOptions, type RushResult } from './traffic.ts';
 
@@ -22,7 +23,7 @@ export interface Scale {
 }
 
 export const SCALES: Record<'short' | 'long', Scale> = {
-  short: { units: 30, buyers: 60, windowS: 8, outageMs: 5_000 },
+  short: { units: 30, buyers: 60, windowS: 6, outageMs: 5_000 },
   long: { units: 300, buyers: 1_500, windowS: 20, outageMs: 10_000 },
 };
 
@@ -64,6 +65,8 @@ interface Sale {
   rushed: RushResult;
   paid: PlacedOrder[];
   cancelled: PlacedOrder[];
+  /** Answers to the payment and cancel calls, by `<call> <status> <code>`. */
+  answers: Record<string, number>;
 }
 
 /**
@@ -75,13 +78,14 @@ async function sale(ctx: ScenarioContext, opts: { rush?: RushOptions; duringPaym
   const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves: 6, gapMs: 150, ...opts.rush });
   ctx.say(`rush: ${JSON.stringify(rushed.statuses)}`);
   const { payers, cancellers } = split(rushed.accepted);
-  const [paid, cancelled] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers), opts.duringPayments?.()]);
-  ctx.say(`paid ${paid.length}, cancelled ${cancelled.length}, left to expire ${rushed.accepted.length - paid.length - cancelled.length}`);
-  return { itemId: itemId!, rushed, paid, cancelled };
+  const answers: Record<string, number> = {};
+  const [paid, cancelled] = await Promise.all([pay(ctx.cluster, payers, 16, answers), cancel(ctx.cluster, cancellers, 8, answers), opts.duringPayments?.()]);
+  ctx.say(`paid ${paid.length}, cancelled ${cancelled.length}, left to expire ${rushed.accepted.length - paid.length - cancelled.length}; ${JSON.stringify(answers)}`);
+  return { itemId: itemId!, rushed, paid, cancelled, answers };
 }
 
 const outcome = (s: Sale, faultEndedAt: number, notes: Record<string, number | string> = {}, problems: string[] = []): ScenarioOutcome =>
-  ({ accepted: s.rushed.accepted, paid: s.paid, faultEndedAt, notes: { ...notes, answers: JSON.stringify(s.rushed.statuses) }, problems });
+  ({ accepted: s.rushed.accepted, paid: s.paid, faultEndedAt, notes: { ...notes, order_answers: JSON.stringify(s.rushed.statuses), payment_answers: JSON.stringify(s.answers) }, problems });
 
 /** Answers a client can get from a healthy or degraded system: anything else (a 500, a 502) is a problem. */
 function unexpectedAnswers(statuses: Record<string, number>, allowed: readonly string[]): string[] {
@@ -229,7 +233,8 @@ const postgresKill: Scenario = {
     killing = false;
     await killer;
     const problems = killed > 0 ? [] : ['no connection was killed'];
-    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+    const failedCalls = Object.entries(s.answers).filter(([key]) => / 5\d\d/.test(key) && !key.includes(' 503 ')).map(([key, n]) => `${n} × ${key}`);
+    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...failedCalls, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
   },
 };
 
@@ -296,7 +301,7 @@ const poison: Scenario = {
       await until('the replayed message applied', async () => ledger.applied.has(poisonOrder.orderId), 30_000);
       const attempts = ledger.attempts.get(poisonOrder.orderId) ?? 0;
       const problems = [
-        ...(attempts === MAX_ATTEMPTS + 1 ? [] : [`the poison message was tried ${attempts} times, expected ${MAX_ATTEMPTS} then 1 replay`]),
+        ...(attempts === MAX_ATTEMPTS + 1 ? [] : [`the poison message was handled ${attempts} times, expected ${MAX_ATTEMPTS} failures then 1 replay`]),
         ...(othersApplied === rushed.accepted.length - 1 ? [] : [`only ${othersApplied} of the other ${rushed.accepted.length - 1} orders were applied while the poison message was failing`]),
         ...ledgerProblems(ledger, rushed.accepted),
       ];
@@ -321,18 +326,37 @@ const clockJump: Scenario = {
   },
 };
 
+/**
+ * Holds a lock that makes inserts into `dead_letters` wait: the broker's recorder cannot take
+ * messages off the dead-letter queue, so the queue's length limit is reached — a full queue.
+ */
+async function blockDeadLetterRecording(databaseUrl: string): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  client.on('error', () => {});
+  await client.connect();
+  await client.query('begin');
+  await client.query('lock table dead_letters in exclusive mode');
+  return async () => {
+    await client.query('commit').catch(() => {});
+    await client.end().catch(() => {});
+  };
+}
+
 const deadLetterTarget: Scenario = {
   name: 'dead-letter-target',
-  fault: 'the dead-letter queue deleted, then full (a length limit refusing publishes)',
+  fault: 'the dead-letter queue deleted, then full (a length limit refusing publishes while recording is blocked)',
   expected: 'dead-lettered messages stay in their source queue until it takes them, 0 lost',
   cluster: { apis: 1, workers: 1 },
   async run(ctx) {
     const who = buyers(ctx.cluster, ctx.scale.buyers);
-    const poisoned = who.slice(0, 4);
+    // More than the recorder's prefetch: while recording is blocked it holds that many unacked, the
+    // rest wait as ready messages, and only ready messages count against the length limit.
+    const poisoned = who.slice(0, LEDGER_PREFETCH + 4);
     const policy = `${ctx.cluster.namespace}-dlq-full`;
     return withLedger(ctx, new Set(poisoned.map((b) => b.userId)), async (ledger) => {
       await deleteQueue(ctx.cluster.env.AMQP_URL!, ledger.deadLetterQueue);
       await setQueuePolicy(policy, ledger.deadLetterQueue, { 'max-length': 0, overflow: 'reject-publish' });
+      const unblock = await blockDeadLetterRecording(ctx.cluster.databaseUrl);
       let heldInSource = 0;
       let s: { accepted: PlacedOrder[]; paid: PlacedOrder[] };
       try {
@@ -342,9 +366,14 @@ const deadLetterTarget: Scenario = {
         const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
         s = { accepted: rushed.accepted, paid };
         // Refused by the full queue: the broker holds the message (unacked in its source queue) and retries.
-        await until('a dead letter refused by the full queue', async () => ledger.logs().some((l) => l.includes('could not park a failed message yet')), 60_000);
-        heldInSource = (await queueDepth(ledger.workQueue)).unacked;
+        await until('a dead letter refused by the full queue', async () => ledger.logs().some((l) => l.includes('could not park a failed message yet')), 60_000)
+          .catch((error: unknown) => {
+            throw new Error(`${String(error)}; the ledger's broker logged: ${JSON.stringify(ledger.logs().map((l) => { const j = JSON.parse(l) as { msg: string; attempt?: number; dead?: boolean }; return `${j.msg}${j.attempt ? ` #${j.attempt}${j.dead ? ' dead' : ''}` : ''}`; }))}`);
+          });
+        // RabbitMQ refreshes queue statistics every few seconds: poll while the message is held.
+        await until('the refused dead letter seen unacked in its source queue', async () => (heldInSource = (await queueDepth(ledger.workQueue)).unacked) > 0, 20_000).catch(() => {});
       } finally {
+        await unblock();
         await clearQueuePolicy(policy).catch(() => {});
       }
       const poisonedOrders = s.accepted.filter((o) => poisoned.some((p) => p.userId === o.userId));
@@ -353,7 +382,9 @@ const deadLetterTarget: Scenario = {
       ledger.fix();
       const replayed = await replayDeadLetters(ctx, 'chaos-ledger');
       await until('the replayed messages applied', async () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
-      const missingTarget = ledger.logs().filter((l) => l.includes('no queue took a failed message')).length;
+      // Deleting the queue cuts the ledger's consumer off it: the broker reconnects and declares it again (or, had a
+      // dead letter been sent meanwhile, finds it unroutable and does the same).
+      const missingTarget = ledger.logs().filter((l) => l.includes('no queue took a failed message') || l.includes('connection or channel lost')).length;
       const refused = ledger.logs().filter((l) => l.includes('could not park a failed message yet')).length;
       const problems = [
         ...(missingTarget > 0 ? [] : ['the missing dead-letter queue was never noticed']),

@@ -106,6 +106,13 @@ async function inParallel<T, R>(items: readonly T[], concurrency: number, task: 
   return results;
 }
 
+/** Counts an answer as `<what> <status> <error code>`, e.g. `cancel 503 unavailable`. */
+function tallyAnswer(answers: Record<string, number>, what: string, answer: Answer): void {
+  const error = answer.json.error as { code?: string } | undefined;
+  const key = `${what} ${answer.status}${error?.code ? ` ${error.code}` : ''}`;
+  answers[key] = (answers[key] ?? 0) + 1;
+}
+
 const TRANSIENT = new Set([0, 429, 502, 503, 504]);
 
 /**
@@ -114,11 +121,12 @@ const TRANSIENT = new Set([0, 429, 502, 503, 504]);
  * whose Pay the simulator took; an order the API refuses to take payment for (already closed) is
  * left out.
  */
-export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 16): Promise<PlacedOrder[]> {
+export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 16, answers: Record<string, number> = {}): Promise<PlacedOrder[]> {
   const paid = await inParallel(orders, concurrency, async (order) => {
     for (let attempt = 0; attempt < 10; attempt++) {
       const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
       const intent = await post(`${url}/v1/orders/${order.orderId}/payment`, order.token).catch(() => NO_ANSWER);
+      tallyAnswer(answers, 'payment', intent);
       if (TRANSIENT.has(intent.status)) {
         await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
         continue;
@@ -133,11 +141,12 @@ export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[],
 }
 
 /** Cancels each order as its buyer; returns those the API confirmed cancelled. */
-export async function cancel(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 8): Promise<PlacedOrder[]> {
+export async function cancel(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 8, answers: Record<string, number> = {}): Promise<PlacedOrder[]> {
   const done = await inParallel(orders, concurrency, async (order) => {
     for (let attempt = 0; attempt < 10; attempt++) {
       const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
       const res = await post(`${url}/v1/orders/${order.orderId}/cancel`, order.token).catch(() => NO_ANSWER);
+      tallyAnswer(answers, 'cancel', res);
       if (TRANSIENT.has(res.status)) {
         await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
         continue;

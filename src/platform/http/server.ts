@@ -278,10 +278,13 @@ export function toAppError(error: unknown): AppError {
 }
 
 /** A database or Redis that cannot be reached is the server's trouble, not the client's: 503, retry. */
-function isDatabaseUnavailable(error: unknown): boolean {
-  const { code = '', name = '', message = '' } = error as { code?: string; name?: string; message?: string };
+function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 5) return false;
+  const { code = '', name = '', message = '', cause } = error as { code?: string; name?: string; message?: string; cause?: unknown };
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08003', '08001'].includes(code)) return true;
-  return name === 'MaxRetriesPerRequestError' || /^Connection is closed|Stream isn't writeable/.test(message);
+  // node-postgres reports a connection killed mid-query (pg_terminate_backend, a failover) without a code.
+  if (name === 'MaxRetriesPerRequestError' || /^(Connection is closed|Stream isn't writeable|Connection terminated|Client has encountered a connection error)/.test(message)) return true;
+  return isDatabaseUnavailable(cause, depth + 1);
 }
 
 function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError, log: Logger) {
