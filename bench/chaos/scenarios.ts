@@ -84,8 +84,16 @@ async function sale(ctx: ScenarioContext, opts: { rush?: RushOptions; duringPaym
   return { itemId: itemId!, rushed, paid, cancelled, answers };
 }
 
-const outcome = (s: Sale, faultEndedAt: number, notes: Record<string, number | string> = {}, problems: string[] = []): ScenarioOutcome =>
-  ({ accepted: s.rushed.accepted, paid: s.paid, faultEndedAt, notes: { ...notes, order_answers: JSON.stringify(s.rushed.statuses), payment_answers: JSON.stringify(s.answers) }, problems });
+/** A 5xx other than 503 (which says "retry after"): never a right answer, whatever the fault. */
+const serverErrors = (s: Sale): string[] =>
+  [...Object.entries(s.rushed.statuses).map(([status, n]) => [`order ${status}`, n] as const), ...Object.entries(s.answers)]
+    .filter(([key]) => / 5\d\d/.test(key) && !key.includes(' 503')).map(([key, n]) => `${n} × ${key}`);
+
+const outcome = (s: Sale, faultEndedAt: number, notes: Record<string, number | string> = {}, problems: string[] = []): ScenarioOutcome => ({
+  accepted: s.rushed.accepted, paid: s.paid, faultEndedAt,
+  notes: { ...notes, order_answers: JSON.stringify(s.rushed.statuses), payment_answers: JSON.stringify(s.answers) },
+  problems: [...problems, ...serverErrors(s)],
+});
 
 /** Answers a client can get from a healthy or degraded system: anything else (a 500, a 502) is a problem. */
 function unexpectedAnswers(statuses: Record<string, number>, allowed: readonly string[]): string[] {
@@ -233,8 +241,7 @@ const postgresKill: Scenario = {
     killing = false;
     await killer;
     const problems = killed > 0 ? [] : ['no connection was killed'];
-    const failedCalls = Object.entries(s.answers).filter(([key]) => / 5\d\d/.test(key) && !key.includes(' 503 ')).map(([key, n]) => `${n} × ${key}`);
-    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...failedCalls, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
   },
 };
 
