@@ -186,6 +186,9 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
       return admission;
     },
 
+    /** Whether this process has the item flagged sold out right now (no gate, no database: a map read). */
+    flaggedSoldOut: (saleItemId: string): boolean => isFlaggedSoldOut(saleItemId.toLowerCase()),
+
     /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
     async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
       await gate.release(userId, lines);

@@ -179,3 +179,41 @@ describe('cart holds over HTTP', () => {
     assert.deepEqual((await h.system.audit({ quiet: true })).violations, []);
   });
 });
+
+describe('the sold-out short-circuit', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness({ config: { RATE_LIMIT_USER_MAX: 2, RATE_LIMIT_USER_WINDOW_MS: 600_000 } }); });
+  after(() => h.close());
+
+  const order = (token: string, saleItemId: string, headers: Record<string, string> = {}) =>
+    h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId, quantity: 1 }] }, headers });
+
+  it('when an item is sold out, then a buyer past the per-user rate limit is told sold_out, while the limit still holds for items on sale', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 1 }, { stock: 5 }] });
+    const [gone, onSale] = [sale.items[0]!.id, sale.items[1]!.id];
+    assert.equal((await order(h.buyerToken().token, gone)).status, 201); // the last unit: the item is flagged sold out
+    const buyer = h.buyerToken();
+    for (let i = 0; i < 4; i++) {
+      const res = await order(buyer.token, gone);
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'sold_out');
+    }
+    // The buyer's limit (2) is not spent by the short-circuited refusals: two more attempts pass it, the third does not.
+    assert.equal((await order(buyer.token, onSale)).status, 201);
+    assert.equal((await order(buyer.token, onSale)).status, 409); // limit_exceeded (per-user limit 1)
+    assert.equal((await order(buyer.token, onSale)).status, 429);
+  });
+
+  it('when an accepted request is retried with its Idempotency-Key after the sell-out, then it gets its 201 back, not sold_out', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 1 }] });
+    const item = sale.items[0]!.id;
+    const buyer = h.buyerToken();
+    const key = { 'idempotency-key': `retry-${buyer.userId}` };
+    const first = await order(buyer.token, item, key);
+    assert.equal(first.status, 201);
+    assert.equal((await order(h.buyerToken().token, item)).body.error.code, 'sold_out');
+    const again = await order(buyer.token, item, key);
+    assert.equal(again.status, 201, JSON.stringify(again.body));
+    assert.equal(again.body.id, first.body.id);
+  });
+});

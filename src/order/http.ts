@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import type { App, Guards } from '../platform/http/server.ts';
+import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { isAppError } from '../platform/errors.ts';
@@ -33,8 +33,20 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     }
   }
 
+  // After authentication (a refusal is no reason to skip it), before everything else. Not with an
+  // Idempotency-Key: a retried request must get its stored answer, which may be a 201.
+  const soldOutFirst: Hook = async (request) => {
+    if (request.headers['idempotency-key'] !== undefined) return;
+    try {
+      orders.refuseIfSoldOut((request.body as { items: Array<{ saleItemId: string }> }).items);
+    } catch (error) {
+      metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
+      throw error;
+    }
+  };
+
   app.post('/v1/orders', {
-    preHandler: buyer,
+    preHandler: [guards.authenticate('buyer'), soldOutFirst, guards.perUserLimit, guards.idempotency],
     config: { idempotency: 'atomic' },
     schema: {
       operationId: 'createOrder', tags: ['orders'], summary: 'Buy: hold stock and create an order awaiting payment', security: bearer,

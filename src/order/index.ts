@@ -320,6 +320,15 @@ export function createOrders(deps: OrdersDeps) {
     buyersWaiting: () => attemptsInFlight > 0 || committer.busy,
 
     /** Holds stock and creates an order in one step (sales that hold on order). */
+    /**
+     * The refusal most of a flash sale's requests get, answered before anything else is done for
+     * them: an attempt naming an item flagged sold out would be refused by `admit` anyway, and
+     * everything in between (per-user limit, catalog, group commit) is work spent on a known answer.
+     */
+    refuseIfSoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): void {
+      if (lines.some((line) => inventory.flaggedSoldOut(line.saleItemId))) throw new AppError('sold_out');
+    },
+
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
       const a = await prepare(userId, 'order', lines);
       a.idempotency = claim;

@@ -46,6 +46,9 @@ export interface HttpDeps {
 export interface Guards {
   /** Requires a valid token with one of these roles; applies the per-user rate limit. */
   auth(...roles: Role[]): Hook[];
+  /** The two halves of `auth`, for a route that answers some requests in between. */
+  authenticate(...roles: Role[]): Hook;
+  perUserLimit: Hook;
   /** Idempotency-Key handling; put it after `auth` so keys are scoped per user. */
   idempotency: Hook;
 }
@@ -151,6 +154,8 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   };
   const guards: Guards = {
     auth: (...roles) => [authenticate(deps.tokens, roles), perUser],
+    authenticate: (...roles) => authenticate(deps.tokens, roles),
+    perUserLimit: perUser,
     idempotency: idempotencyHandler(deps.idempotency),
   };
   app.addHook('onSend', storeIdempotentResponse(deps.idempotency));
