@@ -54,6 +54,31 @@ then counts from the database, the simulator's records and the processes' logs:
   the provider (must be 0).
 - **settle_ms**: from the end of the fault until all of the above was final.
 
+## How each fault is made
+
+Every scenario sells one item to twice (long form: five times) as many buyers as units, in waves
+of a third of the units each so that a fault injected after the first or second wave lands while
+units are still selling, then 60% of the winners pay through the simulator's hosted page, 10% cancel and 30% let
+the payment window pass — unless said otherwise below.
+
+| scenario | processes | how the fault is injected |
+|---|---|---|
+| \`worker-kill\` | 1 API, 2 workers | worker 1 SIGKILLed and restarted three times: mid-rush, during the payments, right as the first deadlines fire |
+| \`api-kill\` | 2 APIs, 1 worker | API 2 SIGKILLed 20 ms into the third wave (its clients get no answer), restarted after the rush |
+| \`rabbitmq-stop\` | 1 API, 1 worker | \`rabbitmqctl stop_app\` after the second wave; \`start_app\` after the outage (5 s short, 10 s long) |
+| \`redis-flush\` | 2 APIs, 1 worker | every key under the cluster's Redis prefix deleted after the second wave (gate, quotas, fence) |
+| \`postgres-kill\` | 1 API, 1 worker | \`pg_terminate_backend\` on every connection to the database, every 100 ms, from the first wave until 1 s into the payments |
+| \`psp-faults\` | 1 API, 1 worker | the simulator's knobs: 30% of webhooks dropped, 20% duplicated, delivered newest first, 2 s latency on every API call, 10% of calls answered only after the client gave up |
+| \`poison-message\` | 1 API, 1 worker, the ledger | a downstream consumer run by the drill itself (\`chaos-ledger\`, on \`order.created\`, through flashsale's RabbitMQ broker) throws for one buyer's order; after it is dead-lettered the bug is "fixed" and the dead letter replayed through \`POST /v1/admin/dead-letters/…/replay\` |
+| \`clock-jump\` | 1 API, 2 workers | a one-hour payment window; after the payments are applied, every API and worker is restarted with \`CLOCK_OFFSET_MS\` = 2 h (a clock that jumped; refused in production). The deadline messages and the sweeper then race for every unpaid order |
+| \`dead-letter-target\` | 1 API, 1 worker, the ledger | the ledger's dead-letter queue is deleted (the broker notices, reconnects and declares it again), then made full: a \`max-length 0, reject-publish\` policy, with the dead-letter recorder blocked by a lock on \`dead_letters\` (RabbitMQ counts only ready messages against the limit, so a draining queue is never full). Twelve orders are poisoned; the refused ones stay unacked in the ledger's work queue until the lock and the policy are lifted |
+| \`webhook-race\` | 1 API, 1 worker | no cancels: every winner presses Pay between 600 ms before and 600 ms after its own deadline, with webhooks delayed 300 ms |
+
+What the drill cannot show: a late *capture* is rare by design — the close check cancels the
+provider's intent before it expires an order, so a Pay pressed after the close is refused by the
+provider; a refund appears only when the provider captured between the close check's question and
+its cancel. A real clock jump inside a running process is simulated by a restart with an offset.
+
 \`npm test\` runs \`flashsale chaos --short\` (every scenario on a small sale) in its serial phase, and
 fails on any oversold, lost or doubled effect, an unclean audit or a scenario check that did not hold.
 The long form is \`flashsale chaos\` (${'`'}--only <names>${'`'} picks scenarios).

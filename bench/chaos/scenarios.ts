@@ -75,7 +75,10 @@ interface Sale {
  */
 async function sale(ctx: ScenarioContext, opts: { rush?: RushOptions; duringPayments?: () => Promise<void>; windowS?: number } = {}): Promise<Sale> {
   const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], opts.windowS ?? ctx.scale.windowS);
-  const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves: 6, gapMs: 150, ...opts.rush });
+  // Waves of a third of the units each: the item sells out in the third, so a fault injected after
+  // the first or second lands while units are still being sold, at every scale.
+  const waves = Math.ceil(ctx.scale.buyers / Math.max(1, Math.floor(ctx.scale.units / 3)));
+  const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves, gapMs: 150, ...opts.rush });
   ctx.say(`rush: ${JSON.stringify(rushed.statuses)}`);
   const { payers, cancellers } = split(rushed.accepted);
   const answers: Record<string, number> = {};
@@ -113,7 +116,7 @@ const workerKill: Scenario = {
       await ctx.cluster.startMember('worker', 1);
     };
     const s = await sale(ctx, {
-      rush: { afterWave: (i) => (i === 3 ? killWorker() : undefined) },
+      rush: { afterWave: (i) => (i === 1 ? killWorker() : undefined) },
       duringPayments: async () => {
         await sleep(100);
         await killWorker();
@@ -199,7 +202,7 @@ const redisFlush: Scenario = {
     const s = await sale(ctx, {
       rush: {
         afterWave: async (i) => {
-          if (i !== 3) return;
+          if (i !== 2) return;
           await deleteRedisKeys(ctx.cluster.env.REDIS_URL!, `${ctx.cluster.namespace}:`);
           flushedAt = Date.now();
         },
@@ -231,7 +234,7 @@ const postgresKill: Scenario = {
       })();
     };
     const s = await sale(ctx, {
-      rush: { afterWave: (i) => (i === 2 ? startKilling() : undefined) },
+      rush: { afterWave: (i) => (i === 1 ? startKilling() : undefined) },
       duringPayments: async () => {
         await sleep(1000);
         killing = false;

@@ -116,26 +116,32 @@ function tallyAnswer(answers: Record<string, number>, what: string, answer: Answ
 const TRANSIENT = new Set([0, 429, 502, 503, 504]);
 
 /**
- * Pays each order as a buyer does: asks the API for a payment (retrying what a client retries:
- * no answer, 429, 502–504), then presses Pay on the simulator's hosted page. Returns the orders
- * whose Pay the simulator took; an order the API refuses to take payment for (already closed) is
- * left out.
+ * A buyer's POST to the API, retried as a client retries what says "try again" (no answer, 429,
+ * 502–504), over the cluster's APIs in turn. Every answer is tallied; the last one is returned.
+ */
+async function callApi(cluster: ChaosCluster, what: string, path: string, token: string, answers: Record<string, number>): Promise<Answer> {
+  let answer = NO_ANSWER;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
+    answer = await post(`${url}${path}`, token).catch(() => NO_ANSWER);
+    tallyAnswer(answers, what, answer);
+    if (!TRANSIENT.has(answer.status)) return answer;
+    await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+  }
+  return answer;
+}
+
+/**
+ * Pays each order as a buyer does: asks the API for a payment, then presses Pay on the simulator's
+ * hosted page. Returns the orders whose Pay the simulator took; an order the API refuses to take
+ * payment for (already closed) is left out.
  */
 export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 16, answers: Record<string, number> = {}): Promise<PlacedOrder[]> {
   const paid = await inParallel(orders, concurrency, async (order) => {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
-      const intent = await post(`${url}/v1/orders/${order.orderId}/payment`, order.token).catch(() => NO_ANSWER);
-      tallyAnswer(answers, 'payment', intent);
-      if (TRANSIENT.has(intent.status)) {
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-        continue;
-      }
-      if (intent.status >= 300) return undefined;
-      const hosted = await post(`${String(intent.json.hostedUrl)}/pay`).catch(() => NO_ANSWER);
-      return hosted.status > 0 && hosted.status < 400 ? order : undefined;
-    }
-    return undefined;
+    const intent = await callApi(cluster, 'payment', `/v1/orders/${order.orderId}/payment`, order.token, answers);
+    if (intent.status === 0 || intent.status >= 300) return undefined;
+    const hosted = await post(`${String(intent.json.hostedUrl)}/pay`).catch(() => NO_ANSWER);
+    return hosted.status > 0 && hosted.status < 400 ? order : undefined;
   });
   return paid.filter((o): o is PlacedOrder => o !== undefined);
 }
@@ -143,17 +149,8 @@ export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[],
 /** Cancels each order as its buyer; returns those the API confirmed cancelled. */
 export async function cancel(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 8, answers: Record<string, number> = {}): Promise<PlacedOrder[]> {
   const done = await inParallel(orders, concurrency, async (order) => {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const url = cluster.apiUrls[attempt % cluster.apiUrls.length]!;
-      const res = await post(`${url}/v1/orders/${order.orderId}/cancel`, order.token).catch(() => NO_ANSWER);
-      tallyAnswer(answers, 'cancel', res);
-      if (TRANSIENT.has(res.status)) {
-        await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-        continue;
-      }
-      return res.status < 300 ? order : undefined;
-    }
-    return undefined;
+    const res = await callApi(cluster, 'cancel', `/v1/orders/${order.orderId}/cancel`, order.token, answers);
+    return res.status > 0 && res.status < 300 ? order : undefined;
   });
   return done.filter((o): o is PlacedOrder => o !== undefined);
 }
