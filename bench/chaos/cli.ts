@@ -5,6 +5,7 @@ import { passed, runChaos } from './run.ts';
 export interface ChaosFlags {
   short?: boolean;
   only?: string;
+  keepFailed?: boolean;
   out: string;
   doc: string;
   postgres?: string;
@@ -26,6 +27,7 @@ export async function chaosCommand(flags: ChaosFlags, argv: readonly string[]): 
     },
     only: flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : [],
     settleTimeoutMs: flags.short ? 90_000 : 240_000,
+    keepFailed: flags.keepFailed === true,
     command: `flashsale ${argv.join(' ')}`,
   }, (line) => process.stderr.write(`${line}\n`));
   console.table(terminalRows(report));

@@ -193,9 +193,10 @@ export class ChaosCluster {
   }
 
   /** Stops every member, then removes the namespace. */
-  async stop(): Promise<void> {
+  /** Stops every member, then removes the namespace — unless `keep`, to look at what a failed scenario left. */
+  async stop(keep = false): Promise<void> {
     await Promise.all(this.members.map((m) => stopProcess(m.process, 10_000).catch(() => {})));
     await this.#pool.end().catch(() => {});
-    await this.#cleanup();
+    if (!keep) await this.#cleanup();
   }
 }

@@ -149,6 +149,14 @@ function redeliveries(cluster: ChaosCluster): number {
   return count('redelivered message') + count('handler failed');
 }
 
+/** Every process logged through a whole fault: none of it may carry a secret or a token. */
+function secretsInLogs(cluster: ChaosCluster): string[] {
+  const logs = cluster.logs();
+  const leaks: string[] = (['JWT_SECRET', 'PSP_API_KEY'] as const).filter((key) => logs.includes(cluster.env[key]!));
+  if (/eyJ[\w-]{8,}\.eyJ[\w-]{8,}\./.test(logs)) leaks.push('a bearer token');
+  return leaks.map((what) => `the logs carry ${what}`);
+}
+
 /** The report row: counts by state, and every lost or doubled effect found. */
 export async function measure(cluster: ChaosCluster, expect: Expectations, settled: { ms: number | null; pending: string[] }): Promise<Omit<ScenarioResult, 'name' | 'fault' | 'expected' | 'notes'>> {
   const tally: Tally = { lost: [], doubled: [] };
@@ -162,6 +170,7 @@ export async function measure(cluster: ChaosCluster, expect: Expectations, settl
     ...tally.lost.filter(([, n]) => n > 0).map(([what, n]) => `lost: ${n} ${what}`),
     ...tally.doubled.filter(([, n]) => n > 0).map(([what, n]) => `doubled: ${n} ${what}`),
     ...(settled.ms === null ? [`never settled: ${settled.pending.join('; ')}`] : []),
+    ...secretsInLogs(cluster),
     ...audit.violations.map((v) => `audit: [${v.check}] ${v.message}`),
   ];
   return {

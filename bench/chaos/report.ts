@@ -53,6 +53,8 @@ then counts from the database, the simulator's records and the processes' logs:
   or refund recorded twice, a notice of one kind sent twice to one buyer, an order captured twice at
   the provider (must be 0).
 - **settle_ms**: from the end of the fault until all of the above was final.
+- A scenario also fails when any process's log carries the JWT secret, the provider API key or a
+  bearer token, or when a client got a \`5xx\` other than \`503\` (which says when to retry).
 
 ## How each fault is made
 

@@ -12,6 +12,8 @@ export interface ChaosOptions {
   /** How long a scenario may take to settle after its fault. */
   settleTimeoutMs: number;
   command: string;
+  /** Leave a failed scenario's database, keys and queues in place (their names are printed). */
+  keepFailed?: boolean;
 }
 
 export interface ChaosReport {
@@ -35,6 +37,7 @@ function failedRow(scenario: Scenario, error: unknown): ScenarioResult {
 async function runScenario(scenario: Scenario, options: ChaosOptions, say: (line: string) => void): Promise<ScenarioResult> {
   const scale = SCALES[options.mode];
   const cluster = await ChaosCluster.start({ engines: options.engines, ...scenario.cluster });
+  let keep = false;
   try {
     const outcome = await scenario.run({ cluster, scale, say: (line) => say(`  ${scenario.name}: ${line}`) });
     const settleStarted = Date.now();
@@ -43,9 +46,12 @@ async function runScenario(scenario: Scenario, options: ChaosOptions, say: (line
     const row = await measure(cluster, outcome, settled);
     // Settling is timed from the end of the fault, which may be before the runner started waiting.
     const settleMs = settled.ms === null ? null : settled.ms + Math.max(0, settleStarted - outcome.faultEndedAt);
-    return { name: scenario.name, fault: scenario.fault, expected: scenario.expected, ...row, settle_ms: settleMs, problems: [...outcome.problems, ...row.problems], notes: outcome.notes };
+    const result = { name: scenario.name, fault: scenario.fault, expected: scenario.expected, ...row, settle_ms: settleMs, problems: [...outcome.problems, ...row.problems], notes: outcome.notes };
+    keep = options.keepFailed === true && !passed(result);
+    if (keep) say(`  ${scenario.name}: kept for inspection: database, Redis prefix and RabbitMQ prefix ${cluster.namespace}`);
+    return result;
   } finally {
-    await cluster.stop();
+    await cluster.stop(keep);
   }
 }
 
