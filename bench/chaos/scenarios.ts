@@ -94,7 +94,7 @@ const serverErrors = (s: Sale): string[] =>
 
 const outcome = (s: Sale, faultEndedAt: number, notes: Record<string, number | string> = {}, problems: string[] = []): ScenarioOutcome => ({
   accepted: s.rushed.accepted, paid: s.paid, faultEndedAt,
-  notes: { ...notes, order_answers: JSON.stringify(s.rushed.statuses), payment_answers: JSON.stringify(s.answers) },
+  notes: { ...notes, order_answers: JSON.stringify(s.rushed.statuses), retried_after: JSON.stringify(s.rushed.shed), payment_answers: JSON.stringify(s.answers) },
   problems: [...problems, ...serverErrors(s)],
 });
 
@@ -210,7 +210,7 @@ const redisFlush: Scenario = {
     });
     const sold = await ctx.cluster.count(`select coalesce(sum(quantity), 0) as n from holds where status in ('held', 'sold')`);
     const problems = s.rushed.accepted.length === ctx.scale.units ? [] : [`${s.rushed.accepted.length} orders accepted for ${ctx.scale.units} units: the sale did not sell out exactly`];
-    return outcome(s, flushedAt, { units_taken: sold, fenced_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+    return outcome(s, flushedAt, { units_taken: sold, fenced_503: s.rushed.shed['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
   },
 };
 
@@ -244,7 +244,7 @@ const postgresKill: Scenario = {
     killing = false;
     await killer;
     const problems = killed > 0 ? [] : ['no connection was killed'];
-    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.statuses['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
+    return outcome(s, Date.now(), { connections_killed: killed, shed_503: s.rushed.shed['503'] ?? 0 }, [...problems, ...unexpectedAnswers(s.rushed.statuses, ['201', '409'])]);
   },
 };
 

@@ -18,8 +18,10 @@ export interface PlacedOrder extends Buyer {
 export interface RushResult {
   /** Orders the clients were answered 201 for. */
   accepted: PlacedOrder[];
-  /** Answers by status (0: no answer — connection refused or reset, timeout). */
+  /** Final answers by status (0: no answer — connection refused or reset, timeout). */
   statuses: Record<string, number>;
+  /** Answers that said "retry after" (429, 503) and were retried, by status. */
+  shed: Record<string, number>;
 }
 
 /** Buyers for the rush, each with its own identity and token. */
@@ -51,6 +53,7 @@ export async function rush(cluster: ChaosCluster, itemId: string, who: readonly 
   const urls = cluster.apiUrls;
   const accepted: PlacedOrder[] = [];
   const statuses: Record<string, number> = {};
+  const shed: Record<string, number> = {};
   const perWave = Math.ceil(who.length / waves);
   for (let w = 0; w < waves; w++) {
     const wave = who.slice(w * perWave, (w + 1) * perWave);
@@ -59,6 +62,7 @@ export async function rush(cluster: ChaosCluster, itemId: string, who: readonly 
       runLoad({ url, connections: opts.connections ?? 8, attempts: shares[i]!.map((b) => ({ token: b.token, body })), maxRetries: 20, timeoutMs: 15_000 })
         .then((r) => ({ share: shares[i]!, records: r.records }))));
     for (const { share, records } of results) {
+      for (const record of records) if (record.retried) shed[record.status] = (shed[record.status] ?? 0) + 1;
       for (const record of finalAnswers(records)) {
         statuses[record.status] = (statuses[record.status] ?? 0) + 1;
         if (record.status === 201 && record.id) accepted.push({ ...share[record.attempt]!, orderId: record.id });
@@ -67,7 +71,7 @@ export async function rush(cluster: ChaosCluster, itemId: string, who: readonly 
     await opts.afterWave?.(w + 1);
     if (w < waves - 1 && opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
   }
-  return { accepted, statuses };
+  return { accepted, statuses, shed };
 }
 
 /** The last answer of each attempt (earlier ones were 429/503 and retried). */
