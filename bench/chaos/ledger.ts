@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { systemClock } from '../../src/platform/clock.ts';
 import { PostgresDatabase } from '../../src/platform/database/postgres.ts';
 import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
-import { deleteTopologies, names } from '../../src/platform/broker/rabbitmq/topology.ts';
+import { names } from '../../src/platform/broker/rabbitmq/topology.ts';
 import type { OrderCreated } from '../../src/order/contracts.ts';
 
 export const LEDGER_CONSUMER = 'chaos-ledger';
@@ -59,9 +59,12 @@ export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; 
     async stop() {
       await broker.stop();
       await db.close();
+      // Only the ledger's own queues: the exchanges are the cluster's, and deleting one takes every
+      // binding with it — events relayed before the processes bind again would go nowhere.
       const connection = await amqp.connect(opts.amqpUrl);
       try {
-        await deleteTopologies(await connection.createChannel(), [topology]);
+        const channel = await connection.createChannel();
+        for (const queue of topology.queues) await channel.deleteQueue(queue.name);
       } finally {
         await connection.close();
       }
