@@ -115,6 +115,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const orders = createOrders({
     db, clock, catalog, inventory, idempotency, onEventsWritten,
     settlePayment: (orderId) => payments!.settleBeforeClose(orderId),
+    paymentOpen: (tx, orderId) => payments!.hasOpenPayment(tx, orderId),
     graceS: config.PAYMENT_GRACE_S,
     log: log.child({ component: 'order' }),
     onBatchCommitted: (attempts, units) => {

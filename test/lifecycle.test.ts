@@ -180,6 +180,27 @@ describe('the order lifecycle', () => {
     assert.equal(await scalar(h.system, `select count(*) from refunds where order_id = $1`, [order.id]), 0);
   });
 
+  it('when the order is closed while the provider is still creating its payment, then the payment is refused and its intent cancelled, so no capture can go unnoticed', async () => {
+    const { buyer, order } = await placeOrder();
+    await knobs({ latencyMs: 2000 });
+    const paying = h.http.request('POST', `/v1/orders/${order.id}/payment`, { token: buyer.token });
+    // The close runs while the intent is being created (the simulator holds the call 2 s): it finds
+    // no payment to settle. Nothing observable marks "the API is waiting on the provider", so this
+    // waits a fixed 300 ms for the request to get there.
+    await new Promise((r) => setTimeout(r, 300));
+    clock.advance(WINDOW_S * 1000 + 1000);
+    assert.equal(await h.system.orders.closeIfUnpaid(order.id), 'expired');
+    const answer = await paying;
+    await knobs({ latencyMs: 0 });
+    assert.equal(answer.status, 409, JSON.stringify(answer.body));
+    assert.equal(answer.body.error.code, 'payment_window_closed');
+    assert.equal(await scalar(h.system, `select count(*) from payments where order_id = $1`, [order.id]), 0, 'no payment recorded for the closed order');
+    const events = await fetch(`${h.pspUrl}/_sim/events?type=payment_intent.canceled`, { headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` } });
+    const canceled = ((await events.json()) as { data: Array<{ event: { data: { object: { metadata?: Record<string, string> } } } }> }).data
+      .filter((e) => e.event.data.object.metadata?.order_id === order.id);
+    assert.equal(canceled.length, 1, 'the intent created for the closed order was cancelled');
+  });
+
   it('after all of it, the audit is clean', async () => {
     clock.advance(3600_000);
     await h.system.orders.sweep();

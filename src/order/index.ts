@@ -78,6 +78,11 @@ export interface OrdersDeps {
    * can no longer be paid (the provider's intent is cancelled). Injected, so order never imports payment.
    */
   settlePayment: (orderId: string) => Promise<'paid' | 'unpaid'>;
+  /**
+   * Whether, in the closing transaction, a payment is open (recorded, not settled): one started
+   * after `settlePayment` answered. Injected like `settlePayment`.
+   */
+  paymentOpen: (tx: Tx, orderId: string) => Promise<boolean>;
   /** Seconds after the payment window for the second close check. */
   graceS: number;
   log: Logger;
@@ -236,6 +241,10 @@ export function createOrders(deps: OrdersDeps) {
     const expired = await db.transaction(async (tx) => {
       const [closed] = await tx.query<{ user_id: string }>(sql.markExpired, [orderId, clock.now()]);
       if (!closed) return false;
+      // A buyer's payment recorded after settlePayment looked (it found none) could still be paid,
+      // and nothing would ever notice that capture. The row lock taken above orders us after
+      // payOrder's lock (lockPendingForPayment): if its payment is in, start over and settle it.
+      if (await deps.paymentOpen(tx, orderId)) throw new Error(`order ${orderId}: a payment was started while it was being closed; closing again`);
       await inventory.releaseOrder(tx, orderId, 'expired');
       await emit(tx, [{ topic: OrderTopics.expired, payload: { orderId, userId: closed.user_id } satisfies OrderExpired }]);
       return true;
@@ -442,6 +451,15 @@ export function createOrders(deps: OrdersDeps) {
 
     closeIfUnpaid,
     sweep,
+
+    /**
+     * In the caller's transaction: locks the order against closing (FOR SHARE) if it still awaits
+     * payment and its window is open; false otherwise. payOrder records the provider's intent under
+     * this lock, so a close either sees the payment or happened before it and refuses it.
+     */
+    async lockPendingForPayment(tx: Tx, orderId: string): Promise<boolean> {
+      return (await tx.query(sql.lockPendingForPayment, [orderId, clock.now()])).length > 0;
+    },
 
     /** Whether an order with this id exists (whoever's it is): the payment component's check of a provider's capture. */
     async exists(orderId: string): Promise<boolean> {

@@ -37,6 +37,9 @@ export const lockOrder = `${orderById} for update`;
 export const markPaid = `
   update orders set status = 'PAID', updated_at = $2 where id = $1 and status = 'PENDING_PAYMENT' returning user_id`;
 
+export const lockPendingForPayment = `
+  select 1 from orders where id = $1 and status = 'PENDING_PAYMENT' and expires_at > $2 for share`;
+
 export const markExpired = `
   update orders set status = 'EXPIRED', closed_reason = 'payment_window_elapsed', updated_at = $2
    where id = $1 and status = 'PENDING_PAYMENT' returning user_id`;

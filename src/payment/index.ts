@@ -29,7 +29,7 @@ export interface PaymentsDeps {
   db: Database;
   clock: Clock;
   gateway: PaymentGateway;
-  orders: Pick<Orders, 'getOrder' | 'exists'>;
+  orders: Pick<Orders, 'getOrder' | 'exists' | 'lockPendingForPayment'>;
   log: Logger;
   onEventsWritten?: () => void;
 }
@@ -104,8 +104,23 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
         log.error({ err: error, orderId }, 'payment provider refused to create an intent');
         throw unavailable(error);
       }
-      await db.query(sql.insertPayment, [randomUUID(), orderId, userId, intent.id, order.totalAmount, order.currency, clock.now()]);
+      // The provider call took time: the order may have been closed meanwhile, having found no
+      // payment to settle. Recorded only while the order still awaits payment, under its lock.
+      const recorded = await db.transaction(async (tx) => {
+        if (!(await orders.lockPendingForPayment(tx, orderId))) return false;
+        await tx.query(sql.insertPayment, [randomUUID(), orderId, userId, intent.id, order.totalAmount, order.currency, clock.now()]);
+        return true;
+      });
+      if (!recorded) {
+        await gateway.cancelIntent(intent.id).catch((error: unknown) => log.warn({ err: error, orderId, intentId: intent.id }, 'could not cancel the intent of an order closed during payment'));
+        throw new AppError('payment_window_closed');
+      }
       return view((await paymentOfOrder(orderId))!, intent.hostedUrl);
+    },
+
+    /** In the caller's transaction: whether the order has a payment recorded and not settled. */
+    async hasOpenPayment(tx: Tx, orderId: string): Promise<boolean> {
+      return (await tx.query(sql.openPaymentOfOrder, [orderId])).length > 0;
     },
 
     /** A provider webhook: verified, deduplicated by event id, applied once. */

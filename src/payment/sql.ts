@@ -22,6 +22,9 @@ export const markFailed = `
   update payments set status = 'failed', last_error = $3, updated_at = $2 where provider_intent_id = $1 and status = 'pending'
   returning id, order_id, user_id`;
 
+/** A payment recorded and not settled: the buyer may still pay through it. */
+export const openPaymentOfOrder = `select 1 from payments where order_id = $1 and status in ('pending', 'failed')`;
+
 export const markCanceled = `
   update payments set status = 'canceled', updated_at = $2 where provider_intent_id = $1 and status in ('pending', 'failed')`;
 
