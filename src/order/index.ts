@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
-import type { Database, Tx } from '../platform/database/index.ts';
+import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
 import { AppError } from '../platform/errors.ts';
 import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../platform/group-commit.ts';
@@ -462,8 +462,8 @@ export function createOrders(deps: OrdersDeps) {
     },
 
     /** Whether an order with this id exists (whoever's it is): the payment component's check of a provider's capture. */
-    async exists(orderId: string): Promise<boolean> {
-      return (await db.query(sql.orderById, [orderId])).length > 0;
+    async exists(q: Queryable, orderId: string): Promise<boolean> {
+      return (await q.query(sql.orderById, [orderId])).length > 0;
     },
 
     /** Every order's status, for the cross-component audit. */

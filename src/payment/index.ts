@@ -9,6 +9,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { OrderRefundRequested } from '../order/contracts.ts';
 import type { Orders } from '../order/index.ts';
 import { PaymentTopics, type PaymentFailed, type PaymentRefunded, type PaymentSucceeded } from './contracts.ts';
+import { isUuid } from '../platform/uuid.ts';
 import * as sql from './sql.ts';
 
 export type PaymentStatus = 'pending' | 'succeeded' | 'failed' | 'canceled';
@@ -34,9 +35,6 @@ export interface PaymentsDeps {
   onEventsWritten?: () => void;
 }
 
-/** Our order ids, as `randomUUID()` makes them: what `payOrder` puts in an intent's `metadata.order_id`. */
-const ORDER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 interface PaymentRow {
   id: string; order_id: string; user_id: string | null; provider_intent_id: string; amount: number; currency: string;
   status: PaymentStatus; last_error: string | null;
@@ -56,23 +54,18 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
     return (await db.query<PaymentRow>(sql.paymentOfOrder, [orderId]))[0];
   }
 
-  /**
-   * Whether a capture the provider reports can be ours: a payment row names the intent, or its
-   * metadata names one of our orders (the case recordCapture recovers). Anything else — an intent
-   * made in the provider's dashboard, or by another system on the same account — has no order to pay,
-   * and recording it would leave a capture that no order owns and nothing refunds.
-   */
-  async function isOurIntent(intent: PaymentIntent): Promise<boolean> {
-    if ((await db.query(sql.paymentOfIntent, [intent.id])).length > 0) return true;
-    return ORDER_ID.test(intent.orderId) && orders.exists(intent.orderId);
-  }
-
   /** Records the capture once, whoever saw it first (webhook or close check); emits payment.succeeded. */
   async function recordCapture(tx: Tx, intent: PaymentIntent): Promise<boolean> {
     const now = clock.now();
     let [row] = await tx.query<{ id: string; order_id: string; user_id: string | null; amount: number; currency: string }>(sql.markSucceeded, [intent.id, now]);
     if (!row) {
-      // No payment row (a crash between creating the intent and recording it): the intent itself is the record.
+      // No payment row (a crash between creating the intent and recording it): the intent itself is the record —
+      // if it names one of our orders. Anything else (an intent made in the provider's dashboard, or by another
+      // system on the account) has no order to pay: recorded, it would be a capture no order owns and nothing refunds.
+      if (!isUuid(intent.orderId) || !(await orders.exists(tx, intent.orderId))) {
+        log.warn({ intentId: intent.id, orderId: intent.orderId }, 'capture reported for an intent that is not ours; ignored');
+        return false;
+      }
       // Only an amount we could have asked for can be recorded; anything else is a malformed event, refused as one.
       if (!Number.isSafeInteger(intent.amount) || intent.amount <= 0) throw new AppError('validation_failed', 'The payment intent amount is not a positive integer.');
       [row] = await tx.query(sql.insertSucceededPayment, [randomUUID(), intent.orderId, intent.id, intent.amount, intent.currency.toUpperCase(), now]);
@@ -132,17 +125,12 @@ export function createPayments({ db, clock, gateway, orders, log, onEventsWritte
         if (error instanceof WebhookVerificationError) throw new AppError('invalid_signature', error.message);
         throw new AppError('validation_failed', 'The webhook body is not a valid event.', { cause: error });
       }
-      // Asked before the transaction: orders reads outside it, and the embedded database has one connection.
-      const foreign = event.type === 'payment_intent.succeeded' && event.intent !== undefined && !(await isOurIntent(event.intent));
       return db.transaction(async (tx) => {
         const fresh = await tx.query(sql.recordWebhook, [event.id, event.type, clock.now()]);
         if (fresh.length === 0) return { duplicate: true };
         const intent = event.intent;
         if (!intent) return { duplicate: false };
-        if (foreign) {
-          // Acknowledged and recorded as seen, so the provider stops retrying an event that can never apply.
-          tx.afterCommit(() => log.warn({ intentId: intent.id, orderId: intent.orderId, eventId: event.id }, 'capture reported for an intent that is not ours; ignored'));
-        } else if (event.type === 'payment_intent.succeeded') {
+        if (event.type === 'payment_intent.succeeded') {
           await recordCapture(tx, intent);
         } else if (event.type === 'payment_intent.payment_failed') {
           const [row] = await tx.query<{ id: string; order_id: string; user_id: string | null }>(sql.markFailed, [intent.id, clock.now(), intent.lastError ?? 'declined']);

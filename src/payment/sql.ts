@@ -6,8 +6,6 @@ export const insertPayment = `
   insert into payments (id, order_id, user_id, provider_intent_id, amount, currency, status, created_at, updated_at)
   values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) on conflict (order_id) do nothing`;
 
-export const paymentOfIntent = `select id from payments where provider_intent_id = $1`;
-
 /** The capture: exactly once per payment, whichever of webhook or close check sees it first. */
 export const markSucceeded = `
   update payments set status = 'succeeded', updated_at = $2 where provider_intent_id = $1 and status <> 'succeeded'

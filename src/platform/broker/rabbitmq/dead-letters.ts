@@ -1,4 +1,5 @@
 import type { Queryable } from '../../database/database.ts';
+import { isUuid } from '../../uuid.ts';
 import { deadLetterOf, type DeadLetter, type DeadLetterRow } from '../broker.ts';
 
 /**
@@ -11,8 +12,6 @@ import { deadLetterOf, type DeadLetter, type DeadLetterRow } from '../broker.ts'
 /** What the recorder writes: the dead letter itself. */
 export type DeadRecord = DeadLetter;
 type Row = DeadLetterRow;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Records a dead letter (idempotent: the dead-letter queue is at-least-once). A message whose
@@ -30,7 +29,7 @@ export async function recordDeadLetter(db: Queryable, record: DeadRecord): Promi
            last_error = excluded.last_error, dead_at = excluded.dead_at, replayed_at = null
      returning 1`,
     [record.consumer, record.messageId, record.topic, JSON.stringify(record.payload ?? null), record.attempts, record.lastError,
-      record.deadAt.toISOString(), UUID.test(record.messageId)],
+      record.deadAt.toISOString(), isUuid(record.messageId)],
   );
   return rows.length > 0;
 }
