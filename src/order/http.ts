@@ -28,9 +28,13 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
       metrics.purchaseAttempts.inc({ kind, outcome: 'accepted' });
       return result;
     } catch (error) {
-      metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
+      countRefusal(kind, error);
       throw error;
     }
+  }
+
+  function countRefusal(kind: 'order' | 'cart', error: unknown): void {
+    metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
   }
 
   // After authentication (a refusal is no reason to skip it), before everything else. Not with an
@@ -40,7 +44,7 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     try {
       orders.refuseIfSoldOut((request.body as { items: Array<{ saleItemId: string }> }).items);
     } catch (error) {
-      metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
+      countRefusal('order', error);
       throw error;
     }
   };

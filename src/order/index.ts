@@ -328,7 +328,6 @@ export function createOrders(deps: OrdersDeps) {
     /** Buyers are being answered (or their purchases committed): background work should give way. */
     buyersWaiting: () => attemptsInFlight > 0 || committer.busy,
 
-    /** Holds stock and creates an order in one step (sales that hold on order). */
     /**
      * The refusal most of a flash sale's requests get, answered before anything else is done for
      * them: an attempt naming an item flagged sold out would be refused by `admit` anyway, and
@@ -338,6 +337,7 @@ export function createOrders(deps: OrdersDeps) {
       if (lines.some((line) => inventory.flaggedSoldOut(line.saleItemId))) throw new AppError('sold_out');
     },
 
+    /** Holds stock and creates an order in one step (sales that hold on order). */
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
       const a = await prepare(userId, 'order', lines);
       a.idempotency = claim;
