@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../src/platform/clock.ts';
 import { scalar, startHarness, until, type Harness } from './support/harness.ts';
@@ -183,11 +184,17 @@ describe('the order lifecycle', () => {
   it('when the order is closed while the provider is still creating its payment, then the payment is refused and its intent cancelled, so no capture can go unnoticed', async () => {
     const { buyer, order } = await placeOrder();
     await knobs({ latencyMs: 2000 });
+    const reachedProvider = new Promise<void>((resolve) => {
+      const onRequest = (request: IncomingMessage) => {
+        if (request.method !== 'POST' || request.url !== '/v1/payment_intents') return;
+        h.psp.server.off('request', onRequest);
+        resolve();
+      };
+      h.psp.server.on('request', onRequest);
+    });
     const paying = h.http.request('POST', `/v1/orders/${order.id}/payment`, { token: buyer.token });
-    // The close runs while the intent is being created (the simulator holds the call 2 s): it finds
-    // no payment to settle. Nothing observable marks "the API is waiting on the provider", so this
-    // waits a fixed 300 ms for the request to get there.
-    await new Promise((r) => setTimeout(r, 300));
+    // The close runs while the simulator holds the intent's creation (2 s): it finds no payment to settle.
+    await reachedProvider;
     clock.advance(WINDOW_S * 1000 + 1000);
     assert.equal(await h.system.orders.closeIfUnpaid(order.id), 'expired');
     const answer = await paying;
