@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TokenService } from '../src/platform/tokens.ts';
+import { inParallel, post, splitWinners } from './buyers.ts';
 import { runLoad, type AttemptRecord, type PlannedAttempt } from './load.ts';
 
 /** What the lifecycle scenario measures after the flash (snake_case: part of the report file). */
@@ -31,33 +32,7 @@ export interface LifecycleTarget {
   tokens: TokenService;
 }
 
-/** The share of the flash's winners that pay, and that cancel; the rest let the deadline pass. */
-const PAY_SHARE = 0.6;
-const CANCEL_SHARE = 0.1;
 const POLL_MS = 200;
-
-async function inParallel<T>(items: readonly T[], concurrency: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) await task(items[next++]!);
-  }));
-}
-
-async function post(url: string, token: string | undefined, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const response = await fetch(url, {
-    method: 'POST', redirect: 'manual',
-    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    // the hosted page answers a redirect or HTML
-  }
-  return { status: response.status, json };
-}
 
 /**
  * After the flash: 60% of the winners pay through the simulator's hosted page, 10% cancel, 30% let
@@ -78,8 +53,7 @@ export async function runLifecycle(target: LifecycleTarget, flash: { records: re
     return body.stock;
   };
   const winners = flash.records.filter((r) => r.status === 201 && r.id).map((r) => ({ orderId: r.id!, token: flash.attempts[r.attempt]!.token }));
-  const payers = winners.slice(0, Math.floor(winners.length * PAY_SHARE));
-  const cancellers = winners.slice(payers.length, payers.length + Math.floor(winners.length * CANCEL_SHARE));
+  const { payers, cancellers } = splitWinners(winners);
   const expiring = winners.length - payers.length - cancellers.length;
   const firstDue = opts.firstOrderAt + opts.windowS * 1000;
 
@@ -87,7 +61,7 @@ export async function runLifecycle(target: LifecycleTarget, flash: { records: re
   const paying = inParallel(payers, 32, async ({ orderId, token }) => {
     const intent = await post(`${target.url}/v1/orders/${orderId}/payment`, token);
     if (intent.status >= 300) throw new Error(`payment of ${orderId} answered ${intent.status}: ${JSON.stringify(intent.json)}`);
-    const hosted = await post(`${String(intent.json.hostedUrl)}/pay`, undefined);
+    const hosted = await post(`${String(intent.json.hostedUrl)}/pay`);
     if (hosted.status >= 400) throw new Error(`the hosted page answered ${hosted.status}`);
   });
   const cancelling = inParallel(cancellers, 8, async ({ orderId, token }) => {

@@ -23,8 +23,8 @@ export interface Ledger {
   attempts: Map<string, number>;
   /** From now on the consumer no longer throws. */
   fix(): void;
-  /** Lines the ledger's broker logged (JSON). */
-  logs(): string[];
+  /** How many lines the ledger's broker logged that contain `text`. */
+  logged(text: string): number;
   workQueue: string;
   deadLetterQueue: string;
   stop(): Promise<void>;
@@ -53,7 +53,7 @@ export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; 
   return {
     applied, attempts,
     fix: () => void (fixed = true),
-    logs: () => lines,
+    logged: (text) => lines.filter((line) => line.includes(text)).length,
     workQueue: names.work(opts.prefix, LEDGER_CONSUMER),
     deadLetterQueue: names.dlq(opts.prefix, LEDGER_CONSUMER),
     async stop() {

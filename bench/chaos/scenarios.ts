@@ -7,9 +7,10 @@ import pg from 'pg';
 import { deleteRedisKeys } from '../targets.ts';
 import type { ChaosCluster, ClusterOptions } from './cluster.ts';
 import { clearQueuePolicy, deleteQueue, killDatabaseConnections, queueDepth, setQueuePolicy, startRabbitMq, stopRabbitMq } from './faults.ts';
-import { LEDGER_PREFETCH, startLedger, type Ledger } from './ledger.ts';
+import { LEDGER_CONSUMER, LEDGER_PREFETCH, startLedger, type Ledger } from './ledger.ts';
 import type { Expectations } from './measure.ts';
-import { buyers, cancel, pay, rush, split, type PlacedOrder, type RushOptions, type RushResult } from './traffic.ts';
+import { splitWinners } from '../buyers.ts';
+import { buyers, cancel, pay, rush, type Buyer, type PlacedOrder, type RushOptions, type RushResult } from './traffic.ts';
 
 export interface Scale {
   /** Units on sale. */
@@ -61,12 +62,16 @@ async function until(what: string, check: () => Promise<boolean>, timeoutMs: num
 }
 
 interface Sale {
-  itemId: string;
   rushed: RushResult;
   paid: PlacedOrder[];
-  cancelled: PlacedOrder[];
   /** Answers to the payment and cancel calls, by `<call> <status> <code>`. */
   answers: Record<string, number>;
+}
+
+/** A sale open now: one item with the scale's units, one per buyer. Returns the sale item's id. */
+async function openSale(ctx: ScenarioContext, windowS = ctx.scale.windowS): Promise<string> {
+  const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], windowS);
+  return itemId!;
 }
 
 /**
@@ -74,17 +79,17 @@ interface Sale {
  * winners pay and 10% cancel (concurrently with `duringPayments`), the rest let the window pass.
  */
 async function sale(ctx: ScenarioContext, opts: { rush?: RushOptions; duringPayments?: () => Promise<void>; windowS?: number } = {}): Promise<Sale> {
-  const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], opts.windowS ?? ctx.scale.windowS);
+  const itemId = await openSale(ctx, opts.windowS);
   // Waves of a third of the units each: the item sells out in the third, so a fault injected after
   // the first or second lands while units are still being sold, at every scale.
   const waves = Math.ceil(ctx.scale.buyers / Math.max(1, Math.floor(ctx.scale.units / 3)));
-  const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves, gapMs: 150, ...opts.rush });
+  const rushed = await rush(ctx.cluster, itemId, buyers(ctx.cluster, ctx.scale.buyers), { waves, gapMs: 150, ...opts.rush });
   ctx.say(`rush: ${JSON.stringify(rushed.statuses)}`);
-  const { payers, cancellers } = split(rushed.accepted);
+  const { payers, cancellers } = splitWinners(rushed.accepted);
   const answers: Record<string, number> = {};
   const [paid, cancelled] = await Promise.all([pay(ctx.cluster, payers, 16, answers), cancel(ctx.cluster, cancellers, 8, answers), opts.duringPayments?.()]);
   ctx.say(`paid ${paid.length}, cancelled ${cancelled.length}, left to expire ${rushed.accepted.length - paid.length - cancelled.length}; ${JSON.stringify(answers)}`);
-  return { itemId: itemId!, rushed, paid, cancelled, answers };
+  return { rushed, paid, answers };
 }
 
 /** A 5xx other than 503 (which says "retry after"): never a right answer, whatever the fault. */
@@ -289,6 +294,28 @@ function ledgerProblems(ledger: Ledger, accepted: readonly PlacedOrder[]): strin
   return [...(missing ? [`lost: ${missing} order events the ledger never applied`] : []), ...(twice ? [`doubled: ${twice} order events applied twice`] : [])];
 }
 
+/**
+ * The ledger scenarios' sale: one rush wave, then the winners pay and cancel as usual — except the
+ * poisoned buyers, whose orders are left alone (their events are the ones the ledger chokes on).
+ */
+async function saleWithPoisonedBuyers(ctx: ScenarioContext, who: readonly Buyer[], poisoned: ReadonlySet<string>): Promise<{ accepted: PlacedOrder[]; paid: PlacedOrder[]; poisonedOrders: PlacedOrder[] }> {
+  const itemId = await openSale(ctx);
+  const rushed = await rush(ctx.cluster, itemId, who, { waves: 1 });
+  const { payers, cancellers } = splitWinners(rushed.accepted.filter((o) => !poisoned.has(o.userId)));
+  const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
+  return { accepted: rushed.accepted, paid, poisonedOrders: rushed.accepted.filter((o) => poisoned.has(o.userId)) };
+}
+
+const ledgerDeadLetters = (ctx: ScenarioContext) => ctx.cluster.count(`select count(*) as n from dead_letters where consumer = '${LEDGER_CONSUMER}'`);
+
+/** The bug is fixed: every dead letter is replayed through the admin API, and each applies. */
+async function fixAndReplay(ctx: ScenarioContext, ledger: Ledger, poisonedOrders: readonly PlacedOrder[]): Promise<number> {
+  ledger.fix();
+  const replayed = await replayDeadLetters(ctx, LEDGER_CONSUMER);
+  await until('the replayed messages applied', async () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
+  return replayed;
+}
+
 const poison: Scenario = {
   name: 'poison-message',
   fault: 'a poison message (a consumer that always throws for one order)',
@@ -298,24 +325,19 @@ const poison: Scenario = {
     const who = buyers(ctx.cluster, ctx.scale.buyers);
     const poisoned = who[0]!;
     return withLedger(ctx, new Set([poisoned.userId]), async (ledger) => {
-      const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
-      const rushed = await rush(ctx.cluster, itemId!, who, { waves: 1 });
-      const { payers, cancellers } = split(rushed.accepted.filter((o) => o.userId !== poisoned.userId));
-      const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
-      const poisonOrder = rushed.accepted.find((o) => o.userId === poisoned.userId);
+      const { accepted, paid, poisonedOrders } = await saleWithPoisonedBuyers(ctx, who, new Set([poisoned.userId]));
+      const poisonOrder = poisonedOrders[0];
       if (!poisonOrder) throw new Error('the poisoned buyer got no order');
-      await until('the poison message dead-lettered', async () => (await ctx.cluster.count(`select count(*) as n from dead_letters where consumer = 'chaos-ledger'`)) === 1, 60_000);
-      const othersApplied = rushed.accepted.filter((o) => o !== poisonOrder && ledger.applied.get(o.orderId) === 1).length;
-      ledger.fix();
-      const replayed = await replayDeadLetters(ctx, 'chaos-ledger');
-      await until('the replayed message applied', async () => ledger.applied.has(poisonOrder.orderId), 30_000);
+      await until('the poison message dead-lettered', async () => (await ledgerDeadLetters(ctx)) === 1, 60_000);
+      const othersApplied = accepted.filter((o) => o !== poisonOrder && ledger.applied.get(o.orderId) === 1).length;
+      const replayed = await fixAndReplay(ctx, ledger, poisonedOrders);
       const attempts = ledger.attempts.get(poisonOrder.orderId) ?? 0;
       const problems = [
         ...(attempts === MAX_ATTEMPTS + 1 ? [] : [`the poison message was handled ${attempts} times, expected ${MAX_ATTEMPTS} failures then 1 replay`]),
-        ...(othersApplied === rushed.accepted.length - 1 ? [] : [`only ${othersApplied} of the other ${rushed.accepted.length - 1} orders were applied while the poison message was failing`]),
-        ...ledgerProblems(ledger, rushed.accepted),
+        ...(othersApplied === accepted.length - 1 ? [] : [`only ${othersApplied} of the other ${accepted.length - 1} orders were applied while the poison message was failing`]),
+        ...ledgerProblems(ledger, accepted),
       ];
-      return { accepted: rushed.accepted, paid, faultEndedAt: Date.now(), notes: { attempts_before_dead: MAX_ATTEMPTS, replayed, others_applied_before_fix: othersApplied }, problems };
+      return { accepted, paid, faultEndedAt: Date.now(), notes: { attempts_before_dead: MAX_ATTEMPTS, replayed, others_applied_before_fix: othersApplied }, problems };
     });
   },
 };
@@ -361,50 +383,44 @@ const deadLetterTarget: Scenario = {
     const who = buyers(ctx.cluster, ctx.scale.buyers);
     // More than the recorder's prefetch: while recording is blocked it holds that many unacked, the
     // rest wait as ready messages, and only ready messages count against the length limit.
-    const poisoned = who.slice(0, LEDGER_PREFETCH + 4);
+    const poisoned = new Set(who.slice(0, LEDGER_PREFETCH + 4).map((b) => b.userId));
     const policy = `${ctx.cluster.namespace}-dlq-full`;
-    return withLedger(ctx, new Set(poisoned.map((b) => b.userId)), async (ledger) => {
+    return withLedger(ctx, poisoned, async (ledger) => {
       await deleteQueue(ctx.cluster.env.AMQP_URL!, ledger.deadLetterQueue);
       await setQueuePolicy(policy, ledger.deadLetterQueue, { 'max-length': 0, overflow: 'reject-publish' });
       const unblock = await blockDeadLetterRecording(ctx.cluster.databaseUrl);
       let heldInSource = 0;
-      let s: { accepted: PlacedOrder[]; paid: PlacedOrder[] };
+      let s: Awaited<ReturnType<typeof saleWithPoisonedBuyers>>;
       try {
-        const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
-        const rushed = await rush(ctx.cluster, itemId!, who, { waves: 1 });
-        const { payers, cancellers } = split(rushed.accepted.filter((o) => !poisoned.some((p) => p.userId === o.userId)));
-        const [paid] = await Promise.all([pay(ctx.cluster, payers), cancel(ctx.cluster, cancellers)]);
-        s = { accepted: rushed.accepted, paid };
+        s = await saleWithPoisonedBuyers(ctx, who, poisoned);
         // Refused by the full queue: the broker holds the message (unacked in its source queue) and retries.
-        await until('a dead letter refused by the full queue', async () => ledger.logs().some((l) => l.includes('could not park a failed message yet')), 60_000)
-          .catch((error: unknown) => {
-            throw new Error(`${String(error)}; the ledger's broker logged: ${JSON.stringify(ledger.logs().map((l) => { const j = JSON.parse(l) as { msg: string; attempt?: number; dead?: boolean }; return `${j.msg}${j.attempt ? ` #${j.attempt}${j.dead ? ' dead' : ''}` : ''}`; }))}`);
-          });
+        await until('a dead letter refused by the full queue', async () => ledger.logged(REFUSED) > 0, 60_000);
         // RabbitMQ refreshes queue statistics every few seconds: poll while the message is held.
         await until('the refused dead letter seen unacked in its source queue', async () => (heldInSource = (await queueDepth(ledger.workQueue)).unacked) > 0, 20_000).catch(() => {});
       } finally {
         await unblock();
         await clearQueuePolicy(policy).catch(() => {});
       }
-      const poisonedOrders = s.accepted.filter((o) => poisoned.some((p) => p.userId === o.userId));
-      await until('every poison message dead-lettered', async () =>
-        (await ctx.cluster.count(`select count(*) as n from dead_letters where consumer = 'chaos-ledger'`)) === poisonedOrders.length, 60_000);
-      ledger.fix();
-      const replayed = await replayDeadLetters(ctx, 'chaos-ledger');
-      await until('the replayed messages applied', async () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
+      await until('every poison message dead-lettered', async () => (await ledgerDeadLetters(ctx)) === s.poisonedOrders.length, 60_000);
+      const replayed = await fixAndReplay(ctx, ledger, s.poisonedOrders);
       // Deleting the queue cuts the ledger's consumer off it: the broker reconnects and declares it again (or, had a
       // dead letter been sent meanwhile, finds it unroutable and does the same).
-      const missingTarget = ledger.logs().filter((l) => l.includes('no queue took a failed message') || l.includes('connection or channel lost')).length;
-      const refused = ledger.logs().filter((l) => l.includes('could not park a failed message yet')).length;
+      const missingTarget = ledger.logged('no queue took a failed message') + ledger.logged('connection or channel lost');
       const problems = [
         ...(missingTarget > 0 ? [] : ['the missing dead-letter queue was never noticed']),
         ...(heldInSource > 0 ? [] : ['no refused dead letter was seen held in its source queue']),
         ...ledgerProblems(ledger, s.accepted),
       ];
-      return { ...s, faultEndedAt: Date.now(), notes: { poisoned: poisonedOrders.length, unroutable: missingTarget, refused_by_full_queue: refused, held_in_source: heldInSource, replayed }, problems };
+      return {
+        accepted: s.accepted, paid: s.paid, faultEndedAt: Date.now(), problems,
+        notes: { poisoned: s.poisonedOrders.length, unroutable: missingTarget, refused_by_full_queue: ledger.logged(REFUSED), held_in_source: heldInSource, replayed },
+      };
     });
   },
 };
+
+/** What the broker logs when a queue refuses a dead letter (see RabbitMqBroker's sendOff). */
+const REFUSED = 'could not park a failed message yet';
 
 const webhookRace: Scenario = {
   name: 'webhook-race',
@@ -412,8 +428,8 @@ const webhookRace: Scenario = {
   expected: 'one terminal state per order; a refund when the payment landed after the close',
   cluster: { apis: 1, workers: 1, env: { PSP_WEBHOOK_DELAY_MS: '300' } },
   async run(ctx) {
-    const [itemId] = await ctx.cluster.createSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
-    const rushed = await rush(ctx.cluster, itemId!, buyers(ctx.cluster, ctx.scale.buyers), { waves: 1 });
+    const itemId = await openSale(ctx);
+    const rushed = await rush(ctx.cluster, itemId, buyers(ctx.cluster, ctx.scale.buyers), { waves: 1 });
     const deadlines = new Map((await ctx.cluster.query<{ id: string; due: string }>(`select id, extract(epoch from expires_at) * 1000 as due from orders`)).map((r) => [r.id, Number(r.due)]));
     // Each buyer presses Pay between 600 ms before and 600 ms after its own deadline.
     const paid = (await Promise.all(rushed.accepted.map(async (order, i) => {

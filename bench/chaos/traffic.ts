@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { runLoad, type AttemptRecord } from '../load.ts';
+import { inParallel, post, type Answer } from '../buyers.ts';
 import type { ChaosCluster } from './cluster.ts';
 
 export interface Buyer {
@@ -81,34 +82,7 @@ function finalAnswers(records: readonly AttemptRecord[]): AttemptRecord[] {
   return [...last.values()];
 }
 
-interface Answer {
-  status: number;
-  json: Record<string, unknown>;
-}
-
 const NO_ANSWER: Answer = { status: 0, json: {} };
-
-async function post(url: string, token?: string): Promise<Answer> {
-  const response = await fetch(url, { method: 'POST', redirect: 'manual', headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const text = await response.text();
-  try {
-    return { status: response.status, json: JSON.parse(text) as Record<string, unknown> };
-  } catch {
-    return { status: response.status, json: {} };
-  }
-}
-
-async function inParallel<T, R>(items: readonly T[], concurrency: number, task: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await task(items[i]!);
-    }
-  }));
-  return results;
-}
 
 /** Counts an answer as `<what> <status> <error code>`, e.g. `cancel 503 unavailable`. */
 function tallyAnswer(answers: Record<string, number>, what: string, answer: Answer): void {
@@ -157,11 +131,4 @@ export async function cancel(cluster: ChaosCluster, orders: readonly PlacedOrder
     return res.status > 0 && res.status < 300 ? order : undefined;
   });
   return done.filter((o): o is PlacedOrder => o !== undefined);
-}
-
-/** Splits the winners: the first 60% pay, the next 10% cancel, the rest let the deadline pass. */
-export function split(accepted: readonly PlacedOrder[], payShare = 0.6, cancelShare = 0.1): { payers: PlacedOrder[]; cancellers: PlacedOrder[]; idle: PlacedOrder[] } {
-  const p = Math.floor(accepted.length * payShare);
-  const c = Math.floor(accepted.length * cancelShare);
-  return { payers: accepted.slice(0, p), cancellers: accepted.slice(p, p + c), idle: accepted.slice(p + c) };
 }
