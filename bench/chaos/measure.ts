@@ -61,28 +61,6 @@ async function capturesByOrder(cluster: ChaosCluster): Promise<Map<string, Set<s
   return byOrder;
 }
 
-/** Everything that is not final yet; empty once the system has settled. */
-async function unsettled(cluster: ChaosCluster, expect: Expectations): Promise<string[]> {
-  const pending: string[] = [];
-  const n = async (what: string, sql: string, params: unknown[] = []) => {
-    const count = await cluster.count(sql, params);
-    if (count > 0) pending.push(`${count} ${what}`);
-  };
-  await n('orders awaiting payment', `select count(*) as n from orders where status = 'PENDING_PAYMENT'`);
-  // Also the rows due in the next seconds (the second close check, window + grace): settled means nothing is about to happen.
-  await n('events not yet published', `select count(*) as n from outbox where published_at is null and deliver_after <= now() + interval '10 seconds'`);
-  await n('refunds pending', `select count(*) as n from refunds where status = 'pending'`);
-  await n('notifications not sent', `select count(*) as n from notifications where status = 'pending'`);
-  await n('orders without every notice', `${missingNoticesSql} select count(*) as n from missing`);
-  const captured = await capturesByOrder(cluster);
-  await n('captures not applied', `select count(*) as n from unnest($1::uuid[]) as c(order_id)
-    where not exists (select 1 from orders o where o.id = c.order_id and o.status in ('PAID', 'FULFILLED'))
-      and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]]);
-  const missing = await cluster.count(`select count(*) as n from unnest($1::uuid[]) as a(id) where not exists (select 1 from orders o where o.id = a.id)`, [expect.accepted.map((o) => o.orderId)]);
-  if (missing > 0) pending.push(`${missing} accepted orders not in the database`);
-  return pending;
-}
-
 /** The notices each order should have by its state, and those it lacks (one row per missing notice). */
 const missingNoticesSql = `with expected as (
     select o.id, o.user_id, 'order_placed' as kind from orders o
@@ -92,6 +70,36 @@ const missingNoticesSql = `with expected as (
   ), missing as (
     select e.* from expected e where not exists (select 1 from notifications n where n.user_id = e.user_id and n.kind = e.kind)
   )`;
+
+/** Counts that both the settling and the measuring ask for. */
+const count = {
+  pendingOrders: (c: ChaosCluster) => c.count(`select count(*) as n from orders where status = 'PENDING_PAYMENT'`),
+  /** Outbox rows unpublished and due by `within` from now (negative: overdue by that much). */
+  unpublished: (c: ChaosCluster, within: string) => c.count(`select count(*) as n from outbox where published_at is null and deliver_after <= now() + $1::interval`, [within]),
+  missingNotices: (c: ChaosCluster) => c.count(`${missingNoticesSql} select count(*) as n from missing`),
+  acceptedMissing: (c: ChaosCluster, expect: Expectations) => c.count(
+    `select count(*) as n from unnest($1::uuid[]) as a(id) where not exists (select 1 from orders o where o.id = a.id)`, [expect.accepted.map((o) => o.orderId)]),
+  capturesNotApplied: (c: ChaosCluster, captured: Map<string, Set<string>>) => c.count(
+    `select count(*) as n from unnest($1::uuid[]) as c(order_id)
+      where not exists (select 1 from orders o where o.id = c.order_id and o.status in ('PAID', 'FULFILLED'))
+        and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]]),
+};
+
+/** Everything that is not final yet; empty once the system has settled. */
+async function unsettled(cluster: ChaosCluster, expect: Expectations): Promise<string[]> {
+  const captured = await capturesByOrder(cluster);
+  const counts: Array<[string, number]> = [
+    ['orders awaiting payment', await count.pendingOrders(cluster)],
+    // Also the rows due in the next seconds (the second close check, window + grace): settled means nothing is about to happen.
+    ['events not yet published', await count.unpublished(cluster, '10 seconds')],
+    ['refunds pending', await cluster.count(`select count(*) as n from refunds where status = 'pending'`)],
+    ['notifications not sent', await cluster.count(`select count(*) as n from notifications where status = 'pending'`)],
+    ['orders without every notice', await count.missingNotices(cluster)],
+    ['captures not applied', await count.capturesNotApplied(cluster, captured)],
+    ['accepted orders not in the database', await count.acceptedMissing(cluster, expect)],
+  ];
+  return counts.filter(([, n]) => n > 0).map(([what, n]) => `${n} ${what}`);
+}
 
 /** Polls until nothing is pending (or `timeoutMs`); resolves with the time it took, or null. */
 export async function settle(cluster: ChaosCluster, expect: Expectations, timeoutMs: number): Promise<{ ms: number | null; pending: string[] }> {
@@ -109,27 +117,20 @@ export async function settle(cluster: ChaosCluster, expect: Expectations, timeou
   }
 }
 
-async function countLost(cluster: ChaosCluster, expect: Expectations, tally: Tally): Promise<void> {
-  const ids = expect.accepted.map((o) => o.orderId);
-  tally.lost.push(['accepted orders missing from the database', await cluster.count(
-    `select count(*) as n from unnest($1::uuid[]) as a(id) where not exists (select 1 from orders o where o.id = a.id)`, [ids])]);
-  tally.lost.push(['orders stuck awaiting payment', await cluster.count(`select count(*) as n from orders where status = 'PENDING_PAYMENT'`)]);
-  const captured = await capturesByOrder(cluster);
-  tally.lost.push(['captured payments neither applied nor refunded', await cluster.count(
-    `select count(*) as n from unnest($1::uuid[]) as c(order_id)
-      where not exists (select 1 from orders o where o.id = c.order_id and o.status in ('PAID', 'FULFILLED'))
-        and not exists (select 1 from refunds r where r.order_id = c.order_id and r.status = 'succeeded')`, [[...captured.keys()]])]);
-  const paidIds = expect.paid.map((o) => o.orderId);
-  tally.lost.push(['payments the simulator took but never captured', paidIds.filter((id) => !captured.has(id)).length]);
-  tally.lost.push(['events overdue and never published', await cluster.count(`select count(*) as n from outbox where published_at is null and deliver_after <= now() - interval '5 seconds'`)]);
-  tally.lost.push(['notices never sent', await cluster.count(`${missingNoticesSql} select count(*) as n from missing`)]);
+async function countLost(cluster: ChaosCluster, expect: Expectations, captured: Map<string, Set<string>>, tally: Tally): Promise<void> {
+  tally.lost.push(['accepted orders missing from the database', await count.acceptedMissing(cluster, expect)]);
+  tally.lost.push(['orders stuck awaiting payment', await count.pendingOrders(cluster)]);
+  tally.lost.push(['captured payments neither applied nor refunded', await count.capturesNotApplied(cluster, captured)]);
+  tally.lost.push(['payments the simulator took but never captured', expect.paid.filter((o) => !captured.has(o.orderId)).length]);
+  tally.lost.push(['events overdue and never published', await count.unpublished(cluster, '-5 seconds')]);
+  tally.lost.push(['notices never sent', await count.missingNotices(cluster)]);
   tally.lost.push(['units still held by closed orders', await cluster.count(
     `select coalesce(sum(h.quantity), 0) as n from holds h join orders o on o.id = h.order_id where h.status = 'held' and o.status <> 'PENDING_PAYMENT'`)]);
   tally.lost.push(['holds without an order', await cluster.count(
     `select count(*) as n from holds h where h.kind = 'order' and (h.order_id is null or not exists (select 1 from orders o where o.id = h.order_id))`)]);
 }
 
-async function countDoubled(cluster: ChaosCluster, tally: Tally): Promise<void> {
+async function countDoubled(cluster: ChaosCluster, captured: Map<string, Set<string>>, tally: Tally): Promise<void> {
   const excess = (sql: string) => cluster.count(`select coalesce(sum(c - 1), 0) as n from (${sql}) as g`);
   tally.doubled.push(['orders with two terminal transitions', await excess(
     `select count(*) as c from outbox where topic = any('{${TERMINAL_EVENTS.join(',')}}') group by payload->>'orderId' having count(*) > 1`)]);
@@ -138,7 +139,6 @@ async function countDoubled(cluster: ChaosCluster, tally: Tally): Promise<void> 
   tally.doubled.push(['payments recorded twice', await excess(`select count(*) as c from outbox where topic = 'payment.succeeded' group by payload->>'orderId' having count(*) > 1`)]);
   tally.doubled.push(['refunds issued twice', await excess(`select count(*) as c from outbox where topic = 'payment.refunded' group by payload->>'orderId' having count(*) > 1`)]);
   tally.doubled.push(['notices sent twice', await excess(`select count(*) as c from notifications group by user_id, kind, channel having count(*) > 1`)]);
-  const captured = await capturesByOrder(cluster);
   tally.doubled.push(['orders captured twice at the provider', [...captured.values()].reduce((sum, intents) => sum + intents.size - 1, 0)]);
 }
 
@@ -160,8 +160,9 @@ function secretsInLogs(cluster: ChaosCluster): string[] {
 /** The report row: counts by state, and every lost or doubled effect found. */
 export async function measure(cluster: ChaosCluster, expect: Expectations, settled: { ms: number | null; pending: string[] }): Promise<Omit<ScenarioResult, 'name' | 'fault' | 'expected' | 'notes'>> {
   const tally: Tally = { lost: [], doubled: [] };
-  await countLost(cluster, expect, tally);
-  await countDoubled(cluster, tally);
+  const captured = await capturesByOrder(cluster);
+  await countLost(cluster, expect, captured, tally);
+  await countDoubled(cluster, captured, tally);
   const byStatus = new Map((await cluster.query<{ status: string; n: string }>('select status, count(*) as n from orders group by status')).map((r) => [r.status, Number(r.n)]));
   const audit = await cluster.audit(true);
   const lost = tally.lost.reduce((sum, [, n]) => sum + n, 0);
