@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { writeReport, terminalRows } from './report.ts';
 import { runBench, SCALES, type Scenario } from './run.ts';
+import { enginesFrom } from './targets.ts';
 
 export interface BenchFlags {
   scenario: string;
@@ -21,8 +22,6 @@ export interface BenchFlags {
   cpuProf?: string;
 }
 
-/** The engines on this machine as the project's services run them (see docs/operations.md). */
-const LOCAL = { postgres: 'postgres://postgres@127.0.0.1:5432/postgres', redis: 'redis://127.0.0.1:6379', amqp: 'amqp://guest:guest@127.0.0.1:5672' };
 
 function positive(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -44,11 +43,7 @@ export async function benchCommand(flags: BenchFlags, argv: readonly string[]): 
     perUserLimit: positive('limit', flags.limit, scale.perUserLimit),
     connections: positive('connections', flags.connections, 128),
     only: flags.runs ? flags.runs.split(',').map((r) => r.trim()).filter(Boolean) : [],
-    engines: {
-      postgresUrl: flags.postgres ?? process.env.DATABASE_URL ?? LOCAL.postgres,
-      redisUrl: flags.redis ?? process.env.REDIS_URL ?? LOCAL.redis,
-      amqpUrl: flags.amqp ?? process.env.AMQP_URL ?? LOCAL.amqp,
-    },
+    engines: enginesFrom(flags),
     ...(flags.cpuProf ? { cpuProfileDir: resolve(flags.cpuProf) } : {}),
     progress: flags.progress && process.stderr.isTTY === true,
     seed: positive('seed', flags.seed, 1),

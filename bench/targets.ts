@@ -27,6 +27,18 @@ export interface Engines {
 
 export type Engine = 'postgres' | 'redis' | 'rabbitmq';
 
+/** The engines on this machine as the project's services run them (see docs/operations.md). */
+const LOCAL_ENGINES: Engines = { postgresUrl: 'postgres://postgres@127.0.0.1:5432/postgres', redisUrl: 'redis://127.0.0.1:6379', amqpUrl: 'amqp://guest:guest@127.0.0.1:5672' };
+
+/** Where the engines are: the command's flags, else the usual environment variables, else this machine's services. */
+export function enginesFrom(flags: { postgres?: string; redis?: string; amqp?: string }, env: Record<string, string | undefined> = process.env): Engines {
+  return {
+    postgresUrl: flags.postgres ?? env.DATABASE_URL ?? LOCAL_ENGINES.postgresUrl,
+    redisUrl: flags.redis ?? env.REDIS_URL ?? LOCAL_ENGINES.redisUrl,
+    amqpUrl: flags.amqp ?? env.AMQP_URL ?? LOCAL_ENGINES.amqpUrl,
+  };
+}
+
 /** A server under load, in its own process, with the sale's items created. */
 export interface RunningTarget {
   url: string;

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { terminalRows, writeReport } from './report.ts';
 import { passed, runChaos } from './run.ts';
+import { enginesFrom } from '../targets.ts';
 
 export interface ChaosFlags {
   short?: boolean;
@@ -13,18 +14,12 @@ export interface ChaosFlags {
   amqp?: string;
 }
 
-/** The engines on this machine as the project's services run them (see docs/operations.md). */
-const LOCAL = { postgres: 'postgres://postgres@127.0.0.1:5432/postgres', redis: 'redis://127.0.0.1:6379', amqp: 'amqp://guest:guest@127.0.0.1:5672' };
 
 /** `flashsale chaos`: runs the scenarios, prints the table, writes the JSON and docs/reliability.md. */
 export async function chaosCommand(flags: ChaosFlags, argv: readonly string[]): Promise<boolean> {
   const report = await runChaos({
     mode: flags.short ? 'short' : 'long',
-    engines: {
-      postgresUrl: flags.postgres ?? process.env.DATABASE_URL ?? LOCAL.postgres,
-      redisUrl: flags.redis ?? process.env.REDIS_URL ?? LOCAL.redis,
-      amqpUrl: flags.amqp ?? process.env.AMQP_URL ?? LOCAL.amqp,
-    },
+    engines: enginesFrom(flags),
     only: flags.only ? flags.only.split(',').map((s) => s.trim()).filter(Boolean) : [],
     settleTimeoutMs: flags.short ? 90_000 : 240_000,
     keepFailed: flags.keepFailed === true,

@@ -192,7 +192,15 @@ program.command('audit')
     process.exitCode = report.ok ? 0 : 1;
   });
 
-program.command('bench')
+/** The engine flags of the commands that create their own databases, prefixes and queues (bench, chaos). */
+function withEngineOptions(command: Command): Command {
+  return command
+    .option('--postgres <url>', 'PostgreSQL (default: DATABASE_URL, else the local server)')
+    .option('--redis <url>', 'Redis (default: REDIS_URL, else the local server)')
+    .option('--amqp <url>', 'RabbitMQ (default: AMQP_URL, else the local server)');
+}
+
+withEngineOptions(program.command('bench'))
   .description('Run a flash sale against flashsale and the seeds\' approaches, report attempts/s, latencies, oversold (bench/results/)')
   .option('--scenario <name>', 'flash (one item), multi (20 items, 1-3 per buyer) or lifecycle (flash, then pay / cancel / expire and re-sell)', 'flash')
   .option('--window <s>', 'lifecycle: the payment window in seconds', '20')
@@ -206,9 +214,6 @@ program.command('bench')
   .option('--out <dir>', 'where the reports go', 'bench/results')
   .option('--seed <n>', 'seed of the plan: who buys what, in which order', '1')
   .option('--no-progress', 'no progress bar')
-  .option('--postgres <url>', 'PostgreSQL for the distributed run and the baselines (default: DATABASE_URL, else the local server)')
-  .option('--redis <url>', 'Redis for the distributed run and the baselines (default: REDIS_URL, else the local server)')
-  .option('--amqp <url>', 'RabbitMQ for the distributed run and the baselines (default: AMQP_URL, else the local server)')
   .option('--cpu-prof <dir>', 'write a V8 CPU profile of every target process into this directory')
   .action(async (flags: BenchFlags) => {
     // Loaded on demand: the chart renderer is heavy and no other command needs it.
@@ -216,16 +221,13 @@ program.command('bench')
     if (!(await benchCommand(flags, process.argv.slice(2)))) process.exitCode = 1;
   });
 
-program.command('chaos')
-  .description('Run flashsale as real processes on PostgreSQL + Redis + RabbitMQ, inject faults during a sale, prove nothing is lost, doubled or oversold (docs/reliability.md)')
+withEngineOptions(program.command('chaos'))
+  .description('Run flashsale as real processes on PostgreSQL + Redis + RabbitMQ, inject faults during a sale (it stops and starts RabbitMQ with rabbitmqctl), prove nothing is lost, doubled or oversold (docs/reliability.md)')
   .option('--short', 'one fault of each kind on a small sale (a few minutes; part of npm test)')
   .option('--only <names>', 'only these scenarios, comma-separated (worker-kill, api-kill, rabbitmq-stop, …)')
   .option('--out <dir>', 'where chaos.json goes', 'bench/results')
   .option('--doc <file>', 'the Markdown report to regenerate', 'docs/reliability.md')
   .option('--keep-failed', 'leave a failed scenario\'s database, Redis keys and queues in place for inspection')
-  .option('--postgres <url>', 'PostgreSQL (default: DATABASE_URL, else the local server)')
-  .option('--redis <url>', 'Redis (default: REDIS_URL, else the local server)')
-  .option('--amqp <url>', 'RabbitMQ (default: AMQP_URL, else the local server); the drill stops and starts it with rabbitmqctl')
   .action(async (flags: ChaosFlags) => {
     const { chaosCommand } = await import('../../bench/chaos/cli.ts');
     if (!(await chaosCommand(flags, process.argv.slice(2)))) process.exitCode = 1;
