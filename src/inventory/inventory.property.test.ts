@@ -245,6 +245,13 @@ function gateGive(m: Model, holds: readonly ModelHold[]): void {
   }
 }
 
+/** The process dies and starts again; the model's memory gate is what the new process loads from the database. */
+async function restartProcess(m: Model, r: Real): Promise<void> {
+  await stopProcess(r.process);
+  r.process = await startProcess(r.kind, r.clock, r.prefix);
+  if (r.kind === 'memory') gateFromDb(m);
+}
+
 /** What a rebuild loads: the database's view. */
 function gateFromDb(m: Model): void {
   m.gate.available = new Map(m.items.map((i) => [i.id, counts(m, i.id).available]));
@@ -587,9 +594,7 @@ class Restart implements Cmd {
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('restart');
-    await stopProcess(r.process);
-    r.process = await startProcess(r.kind, r.clock, r.prefix);
-    if (r.kind === 'memory') gateFromDb(m);
+    await restartProcess(m, r);
     await checkInvariants(m, r, `${this}`);
   }
   toString = () => 'restart';
@@ -611,10 +616,8 @@ class CrashBetweenAdmitAndCommit implements Cmd {
       if (error instanceof GateUnavailableError) return undefined;
       throw error;
     });
-    await stopProcess(r.process);
-    r.process = await startProcess(r.kind, r.clock, r.prefix);
-    if (r.kind === 'memory') gateFromDb(m);
-    else if (admission?.ok) gateTake(m, userId, lines);
+    await restartProcess(m, r);
+    if (r.kind !== 'memory' && admission?.ok) gateTake(m, userId, lines);
     await checkInvariants(m, r, `${this} (admitted: ${admission?.ok})`);
   }
   toString = () => `crashBetweenAdmitAndCommit(user ${this.user}, ${JSON.stringify(this.specs)})`;
@@ -632,9 +635,7 @@ class CorruptGate implements Cmd {
   async run(m: Model, r: Real): Promise<void> {
     count('corrupt gate');
     // In a fresh process: sold-out flags of the old one (set from the right gate) would hide the error.
-    await stopProcess(r.process);
-    r.process = await startProcess(r.kind, r.clock, r.prefix);
-    if (r.kind === 'memory') gateFromDb(m);
+    await restartProcess(m, r);
     for (const i of m.items) m.gate.available.set(i.id, gateAvailable(m, i.id) + this.extra);
     if (this.forgetQuotas) m.gate.quotas.clear();
     const quotas = [...m.gate.quotas].map(([k, quantity]) => {
@@ -659,9 +660,7 @@ class LoseGate implements Cmd {
   async run(m: Model, r: Real): Promise<void> {
     count(this.traffic.length + this.cancels.length > 0 ? 'gate lost, with traffic' : 'gate lost, quiet');
     if (r.kind === 'memory') {
-      await stopProcess(r.process);
-      r.process = await startProcess(r.kind, r.clock, r.prefix);
-      gateFromDb(m);
+      await restartProcess(m, r);
       await checkInvariants(m, r, `${this}`);
       return;
     }
