@@ -788,16 +788,8 @@ describe('fuzzing every operation of the OpenAPI document', () => {
     const otherBuyer = h.buyerToken();
     const orderItem = orderSale.sale.items[0]!.id;
     const cartItem = cartSale.sale.items[0]!.id;
-    const placed = async (token: string) => {
-      const r = await h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId: orderItem, quantity: 1 }] } });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      return r.body.id as string;
-    };
-    const held = async (token: string) => {
-      const r = await h.http.request('POST', '/v1/cart/items', { token, body: { saleItemId: cartItem, quantity: 1 } });
-      assert.equal(r.status, 201, JSON.stringify(r.body));
-      return r.body.holdId as string;
-    };
+    const placed = (token: string) => h.placeOrder(token, orderItem);
+    const held = (token: string) => h.holdInCart(token, cartItem);
     const orders = [await placed(buyer.token), await placed(otherBuyer.token)];
     const holds = [await held(buyer.token), await held(otherBuyer.token)];
     const registered = await h.http.request('POST', '/v1/auth/register', { body: { email: 'fuzz-login@example.com', password: 'fuzz-login-pw' } });

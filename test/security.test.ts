@@ -125,16 +125,8 @@ describe('security (issue #6)', () => {
   let bob: { token: string; userId: string };
   const poisonBuyer = { token: '', userId: '' };
 
-  const placeOrder = async (token: string) => {
-    const res = await h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId: orderItem, quantity: 1 }] } });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.id as string;
-  };
-  const addHold = async (token: string) => {
-    const res = await h.http.request('POST', '/v1/cart/items', { token, body: { saleItemId: cartItem, quantity: 1 } });
-    assert.equal(res.status, 201, JSON.stringify(res.body));
-    return res.body.holdId as string;
-  };
+  const placeOrder = (token: string) => h.placeOrder(token, orderItem);
+  const addHold = (token: string) => h.holdInCart(token, cartItem);
   /** The dead letter of the poisoned consumer (created in `before`; dead again after each replay). */
   const deadLetter = async () => {
     await h.system.broker.drain();

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
 import { buildHttpApp, buildSystem, type System } from '../../src/app.ts';
@@ -34,6 +35,10 @@ export interface Harness {
   adminToken(): string;
   /** A merchant with a shop, one product per item, and a sale; opens now unless told otherwise. */
   createSale(opts?: SaleOptions): Promise<{ sale: FlashSale; merchantToken: string; shopId: string }>;
+  /** The buyer orders one unit over HTTP; asserts the 201 and returns the order's id. */
+  placeOrder(token: string, saleItemId: string): Promise<string>;
+  /** The buyer holds one unit in the cart over HTTP; asserts the 201 and returns the hold's id. */
+  holdInCart(token: string, saleItemId: string): Promise<string>;
 }
 
 export interface SaleOptions {
@@ -127,6 +132,16 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
     },
     adminToken() {
       return system.tokens.issue({ userId: randomUUID(), role: 'admin' });
+    },
+    async placeOrder(token, saleItemId) {
+      const res = await http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId, quantity: 1 }] } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.id as string;
+    },
+    async holdInCart(token, saleItemId) {
+      const res = await http.request('POST', '/v1/cart/items', { token, body: { saleItemId, quantity: 1 } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.holdId as string;
     },
     async createSale(saleOpts: SaleOptions = {}) {
       const { accounts, catalog, clock } = system;
