@@ -16,9 +16,10 @@ export type Role = 'api' | 'worker' | 'psp';
 
 export interface Member {
   role: Role;
+  /** 1-based within its role (the simulator is 1). */
+  index: number;
   /** Stable within the cluster: `api-1`, `worker-2`, `psp`. */
   name: string;
-  port?: number;
   process: CliProcess;
 }
 
@@ -124,7 +125,7 @@ export class ChaosCluster {
       : role === 'psp'
         ? await startCliProcess(['psp'], childEnv, { ready: { http: `${this.pspUrl}/health` }, url: this.pspUrl, timeoutMs: START_TIMEOUT_MS })
         : await startCliProcess(['worker'], childEnv, { ready: { log: 'worker is up' }, timeoutMs: START_TIMEOUT_MS });
-    const member: Member = { role, name, process, ...(port ? { port } : {}) };
+    const member: Member = { role, index, name, process };
     const at = this.members.findIndex((m) => m.name === name);
     if (at >= 0) this.members.splice(at, 1, member);
     else this.members.push(member);
@@ -139,15 +140,12 @@ export class ChaosCluster {
     this.pastOutput.push(member.process.output());
   }
 
-  /** Kills and starts a member again with `env` (a restart with a changed setting, e.g. the clock). */
-  async restart(name: string, env: Record<string, string> = {}, how: 'kill' | 'stop' = 'stop'): Promise<Member> {
+  /** Stops a member gracefully and starts it again with `env` (a restart with a changed setting, e.g. the clock). */
+  async restart(name: string, env: Record<string, string> = {}): Promise<Member> {
     const member = this.member(name);
-    if (how === 'kill') await this.kill(name);
-    else {
-      await stopProcess(member.process, 15_000);
-      this.pastOutput.push(member.process.output());
-    }
-    return this.startMember(member.role, Number(name.split('-')[1] ?? 1), env);
+    await stopProcess(member.process, 15_000);
+    this.pastOutput.push(member.process.output());
+    return this.startMember(member.role, member.index, env);
   }
 
   /** Every line any member logged so far, living or gone. */
