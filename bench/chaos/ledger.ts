@@ -4,6 +4,7 @@
  * a bug — it throws for the orders of the buyers it is told to choke on, until it is "fixed". The
  * poison-message and dead-letter-target scenarios watch what the broker does with those messages.
  */
+import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import amqp from 'amqplib';
 import { pino } from 'pino';
@@ -25,6 +26,8 @@ export interface Ledger {
   fix(): void;
   /** How many lines the ledger's broker logged that contain `text`. */
   logged(text: string): number;
+  /** Resolves once `check` holds, asked again after every line logged and every event applied; rejects after `timeoutMs`. */
+  when(what: string, check: () => boolean, timeoutMs: number): Promise<void>;
   workQueue: string;
   deadLetterQueue: string;
   stop(): Promise<void>;
@@ -32,7 +35,14 @@ export interface Ledger {
 
 export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; prefix: string; chokeOn: ReadonlySet<string>; maxAttempts: number }): Promise<Ledger> {
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+  const changed = new EventEmitter();
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      changed.emit('change');
+      done();
+    },
+  });
   const log = pino({ level: 'info' }, sink);
   const db = new PostgresDatabase(opts.databaseUrl, 4);
   const broker = new RabbitMqBroker(db, systemClock, log, {
@@ -46,7 +56,10 @@ export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; 
     attempts.set(orderId, (attempts.get(orderId) ?? 0) + 1);
     if (opts.chokeOn.has(userId) && !fixed) throw new Error(`ledger cannot book order ${orderId}`);
     await tx.query('select 1');
-    tx.afterCommit(async () => void applied.set(orderId, (applied.get(orderId) ?? 0) + 1));
+    tx.afterCommit(() => {
+      applied.set(orderId, (applied.get(orderId) ?? 0) + 1);
+      changed.emit('change');
+    });
   });
   await broker.start();
   const topology = broker.topology();
@@ -54,6 +67,20 @@ export async function startLedger(opts: { databaseUrl: string; amqpUrl: string; 
     applied, attempts,
     fix: () => void (fixed = true),
     logged: (text) => lines.filter((line) => line.includes(text)).length,
+    when: (what, check, timeoutMs) => new Promise<void>((resolve, reject) => {
+      const settle = () => {
+        if (!check()) return;
+        clearTimeout(timer);
+        changed.off('change', settle);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        changed.off('change', settle);
+        reject(new Error(`gave up waiting for ${what} after ${timeoutMs / 1000} s`));
+      }, timeoutMs);
+      changed.on('change', settle);
+      settle();
+    }),
     workQueue: names.work(opts.prefix, LEDGER_CONSUMER),
     deadLetterQueue: names.dlq(opts.prefix, LEDGER_CONSUMER),
     async stop() {

@@ -141,20 +141,18 @@ const apiKill: Scenario = {
   expected: 'every 201 the clients got exists; no hold without an order',
   cluster: { apis: 2, workers: 1 },
   async run(ctx) {
-    let killedAt = 0;
+    let killed: Promise<void> | undefined;
     const s = await sale(ctx, {
       rush: {
         connections: 16,
         afterWave: (i) => {
-          // Not awaited: the kill lands while the next wave's requests are in flight on api-2.
-          if (i === 2) void sleep(20).then(async () => {
-            await ctx.cluster.kill('api-2');
-            killedAt = Date.now();
-          });
+          // Not awaited here: the kill lands while the next wave's requests are in flight on api-2.
+          if (i === 2) killed = sleep(20).then(() => ctx.cluster.kill('api-2'));
         },
       },
     });
-    await until('api-2 killed', async () => killedAt > 0, 10_000);
+    if (!killed) throw new Error('the rush ended before its third wave: api-2 was never killed');
+    await killed;
     await ctx.cluster.startMember('api', 2);
     return outcome(s, Date.now(), { no_answer: s.rushed.statuses['0'] ?? 0 }, unexpectedAnswers(s.rushed.statuses, ['0', '201', '409']));
   },
@@ -312,7 +310,7 @@ const ledgerDeadLetters = (ctx: ScenarioContext) => ctx.cluster.count(`select co
 async function fixAndReplay(ctx: ScenarioContext, ledger: Ledger, poisonedOrders: readonly PlacedOrder[]): Promise<number> {
   ledger.fix();
   const replayed = await replayDeadLetters(ctx, LEDGER_CONSUMER);
-  await until('the replayed messages applied', async () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
+  await ledger.when('the replayed messages applied', () => poisonedOrders.every((o) => ledger.applied.has(o.orderId)), 30_000);
   return replayed;
 }
 
@@ -394,7 +392,7 @@ const deadLetterTarget: Scenario = {
       try {
         s = await saleWithPoisonedBuyers(ctx, who, poisoned);
         // Refused by the full queue: the broker holds the message (unacked in its source queue) and retries.
-        await until('a dead letter refused by the full queue', async () => ledger.logged(REFUSED) > 0, 60_000);
+        await ledger.when('a dead letter refused by the full queue', () => ledger.logged(REFUSED) > 0, 60_000);
         // RabbitMQ refreshes queue statistics every few seconds: poll while the message is held.
         await until('the refused dead letter seen unacked in its source queue', async () => (heldInSource = (await queueDepth(ledger.workQueue)).unacked) > 0, 20_000).catch(() => {});
       } finally {
