@@ -30,6 +30,7 @@ import { createNotifications, type Notifications } from './notification/index.ts
 import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
+import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
 
 /** Everything the running system is made of, built from config by `buildSystem`. */
 export interface System {
@@ -51,6 +52,8 @@ export interface System {
   notifications: Notifications;
   mailer: Mailer;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
+  /** The money side of the audit alone: the database against the provider's intents and refunds. */
+  reconcile(opts?: { quiet?: boolean }): Promise<Reconciliation>;
   /** Starts background work (message delivery). */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -126,7 +129,10 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   buyersWaiting = () => orders.buyersWaiting();
-  payments = createPayments({ db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten });
+  payments = createPayments({
+    db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten,
+    onCaptureRejected: (reason) => metrics.capturesRejected.inc({ reason }),
+  });
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
@@ -148,15 +154,21 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   }
   await catalog.warm();
 
+  const reconcile = async (opts: { quiet?: boolean } = {}) => payments!.reconcile(await orders.terms(), { quiet: opts.quiet ?? false });
+  const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
+
   return {
     config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    reconcile,
     async start() {
       await broker.start();
       if (components.has('order')) orders.startSweeper(config.SWEEPER_INTERVAL_MS);
+      if (components.has('payment')) reconciler.start(config.RECONCILE_INTERVAL_MS);
       catalog.startRefreshing(config.CATALOG_REFRESH_MS);
     },
     async close() {
+      reconciler.stop();
       catalog.stopRefreshing();
       await orders.close();
       await broker.stop();
@@ -180,4 +192,40 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();
   return app;
+}
+
+/**
+ * The payment component's periodic reconciliation (live: traffic may be in flight). Mismatches are
+ * logged as errors and exported as a gauge for alerting; unsettled differences only as a gauge,
+ * since a webhook in flight explains them (a persistent rise is itself worth an alert).
+ */
+function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise<Reconciliation>, metrics: Metrics, log: Logger) {
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  async function runOnce(): Promise<void> {
+    if (running) return;
+    running = true;
+    try {
+      const report = await reconcile({ quiet: false });
+      metrics.reconciliationMismatches.set(report.mismatches.length);
+      metrics.reconciliationUnsettled.set(report.unsettled);
+      metrics.reconciliationLastRun.set(Date.now() / 1000);
+      if (!report.ok) log.error({ mismatches: report.mismatches }, formatReconciliation(report));
+    } catch (error) {
+      log.warn({ err: error }, 'reconciliation could not run; will retry');
+    } finally {
+      running = false;
+    }
+  }
+  return {
+    start(intervalMs: number): void {
+      clearInterval(timer);
+      if (intervalMs <= 0) return;
+      timer = setInterval(() => void runOnce(), intervalMs);
+      timer.unref();
+    },
+    stop(): void {
+      clearInterval(timer);
+    },
+  };
 }

@@ -35,6 +35,7 @@ export interface AuditBody {
   ok: boolean;
   oversoldUnits: number;
   stock: { initial: number; available: number; held: number; sold: number; written_off?: number };
+  money: { reconciliation: { ok: boolean; mismatches: Array<{ check: string; message: string; ids: string[] }> } };
   violations: Array<{ check: string; message: string; ids: string[] }>;
 }
 

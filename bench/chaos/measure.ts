@@ -23,6 +23,8 @@ export interface ScenarioResult {
   oversold: number;
   lost: number;
   doubled: number;
+  /** Differences between the database and the provider's intents, captures and refunds (the audit's reconciliation). */
+  money_mismatches: number;
   /** From the end of the fault (or of the traffic) until everything above was final; null if it never was. */
   settle_ms: number | null;
   audit_ok: boolean;
@@ -179,11 +181,12 @@ export async function measure(cluster: ChaosCluster, expect: Expectations, settl
     paid: (byStatus.get('PAID') ?? 0) + (byStatus.get('FULFILLED') ?? 0),
     expired: byStatus.get('EXPIRED') ?? 0,
     cancelled: byStatus.get('CANCELLED') ?? 0,
-    refunded: await cluster.count(`select count(*) as n from refunds where status = 'succeeded'`),
+    refunded: await cluster.count(`select (select count(*) from refunds where status = 'succeeded') + (select count(*) from rejected_captures where status = 'refunded') as n`),
     redelivered: redeliveries(cluster),
     dead_lettered: await cluster.count('select count(*) as n from dead_letters'),
     oversold: audit.oversoldUnits,
     lost, doubled,
+    money_mismatches: audit.money.reconciliation.mismatches.length,
     settle_ms: settled.ms,
     audit_ok: audit.ok,
     problems,

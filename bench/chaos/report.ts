@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { passed, type ChaosReport } from './run.ts';
 
-const COLUMNS = ['accepted', 'paid', 'expired', 'refunded', 'redelivered', 'dead_lettered', 'oversold', 'lost', 'doubled', 'settle_ms'] as const;
+const COLUMNS = ['accepted', 'paid', 'expired', 'refunded', 'redelivered', 'dead_lettered', 'oversold', 'lost', 'doubled', 'money_mismatches', 'settle_ms'] as const;
 
 /** The terminal table: one row per scenario. */
 export function terminalRows(report: ChaosReport): Array<Record<string, string | number>> {

@@ -29,7 +29,7 @@ export interface ChaosReport {
 function failedRow(scenario: Scenario, error: unknown): ScenarioResult {
   return {
     name: scenario.name, fault: scenario.fault, expected: scenario.expected,
-    accepted: 0, paid: 0, expired: 0, cancelled: 0, refunded: 0, redelivered: 0, dead_lettered: 0, oversold: 0, lost: 0, doubled: 0,
+    accepted: 0, paid: 0, expired: 0, cancelled: 0, refunded: 0, redelivered: 0, dead_lettered: 0, oversold: 0, lost: 0, doubled: 0, money_mismatches: 0,
     settle_ms: null, audit_ok: false, problems: [`did not complete: ${error instanceof Error ? error.message : String(error)}`], notes: {},
   };
 }
@@ -76,5 +76,5 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
 
 /** A scenario passes when nothing was oversold, lost or doubled, the audit was clean and every check held. */
 export function passed(row: ScenarioResult): boolean {
-  return row.oversold === 0 && row.lost === 0 && row.doubled === 0 && row.audit_ok && row.settle_ms !== null && row.problems.length === 0;
+  return row.oversold === 0 && row.lost === 0 && row.doubled === 0 && row.money_mismatches === 0 && row.audit_ok && row.settle_ms !== null && row.problems.length === 0;
 }

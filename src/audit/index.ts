@@ -2,6 +2,7 @@ import type { Broker } from '../platform/broker/broker.ts';
 import type { Inventory, StockTotals } from '../inventory/index.ts';
 import type { Orders } from '../order/index.ts';
 import type { Payments } from '../payment/index.ts';
+import { reconciliationSummary, type Reconciliation } from '../payment/reconcile.ts';
 
 export interface Violation {
   check: string;
@@ -17,6 +18,8 @@ export interface AuditReport {
   oversoldUnits: number;
   /** Units over every sale item, by state. */
   stock: StockTotals;
+  /** Money: the reconciliation with the provider, and the captures that paid nothing (refunded), by reason. */
+  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number }> };
   violations: Violation[];
 }
 
@@ -37,18 +40,34 @@ export interface AuditDeps {
  */
 export async function runAudit({ inventory, orders, payments, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
   const stock = await inventory.audit(opts.quiet, graceMs);
-  const violations: Violation[] = [...stock.violations, ...(await orders.audit()), ...(await payments.audit(await orders.statuses(), opts.quiet))];
+  const terms = await orders.terms();
+  const reconciliation = await payments.reconcile(terms, { quiet: opts.quiet });
+  const violations: Violation[] = [
+    ...stock.violations, ...(await orders.audit()), ...(await payments.audit(terms, opts.quiet)),
+    ...reconciliation.mismatches.map((m) => ({ ...m, check: `reconcile:${m.check}` })),
+  ];
   const stats = await broker.stats();
   if (stats.deadLetters > 0) violations.push({ check: 'no_dead_letters', message: `${stats.deadLetters} dead-lettered messages need attention (flashsale dlq list)`, ids: [] });
   if (opts.quiet && (stats.outboxPending > 0 || stats.deliveriesPending > 0)) {
     violations.push({ check: 'events_delivered', message: `${stats.outboxPending} outbox rows and ${stats.deliveriesPending} deliveries still pending`, ids: [] });
   }
-  return { ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, oversoldUnits: stock.oversoldUnits, stock: stock.totals, violations };
+  const rejectedCaptures: AuditReport['money']['rejectedCaptures'] = {};
+  for (const r of await payments.rejectedCaptures()) {
+    const counts = (rejectedCaptures[r.reason] ??= { refunded: 0, refundPending: 0 });
+    if (r.status === 'refunded') counts.refunded++;
+    else counts.refundPending++;
+  }
+  return {
+    ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, oversoldUnits: stock.oversoldUnits, stock: stock.totals,
+    money: { reconciliation, rejectedCaptures }, violations,
+  };
 }
 
 /** A human-readable rendering for the CLI. */
 export function formatAudit(report: AuditReport): string {
-  const head = report.ok ? `audit OK: ${report.items} sale items balanced, no violations` : `audit FAILED: ${report.violations.length} violation(s)`;
+  const head = report.ok ? `audit OK: ${report.items} sale items balanced, money reconciled with the provider, no violations` : `audit FAILED: ${report.violations.length} violation(s)`;
   const lines = report.violations.map((v) => `  [${v.check}] ${v.message}${v.ids.length ? ` (${v.ids.slice(0, 5).join(', ')}${v.ids.length > 5 ? ', …' : ''})` : ''}`);
-  return [head, ...lines].join('\n');
+  const money = `money: ${reconciliationSummary(report.money.reconciliation)}`;
+  const rejected = Object.entries(report.money.rejectedCaptures).map(([reason, n]) => `${reason} ${n.refunded} refunded${n.refundPending ? `, ${n.refundPending} refund pending` : ''}`);
+  return [head, `  ${money}`, ...(rejected.length ? [`  rejected captures: ${rejected.join('; ')}`] : []), ...lines].join('\n');
 }

@@ -3,6 +3,7 @@ import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System 
 import { ConfigError, explicitlySet, loadConfig, type Config } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
+import { formatReconciliation, type Reconciliation } from '../payment/reconcile.ts';
 import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
@@ -183,12 +184,27 @@ program.command('seed').description('Create the demo accounts and a demo sale op
 });
 
 program.command('audit')
-  .description('Check the invariants: stock balances, per-buyer limits, orders vs holds, messages delivered')
+  .description('Check the invariants: stock balances, per-buyer limits, orders vs holds, money reconciled with the provider, messages delivered')
   .option('--live', 'traffic may be in flight: skip the gate-vs-database and delivery checks')
   .option('--json', 'print the report as JSON')
   .action(async (opts: { live?: boolean; json?: boolean }) => {
     const report = await audit(opts.live ?? false);
     process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatAudit(report)}\n`);
+    process.exitCode = report.ok ? 0 : 1;
+  });
+
+program.command('reconcile')
+  .description("Reconcile the database with the payment provider: every capture pays one order exactly or was refunded in full; received − refunded = paid orders")
+  .option('--live', 'traffic may be in flight: differences it explains are counted as unsettled, not as mismatches')
+  .option('--json', 'print the report as JSON')
+  .action(async (opts: { live?: boolean; json?: boolean }) => {
+    const answer = await askServer<Reconciliation>('GET', `/v1/admin/reconciliation?quiet=${!opts.live}`);
+    if (answer && answer.status !== 200 && answer.status !== 409) throw new CliError(`the server answered the reconciliation with ${answer.status}: ${JSON.stringify(answer.body)}`);
+    const report = answer ? answer.body : await withSystem(async (system) => {
+      await system.broker.drain();
+      return system.reconcile({ quiet: !opts.live });
+    });
+    process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatReconciliation(report)}\n`);
     process.exitCode = report.ok ? 0 : 1;
   });
 

@@ -81,7 +81,9 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     config: { idempotency: 'store' },
     schema: {
       operationId: 'cancelOrder', tags: ['orders'], summary: 'Cancel an order awaiting payment; its stock goes back on sale', security: bearer,
-      params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422) },
+      description: 'The provider\'s payment intent is cancelled first, so no money can arrive for the cancelled order; if the buyer had already paid, 409 `invalid_state` and the order becomes PAID. '
+        + 'Cancelling an order you already cancelled answers 200 with it (a retry after a lost answer). 503 `payment_unavailable` when the provider cannot be asked.',
+      params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422, 503) },
     },
   }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
 
@@ -120,10 +122,10 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     config: { idempotency: 'store' },
     schema: {
       operationId: 'adminCancelOrder', tags: ['admin'], summary: 'Cancel any order (admin): a paid one is refunded', security: bearer,
-      description: 'Pending: stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off.',
+      description: 'Pending: the provider\'s intent cancelled, stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off.',
       params: IdParams,
       body: Type.Object({ restock: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false, description: 'Optional; an empty or missing body restocks.' }),
-      response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422) },
+      response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422, 503) },
     },
   }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
 

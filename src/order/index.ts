@@ -237,19 +237,37 @@ export function createOrders(deps: OrdersDeps) {
     const [row] = await db.query<OrderRow>(sql.orderById, [orderId]);
     if (!row || row.status !== 'PENDING_PAYMENT') return 'not_pending';
     if (clock.now() < row.expires_at) return 'not_due';
-    if ((await deps.settlePayment(orderId)) === 'paid') return 'paid';
-    const expired = await db.transaction(async (tx) => {
+    const expired = await closeUnpaid(orderId, async (tx) => {
       const [closed] = await tx.query<{ user_id: string }>(sql.markExpired, [orderId, clock.now()]);
       if (!closed) return false;
-      // A buyer's payment recorded after settlePayment looked (it found none) could still be paid,
-      // and nothing would ever notice that capture. The row lock taken above orders us after
-      // payOrder's lock (lockPendingForPayment): if its payment is in, start over and settle it.
-      if (await deps.paymentOpen(tx, orderId)) throw new Error(`order ${orderId}: a payment was started while it was being closed; closing again`);
       await inventory.releaseOrder(tx, orderId, 'expired');
       await emit(tx, [{ topic: OrderTopics.expired, payload: { orderId, userId: closed.user_id } satisfies OrderExpired }]);
       return true;
     });
-    return expired ? 'expired' : 'not_pending';
+    return expired === 'paid' ? 'paid' : expired ? 'expired' : 'not_pending';
+  }
+
+  /**
+   * Closes a pending order as unpaid (expiry, a buyer's or an admin's cancel): asks the payment side
+   * first — 'paid' if the provider took the money, else its intent is cancelled and can no longer
+   * be paid — then runs `close` in a transaction. A payment recorded after settlePayment looked (it
+   * found none) could still be paid, and nothing would notice that capture: the order's row lock
+   * taken by `close` orders us after payOrder's lock (lockPendingForPayment), so if a payment is in,
+   * the transaction is rolled back and the close starts over (once) to settle it.
+   */
+  async function closeUnpaid<T>(orderId: string, close: (tx: Tx) => Promise<T>): Promise<T | 'paid'> {
+    for (let attempt = 1; ; attempt++) {
+      if ((await deps.settlePayment(orderId)) === 'paid') return 'paid';
+      const outcome = await db.transaction(async (tx) => {
+        const result = await close(tx);
+        if (await deps.paymentOpen(tx, orderId)) throw new PaymentStartedWhileClosing(orderId);
+        return result;
+      }).catch((error: unknown) => {
+        if (error instanceof PaymentStartedWhileClosing && attempt < 3) return error;
+        throw error;
+      });
+      if (!(outcome instanceof PaymentStartedWhileClosing)) return outcome;
+    }
   }
 
   /** payment.succeeded: the order becomes PAID and its units sold; a payment for a closed order is sent back. */
@@ -412,18 +430,26 @@ export function createOrders(deps: OrdersDeps) {
       return loadOrders(await db.query<OrderRow>(sql.ordersOfUser, [userId, filter.status ?? null, filter.limit, filter.offset]));
     },
 
-    /** The buyer cancels a pending order: its stock goes back on sale at once. */
+    /**
+     * The buyer cancels a pending order: its stock goes back on sale at once. The provider's intent
+     * is cancelled first (a payment that already went through makes the order PAID instead), so no
+     * money can arrive for a cancelled order. Cancelling again answers the cancelled order.
+     */
     async cancelOrder(userId: string, orderId: string): Promise<Order> {
-      const row = await db.transaction(async (tx) => {
-        const [row] = await tx.query<OrderRow>(sql.cancelPending, [orderId, userId, 'buyer_cancelled', clock.now()]);
+      const order = await getOrder(userId, orderId);
+      if (order.status === 'CANCELLED' && order.closedReason === 'buyer_cancelled') return order;
+      if (order.status !== 'PENDING_PAYMENT') throw new AppError('invalid_state', `The order is ${order.status}; only a PENDING_PAYMENT order can be cancelled.`);
+      const row = await closeUnpaid(order.id, async (tx) => {
+        const [row] = await tx.query<OrderRow>(sql.cancelPending, [order.id, userId, 'buyer_cancelled', clock.now()]);
         if (!row) return undefined;
-        await inventory.releaseOrder(tx, orderId, 'cancelled');
-        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId, reason: 'buyer_cancelled' } satisfies OrderCancelled }]);
+        await inventory.releaseOrder(tx, order.id, 'cancelled');
+        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId: order.id, userId, reason: 'buyer_cancelled' } satisfies OrderCancelled }]);
         return row;
       });
-      if (!row) {
-        const existing = await getOrder(userId, orderId);
-        throw new AppError('invalid_state', `The order is ${existing.status}; only a PENDING_PAYMENT order can be cancelled.`);
+      if (row === 'paid' || !row) {
+        const current = await getOrder(userId, order.id);
+        if (current.status === 'CANCELLED' && current.closedReason === 'buyer_cancelled') return current;
+        throw new AppError('invalid_state', `The order is ${row === 'paid' ? 'PAID' : current.status}; only a PENDING_PAYMENT order can be cancelled.`);
       }
       return (await loadOrders([row]))[0]!;
     },
@@ -461,33 +487,46 @@ export function createOrders(deps: OrdersDeps) {
       return (await tx.query(sql.lockPendingForPayment, [orderId, clock.now()])).length > 0;
     },
 
-    /** Whether an order with this id exists (whoever's it is): the payment component's check of a provider's capture. */
-    async exists(q: Queryable, orderId: string): Promise<boolean> {
-      return (await q.query(sql.orderById, [orderId])).length > 0;
+    /** An order's status and what it costs (whoever's it is): what a provider's capture must match. */
+    async paymentTerms(q: Queryable, orderId: string): Promise<OrderTerms | undefined> {
+      const [row] = await q.query<OrderRow>(sql.orderById, [orderId]);
+      return row ? { status: row.status, totalAmount: Number(row.total_amount), currency: row.currency } : undefined;
     },
 
-    /** Every order's status, for the cross-component audit. */
-    async statuses(): Promise<Map<string, OrderStatus>> {
-      return new Map((await db.query<{ id: string; status: OrderStatus }>('select id, status from orders')).map((r) => [r.id, r.status]));
+    /** Every order's status and total, for the cross-component audit and the reconciliation. */
+    async terms(): Promise<Map<string, OrderTerms>> {
+      const rows = await db.query<{ id: string; status: OrderStatus; total_amount: number; currency: string }>('select id, status, total_amount, currency from orders');
+      return new Map(rows.map((r) => [r.id, { status: r.status, totalAmount: Number(r.total_amount), currency: r.currency }]));
     },
 
-    /** An admin cancels an order: pending → released; paid → refunded, units restocked or written off. */
+    /**
+     * An admin cancels an order: pending → its intent cancelled at the provider and its units
+     * released; paid → refunded, units restocked or written off.
+     */
     async adminCancel(orderId: string, restock: boolean): Promise<Order> {
+      const [current] = await db.query<OrderRow>(sql.orderById, [orderId]);
+      if (!current) throw new AppError('not_found', 'No such order.');
+      if (current.status === 'PENDING_PAYMENT') {
+        const closed = await closeUnpaid(orderId, async (tx) => {
+          const [row] = await tx.query<{ user_id: string }>(sql.markCancelled, [orderId, 'admin_cancelled', clock.now(), 'PENDING_PAYMENT']);
+          if (!row) return false;
+          await inventory.releaseOrder(tx, orderId, 'cancelled');
+          await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId: row.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled }]);
+          return true;
+        });
+        if (closed === 'paid') throw new AppError('invalid_state', 'The order was just paid; cancel it again to refund it.');
+        if (closed) return getOrder(current.user_id, orderId);
+      }
       const row = await db.transaction(async (tx) => {
         const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
         if (!order) throw new AppError('not_found', 'No such order.');
-        const now = clock.now();
-        if (order.status === 'PENDING_PAYMENT') {
-          await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', now, 'PENDING_PAYMENT']);
-          await inventory.releaseOrder(tx, orderId, 'cancelled');
-        } else if (order.status === 'PAID') {
-          await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', now, 'PAID']);
-          await inventory.unsellOrder(tx, orderId, restock);
-          await emit(tx, [{ topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderRefundRequested }]);
-        } else {
-          throw new AppError('invalid_state', `The order is ${order.status}.`);
-        }
-        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled }]);
+        if (order.status !== 'PAID') throw new AppError('invalid_state', `The order is ${order.status}.`);
+        await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', clock.now(), 'PAID']);
+        await inventory.unsellOrder(tx, orderId, restock);
+        await emit(tx, [
+          { topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderRefundRequested },
+          { topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled },
+        ]);
         return order;
       });
       return getOrder(row.user_id, orderId);
@@ -517,12 +556,22 @@ export function createOrders(deps: OrdersDeps) {
 
 export type Orders = ReturnType<typeof createOrders>;
 
+/** Rolls a close back: a payment appeared after the close had asked the provider. */
+class PaymentStartedWhileClosing extends Error {
+  constructor(orderId: string) {
+    super(`order ${orderId}: a payment was started while it was being closed; closing again`);
+  }
+}
+
 function orderCreatedEvent(o: Order): OrderCreated {
   return {
     orderId: o.id, userId: o.userId, saleId: o.saleId, totalAmount: o.totalAmount, currency: o.currency, expiresAt: o.expiresAt.toISOString(),
     items: o.items.map((i) => ({ saleItemId: i.saleItemId, holdId: i.holdId, quantity: i.quantity, unitPrice: i.unitPrice })),
   };
 }
+
+/** What a payment must match: an order's status and what it costs (payment and the audit read it). */
+export interface OrderTerms { status: OrderStatus; totalAmount: number; currency: string }
 
 interface OrderRow { id: string; user_id: string; sale_id: string; status: OrderStatus; total_amount: number; currency: string; created_at: Date; expires_at: Date; updated_at: Date; closed_reason: string | null }
 interface ItemRow { order_id: string; sale_item_id: string; hold_id: string; product_id: string; quantity: number; unit_price: number }

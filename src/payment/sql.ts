@@ -1,10 +1,15 @@
 export const paymentOfOrder = `
-  select id, order_id, user_id, provider_intent_id, amount, currency, status, last_error, created_at, updated_at
+  select id, order_id, user_id, provider_intent_id, amount, currency, status, last_error, hosted_url, created_at, updated_at
     from payments where order_id = $1`;
 
+/** The payment a capture is for, locked: a webhook and a close check seeing the same capture apply it once. */
+export const lockPaymentOfIntent = `
+  select id, order_id, user_id, provider_intent_id, amount, currency, status, last_error, hosted_url
+    from payments where provider_intent_id = $1 for update`;
+
 export const insertPayment = `
-  insert into payments (id, order_id, user_id, provider_intent_id, amount, currency, status, created_at, updated_at)
-  values ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) on conflict (order_id) do nothing`;
+  insert into payments (id, order_id, user_id, provider_intent_id, amount, currency, status, hosted_url, created_at, updated_at)
+  values ($1, $2, $3, $4, $5, $6, 'pending', $8, $7, $7) on conflict (order_id) do nothing`;
 
 /** The capture: exactly once per payment, whichever of webhook or close check sees it first. */
 export const markSucceeded = `
@@ -26,6 +31,21 @@ export const openPaymentOfOrder = `select 1 from payments where order_id = $1 an
 export const markCanceled = `
   update payments set status = 'canceled', updated_at = $2 where provider_intent_id = $1 and status in ('pending', 'failed')`;
 
+/** The payment's own intent was captured with the wrong amount or currency: it pays nothing, and is refunded as a rejected capture. */
+export const markCaptureRejected = `
+  update payments set status = 'canceled', last_error = $3, updated_at = $2 where provider_intent_id = $1 and status in ('pending', 'failed')`;
+
+export const insertRejectedCapture = `
+  insert into rejected_captures (provider_intent_id, order_id, amount, currency, reason, status, created_at)
+  values ($1, $2, $3, $4, $5, 'refund_pending', $6) on conflict do nothing returning provider_intent_id`;
+
+export const markRejectedCaptureRefunded = `
+  update rejected_captures set status = 'refunded', provider_refund_id = $2, refunded_at = $3
+   where provider_intent_id = $1 and status = 'refund_pending'`;
+
+export const rejectedCaptures = `
+  select provider_intent_id, order_id, amount, currency, reason, status, provider_refund_id from rejected_captures`;
+
 export const recordWebhook = `
   insert into webhook_events (event_id, type, received_at) values ($1, $2, $3) on conflict do nothing returning 1`;
 
@@ -43,4 +63,7 @@ export const auditRefunds = `
   select r.id, r.order_id, r.amount, p.amount as paid, p.status as payment_status
     from refunds r join payments p on p.id = r.payment_id`;
 
-export const succeededPayments = `select id, order_id from payments where status = 'succeeded'`;
+export const succeededPayments = `select id, order_id, provider_intent_id, amount, currency from payments where status = 'succeeded'`;
+
+export const recordedRefunds = `
+  select r.provider_refund_id, r.amount, p.provider_intent_id from refunds r join payments p on p.id = r.payment_id`;

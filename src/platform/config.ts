@@ -61,6 +61,11 @@ export const ConfigSchema = Type.Object({
    * jumps the clock past every deadline with it); refused in production.
    */
   CLOCK_OFFSET_MS: Int(0, 0, 366 * 86_400_000),
+  /**
+   * How often a process running the payment component reconciles the database with the provider
+   * (its intents, captures and refunds); 0 turns the periodic job off (`flashsale reconcile` still works).
+   */
+  RECONCILE_INTERVAL_MS: Int(60_000, 0, 86_400_000),
   /** How often an API process looks for sales other processes created (its warm catalog). */
   CATALOG_REFRESH_MS: Int(2000, 100, 3_600_000),
   /** Seed a demo shop and sale on first start. */

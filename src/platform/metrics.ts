@@ -18,6 +18,10 @@ export function createMetrics() {
     outboxLag: new Gauge({ name: 'flashsale_outbox_lag_seconds', help: 'Age of the oldest due outbox row not yet relayed', registers: [registry] }),
     deliveriesPending: new Gauge({ name: 'flashsale_deliveries_pending', help: 'Messages waiting for a consumer', registers: [registry] }),
     dbTransactions: new Gauge({ name: 'flashsale_db_transactions_committed', help: 'Database transactions this process committed since it started', registers: [registry] }),
+    capturesRejected: new Counter({ name: 'flashsale_captures_rejected_total', help: 'Captures that paid nothing and are refunded in full, by reason', labelNames: ['reason'] as const, registers: [registry] }),
+    reconciliationMismatches: new Gauge({ name: 'flashsale_reconciliation_mismatches', help: 'Mismatches between the database and the payment provider at the last reconciliation', registers: [registry] }),
+    reconciliationUnsettled: new Gauge({ name: 'flashsale_reconciliation_unsettled', help: 'Differences in-flight work explains at the last reconciliation (a webhook not yet applied, a refund not yet made)', registers: [registry] }),
+    reconciliationLastRun: new Gauge({ name: 'flashsale_reconciliation_last_run_timestamp_seconds', help: 'When the last reconciliation finished', registers: [registry] }),
     deadLetters: new Gauge({ name: 'flashsale_dead_letters', help: 'Dead-lettered messages', registers: [registry] }),
   };
 }

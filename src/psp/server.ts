@@ -161,7 +161,16 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     api(request, reply, () => ({ status: 200, body: core.refundById(request.params.id), ops: [] })));
   app.get<{ Params: { id: string } }>('/v1/events/:id', (request, reply) =>
     api(request, reply, () => ({ status: 200, body: core.eventById(request.params.id), ops: [] })));
-  app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({ status: 200, body: listEvents(store.events, params), ops: [] })));
+  app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({
+    status: 200, body: listNewestFirst('/v1/events', store.events, params, (e) => typeof params.type !== 'string' || e.type === params.type), ops: [],
+  })));
+  // Reconciliation lists everything the provider holds: intents, and refunds (optionally of one intent).
+  app.get('/v1/payment_intents', (request, reply) => api(request, reply, (params) => ({
+    status: 200, body: listNewestFirst('/v1/payment_intents', [...store.intents.values()], params, () => true), ops: [],
+  })));
+  app.get('/v1/refunds', (request, reply) => api(request, reply, (params) => ({
+    status: 200, body: listNewestFirst('/v1/refunds', [...store.refunds.values()], params, (r) => typeof params.payment_intent !== 'string' || r.payment_intent === params.payment_intent), ops: [],
+  })));
 
   // ---- the hosted payment page ----
   app.get<{ Params: { id: string }; Querystring: { result?: string } }>('/pay/:id', async (request, reply) => {
@@ -239,17 +248,16 @@ function intentIdOf(event: EventObject): string {
   return object.object === 'payment_intent' ? object.id : object.payment_intent;
 }
 
-/** Stripe's list shape, newest first; `limit` (1–100, default 10), `type`, `starting_after`. */
-function listEvents(events: readonly EventObject[], params: Params) {
+/** Stripe's list shape, newest first; `limit` (1–100, default 10), `starting_after` (an id of the previous page), a filter. */
+function listNewestFirst<T extends { id: string }>(url: string, oldestFirst: readonly T[], params: Params, keep: (item: T) => boolean) {
   const limitText = params.limit;
   const limit = typeof limitText === 'string' && /^\d+$/.test(limitText) ? Math.min(100, Math.max(1, Number(limitText))) : 10;
-  let newest = [...events].reverse();
-  if (typeof params.type === 'string') newest = newest.filter((e) => e.type === params.type);
+  let newest = [...oldestFirst].reverse().filter(keep);
   if (typeof params.starting_after === 'string') {
-    const at = newest.findIndex((e) => e.id === params.starting_after);
+    const at = newest.findIndex((item) => item.id === params.starting_after);
     newest = at < 0 ? [] : newest.slice(at + 1);
   }
-  return { object: 'list', url: '/v1/events', has_more: newest.length > limit, data: newest.slice(0, limit) };
+  return { object: 'list', url, has_more: newest.length > limit, data: newest.slice(0, limit) };
 }
 
 function paramsOf(request: FastifyRequest): Params {

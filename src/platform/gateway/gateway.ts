@@ -56,6 +56,10 @@ export interface PaymentGateway {
   cancelIntent(intentId: string): Promise<PaymentIntent>;
   /** Idempotent per `idempotencyKey`. */
   refund(input: { intentId: string; amount: number; idempotencyKey: string }): Promise<Refund>;
+  /** Every payment intent on the account, oldest first, every page fetched (reconciliation reads it all). */
+  listIntents(): Promise<PaymentIntent[]>;
+  /** Every refund on the account, oldest first, every page fetched. */
+  listRefunds(): Promise<Refund[]>;
   /**
    * Verifies a webhook's signature header against the raw body and the tolerance window, then
    * parses it. Throws WebhookVerificationError on a bad, missing, stale or future signature.

@@ -91,6 +91,40 @@ export class HttpPaymentGateway implements PaymentGateway {
     return toRefund(body);
   }
 
+  async listIntents(): Promise<PaymentIntent[]> {
+    return (await this.#listAll('/v1/payment_intents')).map(toIntent);
+  }
+
+  async listRefunds(): Promise<Refund[]> {
+    return (await this.#listAll('/v1/refunds')).map(toRefund);
+  }
+
+  /** Follows a Stripe list (newest first, `starting_after` cursor) to its end; answers oldest first. */
+  async #listAll(path: string): Promise<unknown[]> {
+    const all: unknown[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const query = new URLSearchParams({ limit: '100', ...(after ? { starting_after: after } : {}) });
+      const page = await this.#readPage(`${path}?${query}`);
+      if (!isObject(page) || !Array.isArray(page.data)) throw new GatewayError(`GET ${path}: answer is not a list`, false);
+      all.push(...page.data);
+      const last: unknown = page.data.at(-1);
+      if (page.has_more !== true || !isObject(last) || typeof last.id !== 'string') return all.reverse();
+      after = last.id;
+    }
+  }
+
+  /** A read changes nothing at the provider: a retryable failure is retried a few times before giving up. */
+  async #readPage(path: string, attempts = 4): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#call('GET', path);
+      } catch (error) {
+        if (!(error instanceof GatewayError) || !error.retryable || attempt >= attempts) throw error;
+      }
+    }
+  }
+
   verifyWebhook(rawBody: string, signatureHeader: string | undefined, nowMs: number): HttpGatewayEvent {
     if (!signatureHeader) throw new WebhookVerificationError('missing signature header');
     let timestamp: number | undefined;

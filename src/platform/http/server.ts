@@ -92,6 +92,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     if (hasLoneSurrogate(request.body) || hasLoneSurrogate(request.query) || hasLoneSurrogate(request.params)) {
       throw new AppError('validation_failed', 'Text must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored.');
     }
+    canonicalizeUuidParams(request.params);
     // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
     if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
     const body: unknown = request.body;
@@ -298,4 +299,18 @@ function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError
   const body: { error: { code: ErrorCode; message: string; details?: unknown } } = { error: { code: error.code, message: error.message } };
   if (error.details !== undefined && error.status < 500) body.error.details = error.details;
   return reply.code(error.status).type('application/json; charset=utf-8').send(body);
+}
+
+const UUID_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Path ids are used in their one canonical spelling (lower case): an id is also a key towards
+ * others (the provider's idempotency key), and `ABC…` and `abc…` must not name two things.
+ */
+function canonicalizeUuidParams(params: unknown): void {
+  if (typeof params !== 'object' || params === null) return;
+  const record = params as Record<string, unknown>;
+  for (const [key, value] of Object.entries(record)) {
+    if (typeof value === 'string' && UUID_ANY_CASE.test(value)) record[key] = value.toLowerCase();
+  }
 }

@@ -1,0 +1,167 @@
+import type { Database } from '../platform/database/index.ts';
+import type { PaymentGateway, PaymentIntent, Refund } from '../platform/gateway/gateway.ts';
+import type { OrderTerms } from '../order/index.ts';
+import * as sql from './sql.ts';
+
+
+export interface RejectedCaptureRow {
+  provider_intent_id: string; order_id: string; amount: number; currency: string; reason: string;
+  status: 'refund_pending' | 'refunded'; provider_refund_id: string | null;
+}
+
+export interface Mismatch { check: string; message: string; ids: string[] }
+
+export interface Reconciliation {
+  ok: boolean;
+  checkedAt: string;
+  /** Provider intents that name an order, how many of them were captured, and the provider's refunds of them. */
+  intents: number;
+  captures: number;
+  refunds: number;
+  /** Per currency, in minor units: money received and refunded at the provider, and what the paid orders cost. */
+  totals: Record<string, { received: number; refunded: number; paidOrders: number }>;
+  /** Differences that work in flight explains (a webhook not yet applied, a refund not yet made); 0 in a quiet run. */
+  unsettled: number;
+  mismatches: Mismatch[];
+}
+
+export const isPaid = (status: string): boolean => status === 'PAID' || status === 'FULFILLED';
+
+interface PaymentRecord { order_id: string; provider_intent_id: string; amount: number; currency: string; status: string }
+
+/**
+ * Reconciliation against the provider's own records: every captured intent that names an order
+ * pays exactly one paid order of the same amount and currency, or was refunded in full; every
+ * paid order has exactly one captured, unrefunded intent; received − refunded = Σ paid orders, per
+ * currency; every refund we recorded exists at the provider. `quiet` (no traffic in flight) makes
+ * every difference a mismatch; otherwise a difference that in-flight work explains is counted as
+ * unsettled, and the totals are only compared when nothing is.
+ */
+export async function reconcileWithProvider(
+  deps: { db: Database; gateway: PaymentGateway; now: () => Date },
+  orders: ReadonlyMap<string, OrderTerms>,
+  { quiet }: { quiet: boolean },
+): Promise<Reconciliation> {
+  const checkedAt = deps.now().toISOString();
+  let intents: PaymentIntent[];
+  let refunds: Refund[];
+  try {
+    [intents, refunds] = await Promise.all([deps.gateway.listIntents(), deps.gateway.listRefunds()]);
+  } catch (error) {
+    const mismatch = { check: 'provider_reachable', message: `could not list the provider's intents and refunds: ${(error as Error).message}`, ids: [] };
+    return { ok: false, checkedAt, intents: 0, captures: 0, refunds: 0, totals: {}, unsettled: 0, mismatches: [mismatch] };
+  }
+  const payments = await deps.db.query<PaymentRecord>('select order_id, provider_intent_id, amount, currency, status from payments');
+  const rejected = await deps.db.query<RejectedCaptureRow>(sql.rejectedCaptures);
+  const recordedRefunds = await deps.db.query<{ provider_refund_id: string | null; amount: number; provider_intent_id: string }>(sql.recordedRefunds);
+
+  const ours = intents.filter((i) => i.orderId !== '');
+  const refundedOf = sumBy(refunds.filter((r) => r.status === 'succeeded'), (r) => r.paymentIntentId, (r) => r.amount);
+  const paymentOfIntent = new Map(payments.map((p) => [p.provider_intent_id, p]));
+  const paymentOfOrder = new Map(payments.map((p) => [p.order_id, p]));
+  const rejectedOfIntent = new Map(rejected.map((r) => [r.provider_intent_id, r]));
+  const intentById = new Map(ours.map((i) => [i.id, i]));
+
+  const mismatches: Mismatch[] = [];
+  let unsettled = 0;
+  /** A difference in-flight work explains is a mismatch only when nothing is in flight. */
+  const inFlight = (mismatch: Mismatch) => (quiet ? mismatches.push(mismatch) : unsettled++);
+  const totals: Reconciliation['totals'] = {};
+  const total = (currency: string) => (totals[currency.toUpperCase()] ??= { received: 0, refunded: 0, paidOrders: 0 });
+
+  const captured = ours.filter((i) => i.status === 'succeeded');
+  for (const intent of captured) {
+    const refunded = refundedOf.get(intent.id) ?? 0;
+    total(intent.currency).received += intent.amount;
+    total(intent.currency).refunded += refunded;
+    if (refunded === intent.amount) continue;
+    const ids = [intent.id, intent.orderId];
+    if (refunded > 0) {
+      mismatches.push({ check: 'capture_refunded_in_full', message: `intent refunded ${refunded} of ${intent.amount}`, ids });
+      continue;
+    }
+    const payment = paymentOfIntent.get(intent.id);
+    const order = payment ? orders.get(payment.order_id) : undefined;
+    if (payment?.status === 'succeeded' && order && isPaid(order.status)) {
+      if (mismatchOf(intent, order)) mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
+      continue;
+    }
+    const rejection = rejectedOfIntent.get(intent.id);
+    if (rejection?.status === 'refunded') {
+      mismatches.push({ check: 'capture_refunded_in_full', message: 'a rejected capture recorded as refunded is not refunded at the provider', ids });
+    } else if (rejection) {
+      inFlight({ check: 'capture_refunded_in_full', message: `a rejected capture (${rejection.reason}) is not refunded yet`, ids });
+    } else if (!payment) {
+      inFlight({ check: 'capture_recorded', message: 'the provider captured an intent the database has no record of', ids });
+    } else {
+      inFlight({ check: 'capture_pays_its_order', message: `a capture whose payment is ${payment.status} and order ${order?.status ?? 'missing'} is neither paid nor refunded`, ids: [...ids, payment.order_id] });
+    }
+  }
+
+  const unrefundedCaptures = new Map<string, number>();
+  for (const intent of captured) {
+    if ((refundedOf.get(intent.id) ?? 0) === 0) unrefundedCaptures.set(intent.orderId.toLowerCase(), (unrefundedCaptures.get(intent.orderId.toLowerCase()) ?? 0) + 1);
+  }
+  for (const [orderId, order] of orders) {
+    if (!isPaid(order.status)) continue;
+    total(order.currency).paidOrders += order.totalAmount;
+    const payment = paymentOfOrder.get(orderId);
+    const intent = payment ? intentById.get(payment.provider_intent_id) : undefined;
+    if (!payment || payment.status !== 'succeeded' || !intent || intent.status !== 'succeeded') {
+      mismatches.push({ check: 'paid_order_captured', message: `a ${order.status} order whose payment is ${payment?.status ?? 'missing'} and whose intent at the provider is ${intent?.status ?? 'missing'}`, ids: [orderId, ...(payment ? [payment.provider_intent_id] : [])] });
+    } else if ((refundedOf.get(intent.id) ?? 0) > 0) {
+      mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded at the provider`, ids: [orderId, intent.id] });
+    } else if (mismatchOf(payment, order)) {
+      mismatches.push({ check: 'capture_matches_order', message: `a recorded capture of ${payment.amount} ${payment.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [orderId, intent.id] });
+    } else if ((unrefundedCaptures.get(orderId) ?? 0) !== 1) {
+      inFlight({ check: 'paid_order_captured_once', message: `a ${order.status} order with ${unrefundedCaptures.get(orderId) ?? 0} unrefunded captures at the provider`, ids: [orderId] });
+    }
+  }
+
+  const providerRefunds = new Map(refunds.map((r) => [r.id, r]));
+  const recorded = [
+    ...recordedRefunds.map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
+    ...rejected.filter((r) => r.status === 'refunded').map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
+  ];
+  for (const refund of recorded) {
+    const atProvider = refund.id ? providerRefunds.get(refund.id) : undefined;
+    if (!atProvider || atProvider.paymentIntentId !== refund.intentId || atProvider.amount !== Number(refund.amount) || atProvider.status !== 'succeeded') {
+      mismatches.push({ check: 'refund_at_provider', message: `a recorded refund of ${refund.amount} the provider ${atProvider ? `has as ${atProvider.amount} ${atProvider.status}` : 'does not have'}`, ids: [refund.intentId, ...(refund.id ? [refund.id] : [])] });
+    }
+  }
+
+  if (quiet || unsettled === 0) {
+    for (const [currency, t] of Object.entries(totals)) {
+      if (t.received - t.refunded !== t.paidOrders) {
+        mismatches.push({ check: 'money_balances', message: `${currency}: received ${t.received} − refunded ${t.refunded} ≠ paid orders ${t.paidOrders}`, ids: [] });
+      }
+    }
+  }
+  const refundsOfOurs = refunds.filter((r) => intentById.has(r.paymentIntentId)).length;
+  return { ok: mismatches.length === 0, checkedAt, intents: ours.length, captures: captured.length, refunds: refundsOfOurs, totals, unsettled, mismatches };
+}
+
+/** Why a capture cannot pay what it was meant for: its amount and currency must equal the order's (currencies in any case). */
+export function mismatchOf(paid: { amount: number; currency: string }, expected: { amount?: number; totalAmount?: number; currency: string }): 'amount_mismatch' | 'currency_mismatch' | undefined {
+  if (Number(paid.amount) !== Number(expected.totalAmount ?? expected.amount)) return 'amount_mismatch';
+  if (paid.currency.toUpperCase() !== expected.currency.toUpperCase()) return 'currency_mismatch';
+  return undefined;
+}
+
+function sumBy<T>(items: readonly T[], key: (item: T) => string, value: (item: T) => number): Map<string, number> {
+  const sums = new Map<string, number>();
+  for (const item of items) sums.set(key(item), (sums.get(key(item)) ?? 0) + value(item));
+  return sums;
+}
+
+/** The counts in a line: what was compared, and the money on both sides. */
+export function reconciliationSummary(report: Reconciliation): string {
+  const money = Object.entries(report.totals).map(([c, t]) => `${c} received ${t.received}, refunded ${t.refunded}, paid orders ${t.paidOrders}`).join('; ');
+  return `${report.captures} captures of ${report.intents} intents, ${report.refunds} refunds${money ? ` (${money})` : ''}${report.unsettled ? `; ${report.unsettled} unsettled (in flight)` : ''}`;
+}
+
+/** A head line, then one line per mismatch: for the CLI and the worker's log. */
+export function formatReconciliation(report: Reconciliation): string {
+  const head = report.ok ? `reconciliation OK: ${reconciliationSummary(report)}` : `reconciliation FAILED: ${report.mismatches.length} mismatch(es); ${reconciliationSummary(report)}`;
+  return [head, ...report.mismatches.map((m) => `  [${m.check}] ${m.message}${m.ids.length ? ` (${m.ids.join(', ')})` : ''}`)].join('\n');
+}
