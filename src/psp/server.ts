@@ -71,7 +71,13 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
 
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, parseForm(String(body)));
+    let form;
+    try {
+      form = parseForm(String(body));
+    } catch (error) {
+      return done(error as Error, undefined); // a PspError 400 for a body beyond the form limits
+    }
+    done(null, form);
   });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = String(body);
