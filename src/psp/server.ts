@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../platform/logger.ts';
 import { PspCore, PspError, type Params, type RequestContext, type Result } from './core.ts';
 import { parseForm } from './form.ts';
 import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
-import { hostedPage, notFoundPage, type PageResult } from './page.ts';
+import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
 import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 
@@ -31,6 +31,16 @@ export interface PspOptions {
 export type PspServer = FastifyInstance;
 
 const MEMORY = 'memory://';
+/**
+ * On every answer: nothing may frame the hosted page (a framed Pay button can be clickjacked), and
+ * nothing is cached (intents carry client secrets). Harmless on the JSON answers.
+ */
+const RESPONSE_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+};
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /**
@@ -47,7 +57,8 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   const secrets = config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
 
   const store = new PspStore(config.PSP_DATA_DIR === MEMORY ? new MemoryJournal() : new FileJournal(config.PSP_DATA_DIR));
-  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl: options.publicUrl ?? (() => config.PSP_PUBLIC_URL) });
+  const publicUrl = options.publicUrl ?? (() => config.PSP_PUBLIC_URL);
+  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl });
   const dispatcher = new WebhookDispatcher({
     url: config.PSP_WEBHOOK_URL,
     secrets,
@@ -98,7 +109,7 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('request-id', request.id);
+    reply.header('request-id', request.id).headers(RESPONSE_HEADERS);
     return payload;
   });
 
@@ -170,16 +181,19 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({ status: 200, body: listEvents(store.events, params), ops: [] })));
 
   // ---- the hosted payment page ----
+  /** Pay and Decline only from the page itself: a form another site posts (CSRF) is refused before its body is read. */
+  async function refuseCrossSite(request: FastifyRequest, reply: FastifyReply) {
+    if (isCrossSite(request, publicUrl())) return reply.code(403).type('text/html; charset=utf-8').send(crossSitePage());
+  }
   app.get<{ Params: { id: string }; Querystring: { result?: string } }>('/pay/:id', async (request, reply) => {
     const intent = store.intents.get(request.params.id);
-    reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").header('cache-control', 'no-store');
     if (!intent) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(request.params.id));
     const result = request.query.result;
     const shown: PageResult = result === 'succeeded' || result === 'declined' || result === 'unchanged' ? result : undefined;
     return reply.type('text/html; charset=utf-8').send(hostedPage(intent, shown));
   });
   for (const action of ['pay', 'decline'] as const) {
-    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, { onRequest: refuseCrossSite }, async (request, reply) => {
       const id = request.params.id;
       if (!store.intents.has(id)) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(id));
       const { ops, outcome } = core.hostedAction(id, action);
@@ -256,6 +270,30 @@ function listEvents(events: readonly EventObject[], params: Params) {
     newest = at < 0 ? [] : newest.slice(at + 1);
   }
   return { object: 'list', url: '/v1/events', has_more: newest.length > limit, data: newest.slice(0, limit) };
+}
+
+/**
+ * A browser's cross-site form post: `Sec-Fetch-Site` other than same-origin, or an `Origin` that is
+ * neither the public URL's (behind a proxy) nor the one the request reached. No Origin at all is not a
+ * browser's form post (curl, the README tour) and passes.
+ */
+function isCrossSite(request: FastifyRequest, publicUrl: string): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  const given = originOf(origin);
+  return given === undefined || (given !== originOf(publicUrl) && given !== originOf(`${request.protocol}://${request.host}`));
+}
+
+/** `https://Example.test:443/x` → `https://example.test`; undefined for `null` (an opaque origin) or a non-URL. */
+function originOf(url: string): string | undefined {
+  try {
+    const { origin } = new URL(url);
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function paramsOf(request: FastifyRequest): Params {
