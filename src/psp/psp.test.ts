@@ -387,6 +387,95 @@ describe('psp simulator: hosted page against framing and cross-site posts', () =
   });
 });
 
+describe('psp simulator: list endpoints', () => {
+  type List<T> = { object: string; url: string; has_more: boolean; data: T[] };
+
+  /** Every item, following `starting_after` from page to page. */
+  async function pageThrough<T extends { id: string }>(p: RunningPsp, path: string, limit: number): Promise<{ ids: string[]; pages: number }> {
+    const ids: string[] = [];
+    let pages = 0;
+    for (let after: string | undefined, more = true; more; pages++) {
+      const query = new URLSearchParams({ limit: String(limit), ...(after ? { starting_after: after } : {}) });
+      const page = await p.call<List<T>>('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
+      assert.equal(page.status, 200, page.text);
+      assert.ok(page.body.data.length <= limit);
+      ids.push(...page.body.data.map((item) => item.id));
+      after = page.body.data.at(-1)?.id;
+      more = page.body.has_more;
+    }
+    return { ids, pages };
+  }
+
+  it('when payment intents are listed, then a Stripe list, newest first, 10 by default, paged by limit and starting_after', async () => {
+    const { p } = await setup();
+    const created: IntentObject[] = [];
+    for (let i = 0; i < 12; i++) created.push((await createIntent(p, `order-list-${i}`, 100 + i)).body);
+    const newestFirst = created.map((intent) => intent.id).reverse();
+    // a change of state does not move an intent in the list; it shows its current state
+    await confirm(p, created[0]!.id, 'pm_card_visa');
+
+    const first = await p.call<List<IntentObject>>('GET', '/v1/payment_intents');
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual({ ...first.body, data: undefined }, { object: 'list', url: '/v1/payment_intents', has_more: true, data: undefined });
+    assert.deepEqual(first.body.data.map((intent) => intent.id), newestFirst.slice(0, 10));
+    assert.equal(first.body.data[0]!.object, 'payment_intent');
+
+    assert.deepEqual(await pageThrough(p, '/v1/payment_intents', 5), { ids: newestFirst, pages: 3 });
+    const all = await p.call<List<IntentObject>>('GET', '/v1/payment_intents?limit=100');
+    assert.equal(all.body.has_more, false);
+    assert.equal(all.body.data.at(-1)?.status, 'succeeded');
+    const one = await p.call<List<IntentObject>>('GET', `/v1/payment_intents?limit=1&starting_after=${newestFirst[10]}`);
+    assert.deepEqual([one.body.data.map((intent) => intent.id), one.body.has_more], [[newestFirst[11]], false]);
+  });
+
+  it('when refunds are listed, then newest first, filtered by payment_intent, paged by starting_after', async () => {
+    const { p } = await setup();
+    const paid = async (orderId: string) => {
+      const intent = (await createIntent(p, orderId, 1000)).body;
+      await confirm(p, intent.id, 'pm_card_visa');
+      return intent.id;
+    };
+    const a = await paid('order-ra');
+    const b = await paid('order-rb');
+    const refunds: RefundObject[] = [];
+    for (const [intentId, amount] of [[a, 100], [b, 200], [a, 300], [b, 400], [a, 500]] as const) {
+      refunds.push((await p.call<RefundObject>('POST', '/v1/refunds', { form: { payment_intent: intentId, amount } })).body);
+    }
+    const newestFirst = (intentId?: string) => refunds.filter((r) => !intentId || r.payment_intent === intentId).map((r) => r.id).reverse();
+
+    const all = await p.call<List<RefundObject>>('GET', '/v1/refunds');
+    assert.equal(all.status, 200, all.text);
+    assert.deepEqual({ ...all.body, data: undefined }, { object: 'list', url: '/v1/refunds', has_more: false, data: undefined });
+    assert.deepEqual(all.body.data.map((r) => r.id), newestFirst());
+    const ofA = await p.call<List<RefundObject>>('GET', `/v1/refunds?payment_intent=${a}`);
+    assert.deepEqual(ofA.body.data.map((r) => r.amount), [500, 300, 100]);
+    assert.deepEqual(await pageThrough(p, `/v1/refunds?payment_intent=${b}`, 1), { ids: newestFirst(b), pages: 2 });
+    assert.deepEqual((await p.call<List<RefundObject>>('GET', '/v1/refunds?payment_intent=pi_none')).body.data, []);
+  });
+
+  it('when events are listed, then newest first, filtered by type, paged by starting_after', async () => {
+    const { p } = await setup();
+    const intent = (await createIntent(p)).body;
+    await confirm(p, intent.id, 'pm_card_chargeDeclined');
+    await confirm(p, intent.id, 'pm_card_visa');
+    await p.call('POST', '/v1/refunds', { form: { payment_intent: intent.id, amount: 1 } });
+    const all = await p.call<List<EventObject>>('GET', '/v1/events');
+    assert.equal(all.body.url, '/v1/events');
+    assert.deepEqual(all.body.data.map((e) => e.type), ['charge.refunded', 'payment_intent.succeeded', 'payment_intent.payment_failed']);
+    const succeeded = await p.call<List<EventObject>>('GET', '/v1/events?type=payment_intent.succeeded');
+    assert.deepEqual(succeeded.body.data.map((e) => e.type), ['payment_intent.succeeded']);
+    assert.deepEqual((await pageThrough(p, '/v1/events', 2)).ids, all.body.data.map((e) => e.id));
+  });
+
+  it('when a list is asked for without the API key, then 401', async () => {
+    const { p } = await setup();
+    for (const path of ['/v1/payment_intents', '/v1/refunds', '/v1/events']) {
+      assert.equal((await p.call('GET', path, { apiKey: null })).status, 401, path);
+      assert.equal((await p.call('GET', path, { apiKey: 'sk_test_not_the_key' })).status, 401, path);
+    }
+  });
+});
+
 describe('psp simulator: knobs', () => {
   it('when the knobs are read and changed, then the config defaults show and bad values are refused', async () => {
     const { p } = await setup({ config: { PSP_DECLINE_RATE: 0.25, PSP_WEBHOOK_DELAY_MS: 7 } });

@@ -178,7 +178,15 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     api(request, reply, () => ({ status: 200, body: core.refundById(request.params.id), ops: [] })));
   app.get<{ Params: { id: string } }>('/v1/events/:id', (request, reply) =>
     api(request, reply, () => ({ status: 200, body: core.eventById(request.params.id), ops: [] })));
-  app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({ status: 200, body: listEvents(store.events, params), ops: [] })));
+
+  // ---- lists, Stripe-shaped, newest first (one helper: listNewestFirst) ----
+  app.get('/v1/payment_intents', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/payment_intents', store.intents.values(), params), ops: [] })));
+  app.get('/v1/refunds', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/refunds', store.refunds.values(), params, whereParam(params, 'payment_intent', (r) => r.payment_intent)), ops: [] })));
+  app.get('/v1/events', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/events', store.events, params, whereParam(params, 'type', (e) => e.type)), ops: [] })));
+  // ---- end of lists ----
 
   // ---- the hosted payment page ----
   /** Pay and Decline only from the page itself: a form another site posts (CSRF) is refused before its body is read. */
@@ -259,17 +267,26 @@ function intentIdOf(event: EventObject): string {
   return object.object === 'payment_intent' ? object.id : object.payment_intent;
 }
 
-/** Stripe's list shape, newest first; `limit` (1–100, default 10), `type`, `starting_after`. */
-function listEvents(events: readonly EventObject[], params: Params) {
+/**
+ * Stripe's list shape `{ object: 'list', url, has_more, data }`, newest first: `limit` (clamped to
+ * 1–100, default 10) and `starting_after` (the last id of the previous page; an unknown one lists
+ * nothing). The store keeps items in creation order (a Map keeps a key's first position on update).
+ */
+function listNewestFirst<T extends { id: string }>(url: string, oldestFirst: Iterable<T>, params: Params, matches: (item: T) => boolean = () => true) {
   const limitText = params.limit;
   const limit = typeof limitText === 'string' && /^\d+$/.test(limitText) ? Math.min(100, Math.max(1, Number(limitText))) : 10;
-  let newest = [...events].reverse();
-  if (typeof params.type === 'string') newest = newest.filter((e) => e.type === params.type);
+  let newest = [...oldestFirst].reverse().filter(matches);
   if (typeof params.starting_after === 'string') {
-    const at = newest.findIndex((e) => e.id === params.starting_after);
+    const at = newest.findIndex((item) => item.id === params.starting_after);
     newest = at < 0 ? [] : newest.slice(at + 1);
   }
-  return { object: 'list', url: '/v1/events', has_more: newest.length > limit, data: newest.slice(0, limit) };
+  return { object: 'list', url, has_more: newest.length > limit, data: newest.slice(0, limit) };
+}
+
+/** A list filter from a query parameter (`?type=…`): items whose field equals it, or all when it is absent. */
+function whereParam<T>(params: Params, name: string, field: (item: T) => string): (item: T) => boolean {
+  const wanted = params[name];
+  return typeof wanted === 'string' ? (item) => field(item) === wanted : () => true;
 }
 
 /**
