@@ -80,7 +80,7 @@ describe('parseForm: limits', () => {
   });
 });
 
-describe('psp simulator: hostile form bodies over HTTP', () => {
+describe('psp simulator: hostile request bodies over HTTP', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     while (cleanups.length) await cleanups.pop()!();
@@ -128,6 +128,21 @@ describe('psp simulator: hostile form bodies over HTTP', () => {
     // A linear parse of 60 KB takes a few ms; the quadratic, recursive one blocked the loop for seconds.
     assert.ok(stalledMs < 500, `the event loop stalled for ${Math.round(stalledMs)} ms`);
     assert.equal((await p.call<IntentObject>('GET', `/v1/payment_intents/${intent.id}`)).body.status, 'requires_payment_method', 'the deep Pay did not pay');
+  });
+
+  it('when a JSON body nests deeper than the form limit (up to 30,000 levels), then 400 naming the limit, not a 500', async () => {
+    const p = await startPsp();
+    cleanups.push(() => p.close());
+    const nested = (levels: number) => `{"amount":100,"currency":"usd","x":${'['.repeat(levels)}${']'.repeat(levels)}}`;
+    for (const levels of [FORM_LIMITS.maxDepth + 1, 30_000]) {
+      const res = await fetch(`${p.url}/v1/payment_intents`, { method: 'POST', headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'application/json', 'idempotency-key': `deep-${levels}` }, body: nested(levels) });
+      assert.equal(res.status, 400, `${levels} levels`);
+      const error = ((await res.json()) as ErrorBody).error;
+      assert.equal(error.code, 'parameter_invalid', `${levels} levels`);
+      assert.match(error.message, new RegExp(`at most ${FORM_LIMITS.maxDepth} levels`));
+    }
+    const deepest = await p.call<IntentObject>('POST', '/v1/payment_intents', { json: { amount: 100, currency: 'usd', metadata: { order_id: 'o1' }, x: [[[[[]]]]] } });
+    assert.equal(deepest.status, 200, deepest.text);
   });
 
   it('when too many pairs or a too-deep key are posted to the API, then 400 naming the limit, and a normal form still works', async () => {

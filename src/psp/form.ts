@@ -36,6 +36,21 @@ export function parseForm(text: string): FormObject {
 }
 
 /**
+ * Refuses a parsed JSON body nested deeper than a form body may be: deeper values only break
+ * what walks them recursively later (JSON.stringify of the idempotency hash overflowed: a 500).
+ * Iterative, so the check itself cannot overflow.
+ */
+export function assertNestingWithinLimit(value: unknown): void {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth > FORM_LIMITS.maxDepth) throw formLimit(`Parameters are nested too deep: at most ${FORM_LIMITS.maxDepth} levels of objects and arrays.`);
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+}
+
+/**
  * `a[b][]` → `['a', 'b', '']`; undefined when malformed. One left-to-right pass (no regex
  * backtracking), stopping at the depth limit rather than reading the rest.
  */

@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Config } from '../platform/config.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { PspCore, PspError, type Params, type RequestContext, type Result } from './core.ts';
-import { parseForm } from './form.ts';
+import { assertNestingWithinLimit, parseForm } from './form.ts';
 import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
 import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
 import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
@@ -93,11 +93,18 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, {});
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
+      return done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
     }
+    try {
+      assertNestingWithinLimit(parsed);
+    } catch (error) {
+      return done(error as Error, undefined); // a PspError 400 for a body nested beyond the form limits
+    }
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
