@@ -112,6 +112,26 @@ describe('payment webhooks', () => {
     assert.equal(await scalar(h.system, `select count(*) from webhook_events where event_id like 'evt_bad_amount_%'`), 0);
   });
 
+  it('when a signed event carries text the database cannot store (a NUL, a lone surrogate), then 422 validation_failed, never a 500, and nothing is recorded', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const event = (id: string, type: string, object: Record<string, unknown>) => JSON.stringify({ id, object: 'event', type, created: now, data: { object } });
+    const intent = (fields: Record<string, unknown>) => ({ id: intentId, object: 'payment_intent', amount: 5000, currency: 'usd', status: 'succeeded', metadata: { order_id: orderId }, last_payment_error: null, ...fields });
+    const bodies: Array<[string, string]> = [
+      ['NUL in the event id', event('evt_nul_\u0000', 'payment_intent.succeeded', intent({}))],
+      ['lone surrogate in the event id', event('evt_lone_\ud800', 'payment_intent.succeeded', intent({}))],
+      ['NUL in the type', event('evt_text_type', 'payment_intent.succeeded\u0000', intent({}))],
+      ['NUL in the intent id', event('evt_text_intent', 'payment_intent.succeeded', intent({ id: 'pi_\u0000' }))],
+      ['lone surrogate in the currency', event('evt_text_currency', 'payment_intent.succeeded', intent({ currency: 'us\udfff' }))],
+      ['lone surrogate in the order id', event('evt_text_order', 'payment_intent.succeeded', intent({ metadata: { order_id: '\ud800' } }))],
+      ['NUL in the decline message', event('evt_text_decline', 'payment_intent.payment_failed', intent({ status: 'requires_payment_method', last_payment_error: { message: 'declined\u0000' } }))],
+    ];
+    for (const [what, body] of bodies) {
+      const res = await post(body, signatureHeader(body, now, [secret()]));
+      assert.deepEqual([res.status, res.body.error?.code], [422, 'validation_failed'], `${what}: ${JSON.stringify(res.body)}`);
+    }
+    assert.equal(await scalar(h.system, `select count(*) from webhook_events where event_id like 'evt_text_%' or event_id like 'evt_nul_%' or event_id like 'evt_lone_%'`), 0);
+  });
+
   it('when the body is not JSON but correctly signed, then a 4xx, never a 5xx', async () => {
     const body = 'not json at all';
     const res = await post(body, signatureHeader(body, Math.floor(Date.now() / 1000), [secret()]));

@@ -69,3 +69,8 @@ ${back && !payable ? `<p><a href="${escape(back)}">Return to the shop</a></p>` :
 export function notFoundPage(id: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not found</title></head><body><p>No such payment: <code>${escape(id)}</code></p></body></html>\n`;
 }
+
+/** The answer to a Pay or Decline posted from another site. */
+export function crossSitePage(): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Forbidden</title></head><body><p>This payment page only accepts its own Pay and Decline buttons: this request came from another site. Open the payment page and press the button there.</p></body></html>\n`;
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
@@ -297,6 +298,181 @@ describe('psp simulator: hosted payment page', () => {
     assert.equal((await hooks.waitFor(1))[0]?.event.type, 'payment_intent.payment_failed');
     assert.equal((await fetch(`${p.url}/pay/pi_missing`)).status, 404);
     assert.equal((await fetch(`${p.url}/pay/pi_missing/pay`, { method: 'POST', redirect: 'manual' })).status, 404);
+  });
+});
+
+describe('psp simulator: hosted page against framing and cross-site posts', () => {
+  const FRAME_POLICY = /(^|;)\s*frame-ancestors 'none'\s*(;|$)/;
+  const postPage = (p: RunningPsp, path: string, headers: Record<string, string> = {}) =>
+    fetch(`${p.url}${path}`, { method: 'POST', headers, redirect: 'manual' });
+
+  /** A POST exactly as the README's `curl -s -X POST localhost:3001/pay/$PI/pay` sends it: no Origin, no Sec-Fetch-*, no body. */
+  const curlPost = (p: RunningPsp, path: string) => new Promise<number>((resolve, reject) => {
+    const request = httpRequest(`${p.url}${path}`, { method: 'POST', headers: { 'user-agent': 'curl/8.5.0', accept: '*/*' } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    });
+    request.on('error', reject);
+    request.end();
+  });
+
+  const statusOf = async (p: RunningPsp, id: string) => (await p.call<IntentObject>('GET', `/v1/payment_intents/${id}`)).body.status;
+
+  it('when any hosted-page answer is sent (the page, 404 page, 303, 403, 400), then it forbids framing with CSP frame-ancestors and X-Frame-Options', async () => {
+    const { p } = await setup();
+    const intent = (await createIntent(p)).body;
+    const answers: Array<[string, Response]> = [
+      ['page', await fetch(`${p.url}/pay/${intent.id}`)],
+      ['404 page', await fetch(`${p.url}/pay/pi_missing`)],
+      ['404 on POST', await postPage(p, '/pay/pi_missing/pay')],
+      ['403', await postPage(p, `/pay/${intent.id}/decline`, { origin: 'https://evil.example' })],
+      ['400', await fetch(`${p.url}/pay/${intent.id}/pay`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a[b][c][d][e][f][g]=1', redirect: 'manual' })],
+      ['303', await postPage(p, `/pay/${intent.id}/pay`)],
+    ];
+    assert.deepEqual(answers.map(([what, res]) => `${what}: ${res.status}`), ['page: 200', '404 page: 404', '404 on POST: 404', '403: 403', '400: 400', '303: 303']);
+    for (const [what, res] of answers) {
+      assert.match(res.headers.get('content-security-policy') ?? '', FRAME_POLICY, what);
+      assert.equal(res.headers.get('x-frame-options'), 'DENY', what);
+      assert.equal(res.headers.get('cache-control'), 'no-store', what);
+    }
+  });
+
+  it('when a Pay or Decline POST comes from another origin, a null origin, or says Sec-Fetch-Site: cross-site, then 403 with an HTML page and nothing changes', async () => {
+    const { p } = await setup();
+    const intent = (await createIntent(p)).body;
+    const port = new URL(p.url).port;
+    const foreign: Array<Record<string, string>> = [
+      { origin: 'https://evil.example' },
+      { origin: 'null' },
+      { origin: 'http://127.0.0.1:1' },
+      { origin: `https://127.0.0.1:${port}` },
+      { origin: 'not a url' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { origin: p.url, 'sec-fetch-site': 'cross-site' },
+    ];
+    for (const action of ['pay', 'decline']) {
+      for (const headers of foreign) {
+        const res = await postPage(p, `/pay/${intent.id}/${action}`, headers);
+        assert.equal(res.status, 403, `${action} ${JSON.stringify(headers)}`);
+        assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+        assert.match(await res.text(), /only accepts its own Pay and Decline buttons/);
+      }
+    }
+    assert.equal(await statusOf(p, intent.id), 'requires_payment_method');
+    assert.deepEqual((await p.call<{ data: SimEvent[] }>('GET', '/_sim/events')).body.data, [], 'no payment event was made');
+  });
+
+  it('when a POST comes from the origin it was reached at (a browser on the page), or has no Origin (curl, as the README tour does), then it is accepted', async () => {
+    const { p } = await setup();
+    const declined = (await createIntent(p, 'order-browser')).body;
+    const fromPage = await postPage(p, `/pay/${declined.id}/decline`, { origin: p.url, 'sec-fetch-site': 'same-origin' });
+    assert.equal(fromPage.status, 303);
+    assert.equal(await statusOf(p, declined.id), 'requires_payment_method');
+    assert.equal(fromPage.headers.get('location'), `/pay/${declined.id}?result=declined`);
+    const paid = (await createIntent(p, 'order-curl')).body;
+    assert.equal(await curlPost(p, `/pay/${paid.id}/pay`), 303);
+    assert.equal(await statusOf(p, paid.id), 'succeeded');
+  });
+
+  it('when the page is served under PSP_PUBLIC_URL (e.g. behind a proxy), then a POST from that origin is accepted', async () => {
+    const p = await startPsp({ config: { PSP_PUBLIC_URL: 'https://PSP.example.test/base/' }, publicUrl: undefined });
+    cleanups.push(() => p.close());
+    const intent = (await createIntent(p)).body;
+    assert.equal(intent.next_action?.redirect_to_url.url, `https://PSP.example.test/base/pay/${intent.id}`);
+    const res = await postPage(p, `/pay/${intent.id}/pay`, { origin: 'https://psp.example.test' });
+    assert.equal(res.status, 303);
+    assert.equal(await statusOf(p, intent.id), 'succeeded');
+    assert.equal((await postPage(p, `/pay/${intent.id}/pay`, { origin: 'http://psp.example.test' })).status, 403, 'the scheme is part of the origin');
+  });
+});
+
+describe('psp simulator: list endpoints', () => {
+  type List<T> = { object: string; url: string; has_more: boolean; data: T[] };
+
+  /** Every item, following `starting_after` from page to page. */
+  async function pageThrough<T extends { id: string }>(p: RunningPsp, path: string, limit: number): Promise<{ ids: string[]; pages: number }> {
+    const ids: string[] = [];
+    let pages = 0;
+    for (let after: string | undefined, more = true; more; pages++) {
+      const query = new URLSearchParams({ limit: String(limit), ...(after ? { starting_after: after } : {}) });
+      const page = await p.call<List<T>>('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`);
+      assert.equal(page.status, 200, page.text);
+      assert.ok(page.body.data.length <= limit);
+      ids.push(...page.body.data.map((item) => item.id));
+      after = page.body.data.at(-1)?.id;
+      more = page.body.has_more;
+    }
+    return { ids, pages };
+  }
+
+  it('when payment intents are listed, then a Stripe list, newest first, 10 by default, paged by limit and starting_after', async () => {
+    const { p } = await setup();
+    const created: IntentObject[] = [];
+    for (let i = 0; i < 12; i++) created.push((await createIntent(p, `order-list-${i}`, 100 + i)).body);
+    const newestFirst = created.map((intent) => intent.id).reverse();
+    // a change of state does not move an intent in the list; it shows its current state
+    await confirm(p, created[0]!.id, 'pm_card_visa');
+
+    const first = await p.call<List<IntentObject>>('GET', '/v1/payment_intents');
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual({ ...first.body, data: undefined }, { object: 'list', url: '/v1/payment_intents', has_more: true, data: undefined });
+    assert.deepEqual(first.body.data.map((intent) => intent.id), newestFirst.slice(0, 10));
+    assert.equal(first.body.data[0]!.object, 'payment_intent');
+
+    assert.deepEqual(await pageThrough(p, '/v1/payment_intents', 5), { ids: newestFirst, pages: 3 });
+    const all = await p.call<List<IntentObject>>('GET', '/v1/payment_intents?limit=100');
+    assert.equal(all.body.has_more, false);
+    assert.equal(all.body.data.at(-1)?.status, 'succeeded');
+    const one = await p.call<List<IntentObject>>('GET', `/v1/payment_intents?limit=1&starting_after=${newestFirst[10]}`);
+    assert.deepEqual([one.body.data.map((intent) => intent.id), one.body.has_more], [[newestFirst[11]], false]);
+  });
+
+  it('when refunds are listed, then newest first, filtered by payment_intent, paged by starting_after', async () => {
+    const { p } = await setup();
+    const paid = async (orderId: string) => {
+      const intent = (await createIntent(p, orderId, 1000)).body;
+      await confirm(p, intent.id, 'pm_card_visa');
+      return intent.id;
+    };
+    const a = await paid('order-ra');
+    const b = await paid('order-rb');
+    const refunds: RefundObject[] = [];
+    for (const [intentId, amount] of [[a, 100], [b, 200], [a, 300], [b, 400], [a, 500]] as const) {
+      refunds.push((await p.call<RefundObject>('POST', '/v1/refunds', { form: { payment_intent: intentId, amount } })).body);
+    }
+    const newestFirst = (intentId?: string) => refunds.filter((r) => !intentId || r.payment_intent === intentId).map((r) => r.id).reverse();
+
+    const all = await p.call<List<RefundObject>>('GET', '/v1/refunds');
+    assert.equal(all.status, 200, all.text);
+    assert.deepEqual({ ...all.body, data: undefined }, { object: 'list', url: '/v1/refunds', has_more: false, data: undefined });
+    assert.deepEqual(all.body.data.map((r) => r.id), newestFirst());
+    const ofA = await p.call<List<RefundObject>>('GET', `/v1/refunds?payment_intent=${a}`);
+    assert.deepEqual(ofA.body.data.map((r) => r.amount), [500, 300, 100]);
+    assert.deepEqual(await pageThrough(p, `/v1/refunds?payment_intent=${b}`, 1), { ids: newestFirst(b), pages: 2 });
+    assert.deepEqual((await p.call<List<RefundObject>>('GET', '/v1/refunds?payment_intent=pi_none')).body.data, []);
+  });
+
+  it('when events are listed, then newest first, filtered by type, paged by starting_after', async () => {
+    const { p } = await setup();
+    const intent = (await createIntent(p)).body;
+    await confirm(p, intent.id, 'pm_card_chargeDeclined');
+    await confirm(p, intent.id, 'pm_card_visa');
+    await p.call('POST', '/v1/refunds', { form: { payment_intent: intent.id, amount: 1 } });
+    const all = await p.call<List<EventObject>>('GET', '/v1/events');
+    assert.equal(all.body.url, '/v1/events');
+    assert.deepEqual(all.body.data.map((e) => e.type), ['charge.refunded', 'payment_intent.succeeded', 'payment_intent.payment_failed']);
+    const succeeded = await p.call<List<EventObject>>('GET', '/v1/events?type=payment_intent.succeeded');
+    assert.deepEqual(succeeded.body.data.map((e) => e.type), ['payment_intent.succeeded']);
+    assert.deepEqual((await pageThrough(p, '/v1/events', 2)).ids, all.body.data.map((e) => e.id));
+  });
+
+  it('when a list is asked for without the API key, then 401', async () => {
+    const { p } = await setup();
+    for (const path of ['/v1/payment_intents', '/v1/refunds', '/v1/events']) {
+      assert.equal((await p.call('GET', path, { apiKey: null })).status, 401, path);
+      assert.equal((await p.call('GET', path, { apiKey: 'sk_test_not_the_key' })).status, 401, path);
+    }
   });
 });
 

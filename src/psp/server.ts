@@ -3,9 +3,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { Config } from '../platform/config.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
 import { PspCore, PspError, type Params, type RequestContext, type Result } from './core.ts';
-import { parseForm } from './form.ts';
+import { assertNestingWithinLimit, parseForm } from './form.ts';
 import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
-import { hostedPage, notFoundPage, type PageResult } from './page.ts';
+import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
 import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 
@@ -31,6 +31,16 @@ export interface PspOptions {
 export type PspServer = FastifyInstance;
 
 const MEMORY = 'memory://';
+/**
+ * On every answer: nothing may frame the hosted page (a framed Pay button can be clickjacked), and
+ * nothing is cached (intents carry client secrets). Harmless on the JSON answers.
+ */
+const RESPONSE_HEADERS = {
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'cache-control': 'no-store',
+};
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /**
@@ -47,7 +57,8 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   const secrets = config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
 
   const store = new PspStore(config.PSP_DATA_DIR === MEMORY ? new MemoryJournal() : new FileJournal(config.PSP_DATA_DIR));
-  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl: options.publicUrl ?? (() => config.PSP_PUBLIC_URL) });
+  const publicUrl = options.publicUrl ?? (() => config.PSP_PUBLIC_URL);
+  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl });
   const dispatcher = new WebhookDispatcher({
     url: config.PSP_WEBHOOK_URL,
     secrets,
@@ -71,16 +82,29 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
 
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    done(null, parseForm(String(body)));
+    let form;
+    try {
+      form = parseForm(String(body));
+    } catch (error) {
+      return done(error as Error, undefined); // a PspError 400 for a body beyond the form limits
+    }
+    done(null, form);
   });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, {});
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
+      return done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
     }
+    try {
+      assertNestingWithinLimit(parsed);
+    } catch (error) {
+      return done(error as Error, undefined); // a PspError 400 for a body nested beyond the form limits
+    }
+    done(null, parsed);
   });
 
   app.setErrorHandler((error: FastifyError, _request, reply) => {
@@ -92,7 +116,7 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('request-id', request.id);
+    reply.header('request-id', request.id).headers(RESPONSE_HEADERS);
     return payload;
   });
 
@@ -161,28 +185,30 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     api(request, reply, () => ({ status: 200, body: core.refundById(request.params.id), ops: [] })));
   app.get<{ Params: { id: string } }>('/v1/events/:id', (request, reply) =>
     api(request, reply, () => ({ status: 200, body: core.eventById(request.params.id), ops: [] })));
-  app.get('/v1/events', (request, reply) => api(request, reply, (params) => ({
-    status: 200, body: listNewestFirst('/v1/events', store.events, params, (e) => typeof params.type !== 'string' || e.type === params.type), ops: [],
-  })));
-  // Reconciliation lists everything the provider holds: intents, and refunds (optionally of one intent).
-  app.get('/v1/payment_intents', (request, reply) => api(request, reply, (params) => ({
-    status: 200, body: listNewestFirst('/v1/payment_intents', [...store.intents.values()], params, () => true), ops: [],
-  })));
-  app.get('/v1/refunds', (request, reply) => api(request, reply, (params) => ({
-    status: 200, body: listNewestFirst('/v1/refunds', [...store.refunds.values()], params, (r) => typeof params.payment_intent !== 'string' || r.payment_intent === params.payment_intent), ops: [],
-  })));
+
+  // ---- lists, Stripe-shaped, newest first (one helper: listNewestFirst) ----
+  app.get('/v1/payment_intents', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/payment_intents', store.intents.values(), params), ops: [] })));
+  app.get('/v1/refunds', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/refunds', store.refunds.values(), params, whereParam(params, 'payment_intent', (r) => r.payment_intent)), ops: [] })));
+  app.get('/v1/events', (request, reply) => api(request, reply, (params) =>
+    ({ status: 200, body: listNewestFirst('/v1/events', store.events, params, whereParam(params, 'type', (e) => e.type)), ops: [] })));
+  // ---- end of lists ----
 
   // ---- the hosted payment page ----
+  /** Pay and Decline only from the page itself: a form another site posts (CSRF) is refused before its body is read. */
+  async function refuseCrossSite(request: FastifyRequest, reply: FastifyReply) {
+    if (isCrossSite(request, publicUrl())) return reply.code(403).type('text/html; charset=utf-8').send(crossSitePage());
+  }
   app.get<{ Params: { id: string }; Querystring: { result?: string } }>('/pay/:id', async (request, reply) => {
     const intent = store.intents.get(request.params.id);
-    reply.header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'").header('cache-control', 'no-store');
     if (!intent) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(request.params.id));
     const result = request.query.result;
     const shown: PageResult = result === 'succeeded' || result === 'declined' || result === 'unchanged' ? result : undefined;
     return reply.type('text/html; charset=utf-8').send(hostedPage(intent, shown));
   });
   for (const action of ['pay', 'decline'] as const) {
-    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, async (request, reply) => {
+    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, { onRequest: refuseCrossSite }, async (request, reply) => {
       const id = request.params.id;
       if (!store.intents.has(id)) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(id));
       const { ops, outcome } = core.hostedAction(id, action);
@@ -248,16 +274,50 @@ function intentIdOf(event: EventObject): string {
   return object.object === 'payment_intent' ? object.id : object.payment_intent;
 }
 
-/** Stripe's list shape, newest first; `limit` (1–100, default 10), `starting_after` (an id of the previous page), a filter. */
-function listNewestFirst<T extends { id: string }>(url: string, oldestFirst: readonly T[], params: Params, keep: (item: T) => boolean) {
+/**
+ * Stripe's list shape `{ object: 'list', url, has_more, data }`, newest first: `limit` (clamped to
+ * 1–100, default 10) and `starting_after` (the last id of the previous page; an unknown one lists
+ * nothing). The store keeps items in creation order (a Map keeps a key's first position on update).
+ */
+function listNewestFirst<T extends { id: string }>(url: string, oldestFirst: Iterable<T>, params: Params, matches: (item: T) => boolean = () => true) {
   const limitText = params.limit;
   const limit = typeof limitText === 'string' && /^\d+$/.test(limitText) ? Math.min(100, Math.max(1, Number(limitText))) : 10;
-  let newest = [...oldestFirst].reverse().filter(keep);
+  let newest = [...oldestFirst].reverse().filter(matches);
   if (typeof params.starting_after === 'string') {
     const at = newest.findIndex((item) => item.id === params.starting_after);
     newest = at < 0 ? [] : newest.slice(at + 1);
   }
   return { object: 'list', url, has_more: newest.length > limit, data: newest.slice(0, limit) };
+}
+
+/** A list filter from a query parameter (`?type=…`): items whose field equals it, or all when it is absent. */
+function whereParam<T>(params: Params, name: string, field: (item: T) => string): (item: T) => boolean {
+  const wanted = params[name];
+  return typeof wanted === 'string' ? (item) => field(item) === wanted : () => true;
+}
+
+/**
+ * A browser's cross-site form post: `Sec-Fetch-Site` other than same-origin, or an `Origin` that is
+ * neither the public URL's (behind a proxy) nor the one the request reached. No Origin at all is not a
+ * browser's form post (curl, the README tour) and passes.
+ */
+function isCrossSite(request: FastifyRequest, publicUrl: string): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  const given = originOf(origin);
+  return given === undefined || (given !== originOf(publicUrl) && given !== originOf(`${request.protocol}://${request.host}`));
+}
+
+/** `https://Example.test:443/x` → `https://example.test`; undefined for `null` (an opaque origin) or a non-URL. */
+function originOf(url: string): string | undefined {
+  try {
+    const { origin } = new URL(url);
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function paramsOf(request: FastifyRequest): Params {

@@ -103,6 +103,51 @@ describe('HttpPaymentGateway.verifyWebhook', () => {
   });
 });
 
+describe('HttpPaymentGateway.verifyWebhook: text the database cannot store', () => {
+  /** A signed event like `intentEvent`, with one field's text replaced. */
+  const eventWith = (field: 'id' | 'type' | 'intent id' | 'currency' | 'order_id' | 'last_payment_error' | 'refund id' | 'payment_intent', text: string) => {
+    const refundEvent = field === 'refund id' || field === 'payment_intent';
+    const object = refundEvent
+      ? { id: field === 'refund id' ? text : 're_1', object: 'refund', amount: 300, currency: 'usd', payment_intent: field === 'payment_intent' ? text : 'pi_1', status: 'succeeded' }
+      : {
+        id: field === 'intent id' ? text : 'pi_1', object: 'payment_intent', amount: 1500, currency: field === 'currency' ? text : 'usd', status: 'succeeded',
+        metadata: { order_id: field === 'order_id' ? text : 'order-9' },
+        last_payment_error: field === 'last_payment_error' ? { message: text } : null, next_action: null,
+      };
+    return JSON.stringify({
+      id: field === 'id' ? text : 'evt_1', object: 'event', type: field === 'type' ? text : refundEvent ? 'charge.refunded' : 'payment_intent.succeeded', created: NOW_S,
+      data: { object },
+    });
+  };
+  const FIELDS = ['id', 'type', 'intent id', 'currency', 'order_id', 'last_payment_error', 'refund id', 'payment_intent'] as const;
+  const BAD_TEXT: Array<[string, string]> = [['a NUL', 'x\u0000y'], ['a lone high surrogate', 'x\ud800y'], ['a lone low surrogate', '\udc00'], ['a surrogate pair reversed', '\udc00\ud800']];
+
+  const isMalformed = (field: string) => (error: unknown) => {
+    assert.ok(error instanceof Error, String(error));
+    assert.ok(!(error instanceof WebhookVerificationError), `${field}: a signed event is genuine; malformed, not unverified`);
+    assert.match(error.message, /cannot be stored/);
+    assert.ok(error.message.includes(field), `${field}: ${error.message}`);
+    return true;
+  };
+
+  for (const [what, text] of BAD_TEXT) {
+    it(`when a signed event's identifiers or text hold ${what}, then it is rejected as malformed (a plain Error, not a verification failure)`, () => {
+      for (const field of FIELDS) {
+        const body = eventWith(field, text);
+        assert.ok(body.includes('\\u'), 'the JSON carries the escape, as a provider would send it');
+        assert.throws(() => client().verifyWebhook(body, header(body, NOW_S, SECRET), NOW), isMalformed(field), field);
+      }
+    });
+  }
+
+  it('when the text is well-formed (a surrogate pair, accents), then the event is accepted unchanged', () => {
+    const body = eventWith('order_id', 'order-😀-é');
+    assert.equal(client().verifyWebhook(body, header(body, NOW_S, SECRET), NOW).intent?.orderId, 'order-😀-é');
+    const refund = eventWith('refund id', 're_😀');
+    assert.equal(client().verifyWebhook(refund, header(refund, NOW_S, SECRET), NOW).refund?.id, 're_😀');
+  });
+});
+
 describe('HttpPaymentGateway against the simulator', () => {
   let p: RunningPsp;
   let gw: HttpPaymentGateway;

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
+import { hasLoneSurrogate } from '../unicode.ts';
 import {
   GatewayError, WebhookVerificationError,
   type GatewayEvent, type IntentStatus, type PaymentGateway, type PaymentIntent, type Refund,
@@ -267,7 +268,27 @@ function toEvent(value: unknown): HttpGatewayEvent {
   } else if (object && typeof object.payment_intent === 'string') {
     intentId = object.payment_intent; // a charge, as the real provider sends with charge.refunded
   }
-  return { id: value.id, type: value.type, created: typeof value.created === 'number' ? value.created : 0, intent, intentId, refund };
+  const event = { id: value.id, type: value.type, created: typeof value.created === 'number' ? value.created : 0, intent, intentId, refund };
+  assertStorable(event);
+  return event;
+}
+
+/**
+ * The event's text the payment component stores must be storable: PostgreSQL refuses a NUL and a
+ * lone UTF-16 surrogate (valid JSON: "\ud800"), which would fail its transaction as a 500. A plain
+ * Error, not a WebhookVerificationError: the signature is genuine, the content malformed (→ 422).
+ */
+function assertStorable(event: HttpGatewayEvent): void {
+  const texts: Array<[string, string | null | undefined]> = [
+    ['event id', event.id], ['event type', event.type],
+    ['intent id', event.intent?.id], ['currency', event.intent?.currency], ['metadata.order_id', event.intent?.orderId],
+    ['last_payment_error', event.intent?.lastError], ['refund id', event.refund?.id], ['payment_intent', event.intentId],
+  ];
+  for (const [field, text] of texts) {
+    if (text && (text.includes('\u0000') || hasLoneSurrogate(text))) {
+      throw new Error(`webhook event's ${field} holds text that cannot be stored (a NUL or a lone UTF-16 surrogate)`);
+    }
+  }
 }
 
 function parseJson(text: string): unknown {

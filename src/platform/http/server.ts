@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Principal, Role, TokenService } from '../tokens.ts';
 import { requestHash, type IdempotencyClaim, type IdempotencyStore, type StoredResponse } from '../idempotency.ts';
+import { hasLoneSurrogate } from '../unicode.ts';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -215,16 +216,6 @@ function idempotencyHandler(store: IdempotencyStore): Hook {
     request.idempotencyClaim = claim;
     (request as IdempotentRequest)[SETTLE] = release;
   };
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** True if any string in a parsed JSON value (keys included) holds an unpaired UTF-16 surrogate. */
-function hasLoneSurrogate(value: unknown, depth = 0): boolean {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value);
-  if (typeof value !== 'object' || value === null || depth > 64) return false;
-  if (Array.isArray(value)) return value.some((v) => hasLoneSurrogate(v, depth + 1));
-  return Object.entries(value).some(([k, v]) => LONE_SURROGATE.test(k) || hasLoneSurrogate(v, depth + 1));
 }
 
 const SETTLE = Symbol('idempotency.settle');
