@@ -60,13 +60,18 @@ describe('money: every capture matches its order or is refunded, and the books r
     assert.deepEqual(report.violations, []);
   }
 
-  it('when the buyer calls pay twice, the second time with the order id in upper case, then both calls answer the same one intent', async () => {
+  it('when the buyer calls pay with every spelling of the order id, at once and again, then every call answers the same one intent', async () => {
     const { token, orderId } = await pendingOrder();
-    const first = await pay(token, orderId);
-    const second = await pay(token, orderId.toUpperCase());
-    assert.equal(second.providerPaymentId, first.providerPaymentId);
-    assert.equal(second.hostedUrl, first.hostedUrl);
-    assert.equal(second.orderId, orderId);
+    const mixed = [...orderId].map((c, i) => (i % 2 ? c.toUpperCase() : c)).join('');
+    const spellings = [orderId, orderId.toUpperCase(), mixed];
+    const answers = [...await Promise.all(spellings.map((id) => pay(token, id))), ...await Promise.all(spellings.map((id) => pay(token, id)))];
+    const first = answers[0]!;
+    for (const answer of answers) {
+      assert.equal(answer.providerPaymentId, first.providerPaymentId);
+      assert.equal(answer.hostedUrl, first.hostedUrl);
+      assert.equal(answer.orderId, orderId);
+    }
+    assert.match(first.hostedUrl, new RegExp(`/pay/${first.providerPaymentId}$`), 'the page is the intent\'s own');
     const intents = (await h.system.gateway.listIntents()).filter((i) => i.orderId.toLowerCase() === orderId);
     assert.equal(intents.length, 1, 'one provider intent for the order');
     await pressPay(first.providerPaymentId);

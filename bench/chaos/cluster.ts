@@ -3,6 +3,7 @@
  * each a real `flashsale` child process, on a PostgreSQL database, Redis key prefix and RabbitMQ
  * queue prefix of the scenario's own — so a scenario can kill, restart and flush them freely.
  */
+import type { Reconciliation } from '../../src/payment/reconcile.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +36,7 @@ export interface AuditBody {
   ok: boolean;
   oversoldUnits: number;
   stock: { initial: number; available: number; held: number; sold: number; written_off?: number };
-  money: { reconciliation: { ok: boolean; mismatches: Array<{ check: string; message: string; ids: string[] }> } };
+  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number }> };
   violations: Array<{ check: string; message: string; ids: string[] }>;
 }
 

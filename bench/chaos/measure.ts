@@ -5,7 +5,8 @@
  * *Doubled*: an effect that happened twice (two captures, two releases, two notifications of one
  * kind for one order, two terminal transitions of one order).
  */
-import type { ChaosCluster } from './cluster.ts';
+import { reconciliationSummary } from '../../src/payment/reconcile.ts';
+import type { AuditBody, ChaosCluster } from './cluster.ts';
 import type { PlacedOrder } from './traffic.ts';
 
 /** One row of the report (snake_case: the shape of bench/results/chaos.json). */
@@ -25,6 +26,8 @@ export interface ScenarioResult {
   doubled: number;
   /** Differences between the database and the provider's intents, captures and refunds (the audit's reconciliation). */
   money_mismatches: number;
+  /** The reconciliation's counts: captures, refunds, money received, refunded and paid, per currency. */
+  money: string;
   /** From the end of the fault (or of the traffic) until everything above was final; null if it never was. */
   settle_ms: number | null;
   audit_ok: boolean;
@@ -187,9 +190,15 @@ export async function measure(cluster: ChaosCluster, expect: Expectations, settl
     oversold: audit.oversoldUnits,
     lost, doubled,
     money_mismatches: audit.money.reconciliation.mismatches.length,
+    money: moneySummary(audit),
     settle_ms: settled.ms,
     audit_ok: audit.ok,
     problems,
   };
 }
 
+
+function moneySummary(audit: AuditBody): string {
+  const rejected = Object.entries(audit.money.rejectedCaptures).map(([reason, n]) => `${n.refunded + n.refundPending} ${reason}`);
+  return `${reconciliationSummary(audit.money.reconciliation)}${rejected.length ? `; rejected captures: ${rejected.join(', ')}` : ''}`;
+}

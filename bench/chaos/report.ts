@@ -24,7 +24,7 @@ function details(report: ChaosReport): string {
   return report.scenarios.map((r) => {
     const notes = Object.entries(r.notes).map(([k, v]) => `${k} ${v}`).join(', ');
     const problems = r.problems.length ? r.problems.map((p) => `  - ${p}`).join('\n') : '  - none';
-    return `- **${r.name}** — expected: ${r.expected}. Orders cancelled: ${r.cancelled}; audit ${r.audit_ok ? 'clean' : 'NOT clean'}.${notes ? ` Figures: ${notes}.` : ''}\n  Problems:\n${problems}`;
+    return `- **${r.name}** — expected: ${r.expected}. Orders cancelled: ${r.cancelled}; audit ${r.audit_ok ? 'clean' : 'NOT clean'}.${notes ? ` Figures: ${notes}.` : ''}\n  Money: ${r.money || '–'}.\n  Problems:\n${problems}`;
   }).join('\n');
 }
 
@@ -52,9 +52,38 @@ then counts from the database, the simulator's records and the processes' logs:
 - **doubled**: two terminal transitions of one order, a hold released or committed twice, a payment
   or refund recorded twice, a notice of one kind sent twice to one buyer, an order captured twice at
   the provider (must be 0).
+- **money_mismatches**: differences the audit's reconciliation found between the database and the
+  payment provider's intents, captures and refunds ([Money](#money); must be 0).
 - **settle_ms**: from the end of the fault until all of the above was final.
 - A scenario also fails when any process's log carries the JWT secret, the provider API key or a
   bearer token, or when a client got a \`5xx\` other than \`503\` (which says when to retry).
+
+## Money
+
+Stock is proven by the audit's balance; money is proven by reconciling the database with the
+payment provider's own records (src/payment/reconcile.ts). \`flashsale audit\` includes it (exit 1 on
+a mismatch, each listed as \`reconcile:<check>\`), \`flashsale reconcile\` runs it alone, and every
+process running the payment component runs it every \`RECONCILE_INTERVAL_MS\` (default 60 s), exporting
+\`flashsale_reconciliation_mismatches\` and \`flashsale_reconciliation_unsettled\`. Against the
+provider's lists of intents and refunds it proves:
+
+- every captured intent that names an order pays exactly one paid order, of the same amount and
+  currency — or was refunded in full (\`capture_matches_order\`, \`capture_refunded_in_full\`,
+  \`capture_recorded\`, \`capture_pays_its_order\`);
+- every paid order has exactly one captured, unrefunded intent at the provider, of its total
+  (\`paid_order_captured\`, \`paid_order_not_refunded\`, \`paid_order_captured_once\`);
+- money received − refunded = Σ paid orders, per currency (\`money_balances\`);
+- every refund the database recorded exists at the provider with its amount (\`refund_at_provider\`).
+
+The database alone adds: every recorded capture equals its order's total and currency; a capture on a
+closed order is refunded; every rejected capture is refunded. A capture that cannot pay its order —
+another amount or currency, an order that does not exist, a second intent for an order that has one —
+is never applied and never dropped: it is recorded (\`rejected_captures\`), refunded in full by the
+payment component's own consumer, counted (\`flashsale_captures_rejected_total{reason}\`) and listed
+in the audit's \`money.rejectedCaptures\`. A live run (traffic in flight) counts the differences a
+webhook or refund in flight explains as *unsettled* instead of mismatches; a quiet run counts each.
+Every scenario below ends with a quiet audit, reconciliation included: its **money_mismatches**
+must be 0, and its *Money* line gives the reconciled figures.
 
 ## How each fault is made
 

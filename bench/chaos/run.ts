@@ -29,7 +29,7 @@ export interface ChaosReport {
 function failedRow(scenario: Scenario, error: unknown): ScenarioResult {
   return {
     name: scenario.name, fault: scenario.fault, expected: scenario.expected,
-    accepted: 0, paid: 0, expired: 0, cancelled: 0, refunded: 0, redelivered: 0, dead_lettered: 0, oversold: 0, lost: 0, doubled: 0, money_mismatches: 0,
+    accepted: 0, paid: 0, expired: 0, cancelled: 0, refunded: 0, redelivered: 0, dead_lettered: 0, oversold: 0, lost: 0, doubled: 0, money_mismatches: 0, money: '',
     settle_ms: null, audit_ok: false, problems: [`did not complete: ${error instanceof Error ? error.message : String(error)}`], notes: {},
   };
 }
