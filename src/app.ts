@@ -2,6 +2,7 @@ import type { Config } from './platform/config.ts';
 import { offsetClock, type Clock } from './platform/clock.ts';
 import { openDatabase, migrate, type Database } from './platform/database/index.ts';
 import { InProcessBroker } from './platform/broker/in-process.ts';
+import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
 import { declaringOnly, type Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
@@ -20,7 +21,7 @@ import { registerAccountRoutes } from './accounts/http.ts';
 import { createInventory, type Inventory } from './inventory/index.ts';
 import { createCatalog, type Catalog } from './catalog/index.ts';
 import { registerCatalogRoutes } from './catalog/http.ts';
-import { createOrders, type Orders } from './order/index.ts';
+import { createOrderRecords, createOrders, type Orders } from './order/index.ts';
 import { createPayments, type Payments } from './payment/index.ts';
 import { registerPaymentRoutes } from './payment/http.ts';
 import { HttpPaymentGateway } from './platform/gateway/http-client.ts';
@@ -100,6 +101,8 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     // The in-process relay fans out only to the consumers registered in the relaying process.
     throw new Error('splitting consumers over processes needs RabbitMQ: set AMQP_URL, or run every component in each process');
   }
+  // The one outbox emitter: every component's events go through it, and the relay is nudged after commit.
+  const emit = createEmitter(clock, () => broker.nudge());
   const onEventsWritten = () => broker.nudge();
   const redis = redisTarget(config);
   const gate: StockGate = redis
@@ -113,12 +116,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const inventory = createInventory({ db, clock, gate, onEventsWritten, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
-  // Order asks payment before closing an order, through a function: order never imports payment.
-  let payments: Payments | undefined;
+  // Payment reads orders through order's records (built on the database alone); order asks payment
+  // before closing an order through its own port, PaymentSettlement — no cycle, nothing bound late.
+  const payments = createPayments({
+    db, clock, gateway, orders: createOrderRecords({ db, clock }), emit, log: log.child({ component: 'payment' }),
+    onCaptureRejected: (reason) => metrics.capturesRejected.inc({ reason }),
+  });
   const orders = createOrders({
-    db, clock, catalog, inventory, idempotency, onEventsWritten,
-    settlePayment: (orderId) => payments!.settleBeforeClose(orderId),
-    paymentOpen: (tx, orderId) => payments!.hasOpenPayment(tx, orderId),
+    db, clock, catalog, inventory, idempotency, emit, payments,
     graceS: config.PAYMENT_GRACE_S,
     log: log.child({ component: 'order' }),
     onBatchCommitted: (attempts, units) => {
@@ -129,10 +134,6 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   buyersWaiting = () => orders.buyersWaiting();
-  payments = createPayments({
-    db, clock, gateway, orders, log: log.child({ component: 'payment' }), onEventsWritten,
-    onCaptureRejected: (reason) => metrics.capturesRejected.inc({ reason }),
-  });
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
@@ -154,7 +155,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   }
   await catalog.warm();
 
-  const reconcile = async (opts: { quiet?: boolean } = {}) => payments!.reconcile(await orders.terms(), { quiet: opts.quiet ?? false });
+  const reconcile = async (opts: { quiet?: boolean } = {}) => payments.reconcile(await orders.terms(), { quiet: opts.quiet ?? false });
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {

@@ -49,3 +49,5 @@ export const markCancelled = `
 
 export const overdueOrders = `
   select id from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
+
+export const allOrderTerms = `select id, status, total_amount, currency from orders`;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import type { Queryable } from '../database/database.ts';
+import type { Queryable, Tx } from '../database/database.ts';
 
 export interface OutgoingEvent {
   topic: string;
@@ -32,4 +32,16 @@ export async function writeEvents(tx: Queryable, clock: Clock, events: readonly 
      on conflict (message_id) do nothing`,
     [ids, topics, payloads, afters, new Date(now).toISOString()],
   );
+}
+
+/** Writes a transaction's events to the outbox; the relay is nudged once the transaction commits. */
+export type Emit = (tx: Tx, events: readonly OutgoingEvent[]) => Promise<void>;
+
+/** The one emitter, built by the composition root and handed to every component that writes events. */
+export function createEmitter(clock: Clock, onCommitted: () => void = () => {}): Emit {
+  return async (tx, events) => {
+    if (events.length === 0) return;
+    await writeEvents(tx, clock, events);
+    tx.afterCommit(onCommitted);
+  };
 }

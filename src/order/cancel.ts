@@ -1,0 +1,72 @@
+import { AppError } from '../platform/errors.ts';
+import { OrderTopics, type OrderCancelled, type OrderRefundRequested } from './contracts.ts';
+import type { OrderContext } from './context.ts';
+import { closeUnpaid } from './closing.ts';
+import { loadOrders, type Order, type OrderRow } from './model.ts';
+import type { OrderRecords } from './records.ts';
+import * as sql from './sql.ts';
+
+/** Cancelling: the buyer's own pending order, or any order by an admin (a paid one is refunded). */
+export function createCancel(ctx: OrderContext, records: OrderRecords) {
+  const { db, clock, inventory, emit } = ctx;
+  const cancelledByBuyer = (order: Order) => order.status === 'CANCELLED' && order.closedReason === 'buyer_cancelled';
+
+  return {
+    /**
+     * The buyer cancels a pending order: its stock goes back on sale at once. The provider's intent
+     * is cancelled first (a payment that already went through makes the order PAID instead), so no
+     * money can arrive for a cancelled order. Cancelling again answers the cancelled order.
+     */
+    async cancelOrder(userId: string, orderId: string): Promise<Order> {
+      const order = await records.getOrder(userId, orderId);
+      if (cancelledByBuyer(order)) return order;
+      if (order.status !== 'PENDING_PAYMENT') throw new AppError('invalid_state', `The order is ${order.status}; only a PENDING_PAYMENT order can be cancelled.`);
+      const row = await closeUnpaid(ctx, order.id, async (tx) => {
+        const [row] = await tx.query<OrderRow>(sql.cancelPending, [order.id, userId, 'buyer_cancelled', clock.now()]);
+        if (!row) return undefined;
+        await inventory.releaseOrder(tx, order.id, 'cancelled');
+        await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId: order.id, userId, reason: 'buyer_cancelled' } satisfies OrderCancelled }]);
+        return row;
+      });
+      if (row === 'paid' || !row) {
+        const current = await records.getOrder(userId, order.id);
+        if (cancelledByBuyer(current)) return current;
+        throw new AppError('invalid_state', `The order is ${row === 'paid' ? 'PAID' : current.status}; only a PENDING_PAYMENT order can be cancelled.`);
+      }
+      return (await loadOrders(db, [row]))[0]!;
+    },
+
+    /**
+     * An admin cancels an order: pending → its intent cancelled at the provider and its units
+     * released; paid → refunded, units restocked or written off.
+     */
+    async adminCancel(orderId: string, restock: boolean): Promise<Order> {
+      const [current] = await db.query<OrderRow>(sql.orderById, [orderId]);
+      if (!current) throw new AppError('not_found', 'No such order.');
+      if (current.status === 'PENDING_PAYMENT') {
+        const closed = await closeUnpaid(ctx, orderId, async (tx) => {
+          const [row] = await tx.query<{ user_id: string }>(sql.markCancelled, [orderId, 'admin_cancelled', clock.now(), 'PENDING_PAYMENT']);
+          if (!row) return false;
+          await inventory.releaseOrder(tx, orderId, 'cancelled');
+          await emit(tx, [{ topic: OrderTopics.cancelled, payload: { orderId, userId: row.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled }]);
+          return true;
+        });
+        if (closed === 'paid') throw new AppError('invalid_state', 'The order was just paid; cancel it again to refund it.');
+        if (closed) return records.getOrder(current.user_id, orderId);
+      }
+      const row = await db.transaction(async (tx) => {
+        const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
+        if (!order) throw new AppError('not_found', 'No such order.');
+        if (order.status !== 'PAID') throw new AppError('invalid_state', `The order is ${order.status}.`);
+        await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', clock.now(), 'PAID']);
+        await inventory.unsellOrder(tx, orderId, restock);
+        await emit(tx, [
+          { topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderRefundRequested },
+          { topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled },
+        ]);
+        return order;
+      });
+      return records.getOrder(row.user_id, orderId);
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import type { Queryable } from '../platform/database/index.ts';
+import type { OrderCreated } from './contracts.ts';
+import * as sql from './sql.ts';
+
+export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'FULFILLED' | 'CANCELLED' | 'EXPIRED';
+
+export interface OrderItem {
+  saleItemId: string;
+  productId: string;
+  holdId: string;
+  quantity: number;
+  unitPrice: number;
+}
+
+export interface Order {
+  id: string;
+  userId: string;
+  saleId: string;
+  status: OrderStatus;
+  totalAmount: number;
+  currency: string;
+  createdAt: Date;
+  expiresAt: Date;
+  updatedAt: Date;
+  closedReason: string | null;
+  items: OrderItem[];
+}
+
+export interface CartItem {
+  holdId: string;
+  saleId: string;
+  saleItemId: string;
+  productId: string;
+  quantity: number;
+  unitPrice: number;
+  currency: string;
+  expiresAt: Date;
+}
+
+export interface LineInput {
+  saleItemId: string;
+  quantity: number;
+}
+
+/** What a payment must match: an order's status and what it costs (payment and the audit read it). */
+export interface OrderTerms { status: OrderStatus; totalAmount: number; currency: string }
+
+export interface OrderRow { id: string; user_id: string; sale_id: string; status: OrderStatus; total_amount: number; currency: string; created_at: Date; expires_at: Date; updated_at: Date; closed_reason: string | null }
+interface ItemRow { order_id: string; sale_item_id: string; hold_id: string; product_id: string; quantity: number; unit_price: number }
+
+/** Orders with their lines, in the rows' order. */
+export async function loadOrders(q: Queryable, rows: readonly OrderRow[]): Promise<Order[]> {
+  if (rows.length === 0) return [];
+  const itemRows = await q.query<ItemRow>(sql.itemsOfOrders, [rows.map((r) => r.id)]);
+  return rows.map((r) => toOrder(r, itemRows.filter((i) => i.order_id === r.id)));
+}
+
+export function termsOf(row: Pick<OrderRow, 'status' | 'total_amount' | 'currency'>): OrderTerms {
+  return { status: row.status, totalAmount: Number(row.total_amount), currency: row.currency };
+}
+
+export function orderCreatedEvent(o: Order): OrderCreated {
+  return {
+    orderId: o.id, userId: o.userId, saleId: o.saleId, totalAmount: o.totalAmount, currency: o.currency, expiresAt: o.expiresAt.toISOString(),
+    items: o.items.map((i) => ({ saleItemId: i.saleItemId, holdId: i.holdId, quantity: i.quantity, unitPrice: i.unitPrice })),
+  };
+}
+
+function toOrder(r: OrderRow, items: ItemRow[]): Order {
+  return {
+    id: r.id, userId: r.user_id, saleId: r.sale_id, status: r.status, totalAmount: r.total_amount, currency: r.currency,
+    createdAt: r.created_at, expiresAt: r.expires_at, updatedAt: r.updated_at, closedReason: r.closed_reason,
+    items: items.map((i) => ({ saleItemId: i.sale_item_id, productId: i.product_id, holdId: i.hold_id, quantity: i.quantity, unitPrice: i.unit_price })),
+  };
+}

@@ -1,0 +1,33 @@
+import type { Tx } from '../platform/database/index.ts';
+import type { OutgoingEvent } from '../platform/broker/outbox.ts';
+import { OrderTopics, type OrderDeadline } from './contracts.ts';
+import type { OrderContext } from './context.ts';
+import { orderCreatedEvent, type Order } from './model.ts';
+import * as sql from './sql.ts';
+
+/**
+ * Writes new orders (a purchase batch, or a checkout) with their lines, in the caller's
+ * transaction, and their events: `order.created`, and two deadline messages to order itself — the
+ * close check when the payment window ends, the recovery check a grace period later.
+ */
+export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: Tx, orders: readonly Order[]): Promise<void> {
+  if (orders.length === 0) return;
+  await tx.query(sql.insertOrders, [
+    orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
+    orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(),
+  ]);
+  const items = orders.flatMap((o) => o.items.map((i) => ({ ...i, orderId: o.id })));
+  await tx.query(sql.insertOrderItems, [
+    items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
+    items.map((i) => i.quantity), items.map((i) => i.unitPrice),
+  ]);
+  const now = clock.now().getTime();
+  await emit(tx, orders.flatMap((o): OutgoingEvent[] => {
+    const untilDeadline = Math.max(0, o.expiresAt.getTime() - now);
+    return [
+      { topic: OrderTopics.created, payload: orderCreatedEvent(o) },
+      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline },
+      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000 },
+    ];
+  }));
+}

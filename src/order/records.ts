@@ -1,0 +1,52 @@
+import type { Clock } from '../platform/clock.ts';
+import type { Database, Queryable, Tx } from '../platform/database/index.ts';
+import { AppError } from '../platform/errors.ts';
+import { loadOrders, termsOf, type Order, type OrderRow, type OrderStatus, type OrderTerms } from './model.ts';
+import * as sql from './sql.ts';
+
+/** Reading orders: for buyers, for the payment side (what a payment must match) and for the audit. */
+export interface OrderRecords {
+  /** A buyer's own order; anyone else's id is indistinguishable from a missing one (404). */
+  getOrder(userId: string, orderId: string): Promise<Order>;
+  /** A buyer's orders, newest first. */
+  listOrders(userId: string, filter: { status?: OrderStatus; limit: number; offset: number }): Promise<Order[]>;
+  /** An order's status and what it costs (whoever's it is): what a provider's capture must match. */
+  paymentTerms(q: Queryable, orderId: string): Promise<OrderTerms | undefined>;
+  /**
+   * In the caller's transaction: locks the order against closing (FOR SHARE) if it still awaits
+   * payment and its window is open; false otherwise. A payment recorded under this lock is seen by
+   * any close, which takes the row lock after it.
+   */
+  lockPendingForPayment(tx: Tx, orderId: string): Promise<boolean>;
+  /** Every order's status and total, for the audit and the reconciliation. */
+  terms(): Promise<Map<string, OrderTerms>>;
+}
+
+/** Built on the database alone, so the payment side can read orders without depending on the order component. */
+export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }): OrderRecords {
+  return {
+    async getOrder(userId, orderId) {
+      const [order] = await loadOrders(db, await db.query<OrderRow>(sql.orderOfUser, [orderId, userId]));
+      if (!order) throw new AppError('not_found', 'No such order.');
+      return order;
+    },
+
+    async listOrders(userId, filter) {
+      return loadOrders(db, await db.query<OrderRow>(sql.ordersOfUser, [userId, filter.status ?? null, filter.limit, filter.offset]));
+    },
+
+    async paymentTerms(q, orderId) {
+      const [row] = await q.query<OrderRow>(sql.orderById, [orderId]);
+      return row ? termsOf(row) : undefined;
+    },
+
+    async lockPendingForPayment(tx, orderId) {
+      return (await tx.query(sql.lockPendingForPayment, [orderId, clock.now()])).length > 0;
+    },
+
+    async terms() {
+      const rows = await db.query<Pick<OrderRow, 'id' | 'status' | 'total_amount' | 'currency'>>(sql.allOrderTerms);
+      return new Map(rows.map((r) => [r.id, termsOf(r)]));
+    },
+  };
+}
