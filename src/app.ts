@@ -113,7 +113,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
-  const inventory = createInventory({ db, clock, gate, onEventsWritten, soldOutChannel });
+  const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
@@ -136,7 +136,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   buyersWaiting = () => orders.buyersWaiting();
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
-    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), onEventsWritten,
+    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
   });
   // Components this process does not run still get their queues declared (see declareConsumerGroup).
   const subscriber = (name: ComponentName) => (components.has(name) ? broker : declaringOnly(broker));

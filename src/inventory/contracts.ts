@@ -1,4 +1,6 @@
-/** Inventory's events: the only part of inventory another component may import besides index.ts. */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Inventory's events: producers type against these schemas, consumers check payloads with them (readPayload). */
 export const InventoryTopics = {
   reserved: 'stock.reserved',
   released: 'stock.released',
@@ -9,9 +11,22 @@ export const InventoryTopics = {
   holdExpiry: 'stock.hold_expiry',
 } as const;
 
-export interface StockReserved { saleItemId: string; quantity: number; available: number }
-export interface StockReleased { holdId: string; orderId: string | null; saleItemId: string; userId: string; quantity: number; reason: string }
-export interface StockSoldOut { saleItemId: string }
-export interface StockRestocked { saleItemId: string; available: number }
-export interface StockCommitted { holdId: string; orderId: string; saleItemId: string; quantity: number }
-export interface HoldExpiry { holdId: string }
+export const StockReserved = Type.Object({ saleItemId: Type.String(), quantity: Type.Integer(), available: Type.Integer() });
+export type StockReserved = Static<typeof StockReserved>;
+
+export const StockReleased = Type.Object({
+  holdId: Type.String(), orderId: Type.Union([Type.String(), Type.Null()]), saleItemId: Type.String(), userId: Type.String(), quantity: Type.Integer(), reason: Type.String(),
+});
+export type StockReleased = Static<typeof StockReleased>;
+
+export const StockSoldOut = Type.Object({ saleItemId: Type.String() });
+export type StockSoldOut = Static<typeof StockSoldOut>;
+
+export const StockRestocked = Type.Object({ saleItemId: Type.String(), available: Type.Integer() });
+export type StockRestocked = Static<typeof StockRestocked>;
+
+export const StockCommitted = Type.Object({ holdId: Type.String(), orderId: Type.String(), saleItemId: Type.String(), quantity: Type.Integer() });
+export type StockCommitted = Static<typeof StockCommitted>;
+
+export const HoldExpiry = Type.Object({ holdId: Type.String() });
+export type HoldExpiry = Static<typeof HoldExpiry>;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
-import { writeEvents, type OutgoingEvent } from '../platform/broker/outbox.ts';
+import type { Emit, OutgoingEvent } from '../platform/broker/outbox.ts';
 import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
-import { InventoryTopics, type HoldExpiry, type StockReleased } from './contracts.ts';
+import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
+import { readPayload } from '../platform/broker/event-contract.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -71,7 +72,8 @@ export interface InventoryDeps {
   /** How long a local sold-out flag short-circuits before the gate is asked again. */
   soldOutFlagTtlMs?: number;
   /** Told after commit when events were written, so delivery starts at once. */
-  onEventsWritten?: () => void;
+  /** Writes events to the outbox in a transaction (the composition root's one emitter). */
+  emit: Emit;
   /** Shares sold-out flags between API processes (Redis pub/sub); local by default. */
   soldOutChannel?: SoldOutChannel;
 }
@@ -80,7 +82,7 @@ export interface InventoryDeps {
  * Inventory: stock per sale item, holds, per-buyer quotas, the admission gate and the sold-out
  * short-circuit in front of it, and the stock audit.
  */
-export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEventsWritten, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
+export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
   // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
   // frozen clock cannot pin an item as sold out forever.
   const soldOutUntil = new Map<string, number>();
@@ -108,12 +110,6 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     if (until > performance.now()) return true;
     soldOutUntil.delete(saleItemId);
     return false;
-  }
-
-  async function emit(tx: Tx, events: OutgoingEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await writeEvents(tx, clock, events);
-    if (onEventsWritten) tx.afterCommit(onEventsWritten);
   }
 
   /**
@@ -302,7 +298,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, onEv
     /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
     subscribe(broker: Subscriber): void {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
-        const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [(message.payload as HoldExpiry).holdId, clock.now()]);
+        const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [readPayload(HoldExpiry, message).holdId, clock.now()]);
         await giveBack(tx, rows.map(toReleased), 'expired');
       });
     },

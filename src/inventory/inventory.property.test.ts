@@ -14,6 +14,7 @@ import { GroupCommitter, type BatchOutcome } from '../platform/group-commit.ts';
 import { freshDatabase } from '../../test/support/template.ts';
 import { deleteKeysUnder } from '../../test/support/engines.ts';
 import { createInventory, type Hold, type Inventory, type ReserveRequest } from './index.ts';
+import { createEmitter } from '../platform/broker/outbox.ts';
 
 /**
  * Model-based tests of the inventory component with its gate, composed as src/app.ts composes
@@ -86,7 +87,7 @@ interface Real {
 /** Builds gate and inventory as buildSystem does, and the order component's group commit around `reserve`. */
 async function startProcess(kind: GateKind, clock: ManualClock, prefix: string): Promise<Process> {
   const gate: StockGate = kind === 'redis' ? RedisStockGate.connect(REDIS_URL, { prefix }) : new MemoryStockGate();
-  const inventory = createInventory({ db, clock, gate });
+  const inventory = createInventory({ db, clock, gate, emit: createEmitter(clock) });
   if (gate instanceof RedisStockGate) {
     gate.onLost(() => inventory.rebuildGate());
     await gate.whenReady(10_000);

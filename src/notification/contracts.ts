@@ -1,3 +1,5 @@
+import { Type, type Static } from '@sinclair/typebox';
+
 /** Notification's events. */
 export const NotificationTopics = {
   /** A notification reached its channel: the mailer accepted the email, or the in-app entry is visible. */
@@ -7,11 +9,10 @@ export const NotificationTopics = {
 export type NotificationKind = 'order_placed' | 'payment_received' | 'order_expired' | 'order_cancelled' | 'refund_issued';
 export type NotificationChannel = 'in_app' | 'email';
 
-export interface NotificationSent {
-  notificationId: string;
-  /** The message the notification was made for. */
-  eventId: string;
-  userId: string;
-  kind: NotificationKind;
-  channel: NotificationChannel;
-}
+/** `eventId`: the message the notification was made for. */
+export const NotificationSent = Type.Object({
+  notificationId: Type.String(), eventId: Type.String(), userId: Type.String(),
+  kind: Type.Union((['order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued'] as const).map((k) => Type.Literal(k))),
+  channel: Type.Union([Type.Literal('in_app'), Type.Literal('email')]),
+});
+export type NotificationSent = Static<typeof NotificationSent>;

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database } from '../platform/database/index.ts';
-import { writeEvents } from '../platform/broker/outbox.ts';
+import type { Emit } from '../platform/broker/outbox.ts';
 import type { Broker, Message } from '../platform/broker/broker.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Mailer } from '../platform/mailer.ts';
-import { OrderTopics } from '../order/contracts.ts';
-import { PaymentTopics } from '../payment/contracts.ts';
+import type { TSchema } from '@sinclair/typebox';
+import { readPayload } from '../platform/broker/event-contract.ts';
+import { OrderCancelled, OrderCreated, OrderExpired, OrderPaid, OrderTopics } from '../order/contracts.ts';
+import { PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
 import { NotificationTopics, type NotificationChannel, type NotificationKind, type NotificationSent } from './contracts.ts';
 import { render, type TemplateInput } from './templates.ts';
 import * as sql from './sql.ts';
@@ -34,16 +36,17 @@ export interface NotificationsDeps {
   /** The buyer's email address, if there is one: no email is sent otherwise. */
   emailOf: (userId: string) => Promise<string | undefined>;
   log: Logger;
-  onEventsWritten?: () => void;
+  /** Writes events to the outbox in a transaction (the composition root's one emitter). */
+  emit: Emit;
 }
 
-/** Which event makes which notification. */
-const KIND_OF_TOPIC: Record<string, NotificationKind> = {
-  [OrderTopics.created]: 'order_placed',
-  [OrderTopics.paid]: 'payment_received',
-  [OrderTopics.expired]: 'order_expired',
-  [OrderTopics.cancelled]: 'order_cancelled',
-  [PaymentTopics.refunded]: 'refund_issued',
+/** Which event makes which notification, and the contract its payload is checked against. */
+const KIND_OF_TOPIC: Record<string, { kind: NotificationKind; contract: TSchema }> = {
+  [OrderTopics.created]: { kind: 'order_placed', contract: OrderCreated },
+  [OrderTopics.paid]: { kind: 'payment_received', contract: OrderPaid },
+  [OrderTopics.expired]: { kind: 'order_expired', contract: OrderExpired },
+  [OrderTopics.cancelled]: { kind: 'order_cancelled', contract: OrderCancelled },
+  [PaymentTopics.refunded]: { kind: 'refund_issued', contract: PaymentRefunded },
 };
 
 interface PendingRow {
@@ -61,15 +64,16 @@ interface NotificationRow {
  * only while it is pending; an email whose acceptance was not recorded (crash) is resent with the
  * same Message-ID, which the receiving server can drop.
  */
-export function createNotifications({ db, clock, mailer, emailOf, log, onEventsWritten }: NotificationsDeps) {
+export function createNotifications({ db, clock, mailer, emailOf, log, emit }: NotificationsDeps) {
   /** Creates this event's rows (none if they exist), then sends whatever of them is still pending. */
   async function handle(message: Message): Promise<void> {
-    const kind = KIND_OF_TOPIC[message.topic];
-    if (!kind) {
+    const made = KIND_OF_TOPIC[message.topic];
+    if (!made) {
       log.warn({ topic: message.topic, messageId: message.id }, 'no notification for this topic');
       return;
     }
-    const payload = message.payload as TemplateInput[typeof kind];
+    const kind = made.kind;
+    const payload = readPayload(made.contract, message) as TemplateInput[typeof kind];
     const userId = (payload as { userId?: unknown }).userId;
     if (typeof userId !== 'string' || userId === '') {
       // payment.refunded carries no buyer when the payment was recorded from the provider alone.
@@ -94,12 +98,11 @@ export function createNotifications({ db, clock, mailer, emailOf, log, onEventsW
     await db.transaction(async (tx) => {
       const [marked] = await tx.query(sql.markSent, [row.id, clock.now()]);
       if (!marked) return;
-      await writeEvents(tx, clock, [{
+      await emit(tx, [{
         topic: NotificationTopics.sent,
         payload: { notificationId: row.id, eventId: row.event_id, userId: row.user_id, kind: row.kind, channel: row.channel } satisfies NotificationSent,
         messageId: row.id,
       }]);
-      if (onEventsWritten) tx.afterCommit(onEventsWritten);
     });
   }
 

@@ -1,3 +1,4 @@
+import { createEmitter } from '../platform/broker/outbox.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
@@ -179,6 +180,7 @@ describe('notifications', () => {
     const userId = randomUUID();
     const notifications = createNotifications({
       db: h.system.db, clock, mailer, emailOf: async (id) => (id === userId ? 'twice@test.local' : undefined), log: createLogger({ LOG_LEVEL: 'silent' }),
+      emit: createEmitter(clock),
     });
     notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
     const message = {

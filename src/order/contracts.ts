@@ -1,4 +1,6 @@
-/** Order's events. */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Order's events: producers type against these schemas, consumers check payloads with them (readPayload). */
 export const OrderTopics = {
   created: 'order.created',
   cancelled: 'order.cancelled',
@@ -10,18 +12,31 @@ export const OrderTopics = {
   deadline: 'order.deadline',
 } as const;
 
-export interface OrderCreated {
-  orderId: string;
-  userId: string;
-  saleId: string;
-  totalAmount: number;
-  currency: string;
-  expiresAt: string;
-  items: Array<{ saleItemId: string; holdId: string; quantity: number; unitPrice: number }>;
-}
+export const OrderCreated = Type.Object({
+  orderId: Type.String(),
+  userId: Type.String(),
+  saleId: Type.String(),
+  totalAmount: Type.Integer(),
+  currency: Type.String(),
+  expiresAt: Type.String(),
+  items: Type.Array(Type.Object({ saleItemId: Type.String(), holdId: Type.String(), quantity: Type.Integer(), unitPrice: Type.Integer() })),
+});
+export type OrderCreated = Static<typeof OrderCreated>;
 
-export interface OrderCancelled { orderId: string; userId: string; reason: string }
-export interface OrderPaid { orderId: string; userId: string; paymentId: string }
-export interface OrderExpired { orderId: string; userId: string }
-export interface OrderRefundRequested { orderId: string; userId: string; reason: 'order_closed' | 'admin_cancelled' }
-export interface OrderDeadline { orderId: string; check: 'close' | 'recovery' }
+export const OrderCancelled = Type.Object({ orderId: Type.String(), userId: Type.String(), reason: Type.String() });
+export type OrderCancelled = Static<typeof OrderCancelled>;
+
+export const OrderPaid = Type.Object({ orderId: Type.String(), userId: Type.String(), paymentId: Type.String() });
+export type OrderPaid = Static<typeof OrderPaid>;
+
+export const OrderExpired = Type.Object({ orderId: Type.String(), userId: Type.String() });
+export type OrderExpired = Static<typeof OrderExpired>;
+
+/** `userId` is empty when the order itself is unknown (a capture for no order of ours). */
+export const OrderRefundRequested = Type.Object({
+  orderId: Type.String(), userId: Type.String(), reason: Type.Union([Type.Literal('order_closed'), Type.Literal('admin_cancelled')]),
+});
+export type OrderRefundRequested = Static<typeof OrderRefundRequested>;
+
+export const OrderDeadline = Type.Object({ orderId: Type.String(), check: Type.Union([Type.Literal('close'), Type.Literal('recovery')]) });
+export type OrderDeadline = Static<typeof OrderDeadline>;

@@ -3,11 +3,13 @@ import type { Database } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { GroupCommitOptions } from '../platform/group-commit.ts';
 import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
-import type { Message, Subscriber } from '../platform/broker/broker.ts';
+import type { Subscriber } from '../platform/broker/broker.ts';
+import { readPayload } from '../platform/broker/event-contract.ts';
+import { PaymentSucceeded, PaymentTopics } from '../payment/contracts.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { Inventory } from '../inventory/index.ts';
-import { OrderTopics, type OrderDeadline } from './contracts.ts';
+import { OrderDeadline, OrderTopics } from './contracts.ts';
 import type { PaymentSettlement } from './context.ts';
 import type { CartItem, LineInput, Order } from './model.ts';
 import { createOrderRecords, type OrderRecords } from './records.ts';
@@ -94,9 +96,9 @@ export function createOrders(deps: OrdersDeps): Orders {
     startSweeper: closing.startSweeper,
     audit: () => auditOrders(ctx),
     subscribe(broker) {
-      broker.consume('order-payments', ['payment.succeeded'], (tx, m) => applyPayment(ctx, tx, (m as Message<{ orderId: string; paymentId: string }>).payload));
+      broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));
       broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {
-        await closing.closeIfUnpaid((m.payload as OrderDeadline).orderId);
+        await closing.closeIfUnpaid(readPayload(OrderDeadline, m).orderId);
       });
     },
     async close() {

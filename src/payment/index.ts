@@ -4,9 +4,10 @@ import type { Emit } from '../platform/broker/outbox.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
 import type { PaymentGateway } from '../platform/gateway/gateway.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { OrderRefundRequested } from '../order/contracts.ts';
+import { OrderRefundRequested, OrderTopics } from '../order/contracts.ts';
+import { readPayload } from '../platform/broker/event-contract.ts';
 import type { OrderRecords, OrderTerms, PaymentSettlement } from '../order/index.ts';
-import { PaymentTopics, type CaptureRejected, type CaptureRejection } from './contracts.ts';
+import { CaptureRejected, PaymentTopics, type CaptureRejection } from './contracts.ts';
 import type { PaymentContext } from './context.ts';
 import { payOrder, type Payment } from './pay.ts';
 import { handleWebhook } from './webhook.ts';
@@ -67,14 +68,14 @@ export function createPayments(deps: PaymentsDeps): Payments {
     rejectedCaptures: () => deps.db.query<RejectedCaptureRow>(sql.rejectedCaptures),
     reconcile: (orderTerms, opts) => reconcileWithProvider({ db: deps.db, gateway: deps.gateway, now: () => deps.clock.now() }, orderTerms, opts),
     subscribe(broker) {
-      broker.consumeSelfManaged('payment-refunds', ['order.refund_requested'], async (message) => {
-        const { orderId, reason, userId } = message.payload as OrderRefundRequested;
+      broker.consumeSelfManaged('payment-refunds', [OrderTopics.refundRequested], async (message) => {
+        const { orderId, reason, userId } = readPayload(OrderRefundRequested, message);
         // A payment recorded from the provider alone has no buyer; the order side names it.
         const outcome = await refundOrder(ctx, orderId, reason, userId || null);
         deps.log.info({ orderId, reason, outcome }, 'refund requested');
       });
       broker.consumeSelfManaged('payment-rejected-captures', [PaymentTopics.captureRejected], async (message) => {
-        await refundRejectedCapture(ctx, message.payload as CaptureRejected);
+        await refundRejectedCapture(ctx, readPayload(CaptureRejected, message) as CaptureRejected);
       });
     },
   };
