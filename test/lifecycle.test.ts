@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../src/platform/clock.ts';
 import { scalar, startHarness, until, type Harness } from './support/harness.ts';
 
-/** The order saga (brief §5) end to end: real PSP simulator over HTTP, signed webhooks, an injected clock. */
+/** The order saga (docs/architecture.md, "The order saga") end to end: real PSP simulator over HTTP, signed webhooks, an injected clock. */
 describe('the order lifecycle', () => {
   let h: Harness;
   const clock = new ManualClock(Date.now());

@@ -34,7 +34,7 @@ export interface AuditDeps {
 }
 
 /**
- * The invariants of the whole system (architecture brief §6), composed from each component's own
+ * The invariants of the whole system (docs/architecture.md, "Invariants: the audit"), composed from each component's own
  * audit. `quiet` means no traffic is in flight: only then must the gate equal the database and
  * every message be delivered.
  */
