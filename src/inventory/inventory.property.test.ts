@@ -27,7 +27,7 @@ import { createEmitter } from '../platform/broker/outbox.ts';
  * process restarts, crashes between admission and commit, a wrong gate (more units than the
  * database, quotas forgotten) and Redis data losses (also with traffic during the rebuild). A model
  * predicts every outcome: each purchase's answer, each hold's state, the stock row, and what the
- * gate must hold. After every step, architecture §6:
+ * gate must hold. After every step, the audit's invariants (docs/architecture.md, "Invariants: the audit"):
  * - per item: initial = available + held + sold + written_off, every term ≥ 0, the stock row
  *   agrees with its holds, never oversold — whatever the gate believed;
  * - per buyer and item: the quota equals the buyer's held + sold + written-off units, ≤ the limit;
@@ -582,7 +582,7 @@ class Expire implements Cmd {
     assert.deepEqual(expiredOrderHolds.sort(), due.map((h) => h.id).sort(), `${this}: order holds expired`);
     for (const h of [...due, ...dueCart]) h.status = 'released';
     gateGive(m, [...due, ...dueCart]);
-    // Architecture §6: no hold older than its expiry (+ grace; none needed right after the sweep).
+    // The audit's no_stale_holds: no hold older than its expiry (+ grace; none needed right after the sweep).
     const { violations } = await inventory.audit(false, 0);
     assert.deepEqual(violations.filter((v) => v.check === 'no_stale_holds'), [], `${this}: stale holds`);
     await checkInvariants(m, r, `${this}`);
@@ -626,7 +626,7 @@ class CrashBetweenAdmitAndCommit implements Cmd {
 
 /**
  * A wrong gate (a bug, a stale image): it believes there are more units than the database has, and
- * maybe forgot what buyers hold. The database re-decides every admission (§4.5), so nothing is
+ * maybe forgot what buyers hold. The database re-decides every admission (reserve's double check under row locks), so nothing is
  * oversold and no limit passed; refused attempts are given back to the gate, so its error stays
  * exactly what it was until the next rebuild.
  */
@@ -761,7 +761,7 @@ async function runProperty(kind: GateKind, numRuns: number): Promise<void> {
         await checkInvariants(model, real, 'after the sale was created');
         await fc.asyncModelRun(() => ({ model, real }), cmds);
 
-        // Once quiet and rebuilt, the gate equals the database exactly (§6 "the gate agrees with the database once quiet").
+        // Once quiet and rebuilt, the gate equals the database exactly (gate_matches_db: "the gate agrees with the database once quiet").
         await new LoseGate([], []).run(model, real);
         const audit = await real.process.inventory.audit(true, NO_GRACE_CHECK);
         assert.deepEqual(audit.violations, [], 'the quiet audit after a rebuild');
@@ -781,11 +781,11 @@ async function runProperty(kind: GateKind, numRuns: number): Promise<void> {
 }
 
 describe('inventory and gate, model-based', () => {
-  it('when random purchases, cancels, payments, unsells, expiries, crashes and rebuilds hit inventory with the memory gate, then §6 holds after every step', async () => {
+  it('when random purchases, cancels, payments, unsells, expiries, crashes and rebuilds hit inventory with the memory gate, then the audit's invariants hold after every step', async () => {
     await runProperty('memory', 40);
   });
 
-  it('when random purchases, cancels, payments, unsells, expiries, crashes and Redis losses hit inventory with the Redis gate, then §6 holds after every step', async () => {
+  it('when random purchases, cancels, payments, unsells, expiries, crashes and Redis losses hit inventory with the Redis gate, then the audit's invariants hold after every step', async () => {
     await runProperty('redis', 30);
   });
 });
