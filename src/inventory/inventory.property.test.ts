@@ -781,11 +781,11 @@ async function runProperty(kind: GateKind, numRuns: number): Promise<void> {
 }
 
 describe('inventory and gate, model-based', () => {
-  it('when random purchases, cancels, payments, unsells, expiries, crashes and rebuilds hit inventory with the memory gate, then the audit's invariants hold after every step', async () => {
+  it('when random purchases, cancels, payments, unsells, expiries, crashes and rebuilds hit inventory with the memory gate, then the audit invariants hold after every step', async () => {
     await runProperty('memory', 40);
   });
 
-  it('when random purchases, cancels, payments, unsells, expiries, crashes and Redis losses hit inventory with the Redis gate, then the audit's invariants hold after every step', async () => {
+  it('when random purchases, cancels, payments, unsells, expiries, crashes and Redis losses hit inventory with the Redis gate, then the audit invariants hold after every step', async () => {
     await runProperty('redis', 30);
   });
 });
