@@ -3,19 +3,12 @@ import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { isAppError } from '../platform/errors.ts';
-import type { Orders } from './index.ts';
+import { CartItemSchema, OrderSchema, OrderStatusSchema, type Orders } from './index.ts';
 
 const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positive whole number of units.' });
 const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
-const OrderStatus = Type.Union(['PENDING_PAYMENT', 'PAID', 'FULFILLED', 'CANCELLED', 'EXPIRED'].map((s) => Type.Literal(s)));
-const OrderBody = Type.Object({
-  id: Uuid, userId: Uuid, saleId: Uuid, status: OrderStatus, totalAmount: Money, currency: Currency,
-  createdAt: Timestamp, expiresAt: Timestamp, updatedAt: Timestamp, closedReason: Type.Union([Type.String(), Type.Null()]),
-  items: Type.Array(Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money })),
-});
-const CartItemBody = Type.Object({
-  holdId: Uuid, saleId: Uuid, saleItemId: Uuid, productId: Uuid, quantity: Type.Integer(), unitPrice: Money, currency: Currency, expiresAt: Timestamp,
-});
+const OrderBody = OrderSchema;
+const CartItemBody = CartItemSchema;
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
 export function registerOrderRoutes(app: App, { orders, guards, metrics }: { orders: Orders; guards: Guards; metrics: Metrics }): void {
@@ -66,7 +59,7 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     preHandler: guards.auth('buyer'),
     schema: {
       operationId: 'listOrders', tags: ['orders'], summary: 'Your orders, newest first', security: bearer,
-      querystring: Type.Composite([Page, Type.Object({ status: Type.Optional(OrderStatus) })], { additionalProperties: false }),
+      querystring: Type.Composite([Page, Type.Object({ status: Type.Optional(OrderStatusSchema) })], { additionalProperties: false }),
       response: { 200: Type.Object({ orders: Type.Array(OrderBody) }), ...errors(401, 403, 422) },
     },
   }, async (request) => ({ orders: await orders.listOrders(request.principal!.userId, request.query as Parameters<Orders['listOrders']>[1]) }));

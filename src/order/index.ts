@@ -21,6 +21,7 @@ import { applyPayment } from './paid.ts';
 import { auditOrders, type OrderViolation } from './audit.ts';
 
 export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms } from './model.ts';
+export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
 export { createOrderRecords, type OrderRecords } from './records.ts';
 

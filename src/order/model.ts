@@ -1,41 +1,29 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Currency, Money, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Queryable } from '../platform/database/index.ts';
 import type { OrderCreated } from './contracts.ts';
 import * as sql from './sql.ts';
 
-export type OrderStatus = 'PENDING_PAYMENT' | 'PAID' | 'FULFILLED' | 'CANCELLED' | 'EXPIRED';
+/** Every status an order can be in (the saga: docs/architecture.md, "The order saga"). */
+export const ORDER_STATUSES = ['PENDING_PAYMENT', 'PAID', 'FULFILLED', 'CANCELLED', 'EXPIRED'] as const;
+export const OrderStatusSchema = Type.Union(ORDER_STATUSES.map((s) => Type.Literal(s)));
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
-export interface OrderItem {
-  saleItemId: string;
-  productId: string;
-  holdId: string;
-  quantity: number;
-  unitPrice: number;
-}
+export const OrderItemSchema = Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money });
+export type OrderItem = Static<typeof OrderItemSchema>;
 
-export interface Order {
-  id: string;
-  userId: string;
-  saleId: string;
-  status: OrderStatus;
-  totalAmount: number;
-  currency: string;
-  createdAt: Date;
-  expiresAt: Date;
-  updatedAt: Date;
-  closedReason: string | null;
-  items: OrderItem[];
-}
+/** The one order shape: the use cases type against it and the HTTP routes answer with it. */
+export const OrderSchema = Type.Object({
+  id: Uuid, userId: Uuid, saleId: Uuid, status: OrderStatusSchema, totalAmount: Money, currency: Currency,
+  createdAt: Timestamp, expiresAt: Timestamp, updatedAt: Timestamp, closedReason: Type.Union([Type.String(), Type.Null()]),
+  items: Type.Array(OrderItemSchema),
+});
+export type Order = Static<typeof OrderSchema>;
 
-export interface CartItem {
-  holdId: string;
-  saleId: string;
-  saleItemId: string;
-  productId: string;
-  quantity: number;
-  unitPrice: number;
-  currency: string;
-  expiresAt: Date;
-}
+export const CartItemSchema = Type.Object({
+  holdId: Uuid, saleId: Uuid, saleItemId: Uuid, productId: Uuid, quantity: Type.Integer(), unitPrice: Money, currency: Currency, expiresAt: Timestamp,
+});
+export type CartItem = Static<typeof CartItemSchema>;
 
 export interface LineInput {
   saleItemId: string;
