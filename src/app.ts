@@ -145,14 +145,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   payments.subscribe(subscriber('payment'));
   notifications.subscribe(subscriber('notification'));
 
-  if (gate instanceof RedisStockGate) {
-    // A shared gate is rebuilt only when lost (fenced): rebuilding on every start would overwrite
-    // the live counters of the other API processes.
-    gate.onLost(() => inventory.rebuildGate());
-    await gate.whenReady();
-  } else {
-    await inventory.rebuildGate();
-  }
+  await gate.open(() => inventory.rebuildGate());
   await catalog.warm();
 
   const reconcile = async (opts: { quiet?: boolean } = {}) => payments.reconcile(await orders.terms(), { quiet: opts.quiet ?? false });

@@ -12,6 +12,19 @@ function item(overrides: Partial<GateItem> = {}): GateItem {
 /** The behaviour every StockGate adapter must have. */
 export function gateContract(name: string, makeGate: () => Promise<StockGate>): void {
   describe(`StockGate contract: ${name}`, () => {
+    it('when a fresh gate is opened, then it is loaded through the rebuild it is given, and ready', async () => {
+      const gate = await makeGate();
+      const a = item({ available: 4 });
+      let rebuilds = 0;
+      await gate.open(async () => {
+        rebuilds++;
+        await gate.load([a], []);
+      });
+      assert.equal(rebuilds, 1);
+      assert.equal(await gate.ready(), true);
+      assert.equal(await gate.available(a.saleItemId), 4);
+    });
+
     it('when admitted, then available and the buyer quota go down together', async () => {
       const gate = await makeGate();
       const a = item({ available: 5 });

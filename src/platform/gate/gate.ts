@@ -44,6 +44,12 @@ export interface StockGate {
   quota(saleItemId: string, userId: string): Promise<number>;
   /** False until loaded; a gate that lost its state must not admit anyone. */
   ready(): Promise<boolean>;
+  /**
+   * Loads the gate at process start through `rebuild` (which loads it from the database). A local
+   * gate runs it now. A shared gate runs it only when its state is missing — now, or whenever it is
+   * lost later — so that processes starting together never overwrite each other's live counters.
+   */
+  open(rebuild: () => Promise<void>): Promise<void>;
   /** Releases connections (adapters that hold any). */
   close?(): Promise<void>;
 }

@@ -10,6 +10,10 @@ export class MemoryStockGate implements StockGate {
   #items = new Map<string, ItemState>();
   #loaded = false;
 
+  async open(rebuild: () => Promise<void>): Promise<void> {
+    await rebuild();
+  }
+
   async load(items: readonly GateItem[], quotas: readonly GateQuota[]): Promise<void> {
     for (const item of items) this.#items.set(item.saleItemId, { ...item, quotas: new Map() });
     for (const q of quotas) this.#items.get(q.saleItemId)?.quotas.set(q.userId, q.quantity);

@@ -179,6 +179,11 @@ export class RedisStockGate implements StockGate {
    * its items join the running rebuild's generation, or stay fenced until the rebuild rewrites
    * them. Returns a function that unregisters.
    */
+  async open(rebuild: () => Promise<void>): Promise<void> {
+    this.onLost(rebuild);
+    await this.whenReady();
+  }
+
   onLost(rebuild: () => Promise<void>): () => void {
     this.#rebuild = rebuild;
     return () => {
