@@ -170,6 +170,12 @@ export class RedisStockGate implements StockGate {
     client.on('ready', this.#onConnect);
   }
 
+  /** A shared gate is rebuilt only when its state is missing: at start if nobody loaded it yet, and whenever it is lost. */
+  async open(rebuild: () => Promise<void>): Promise<void> {
+    this.onLost(rebuild);
+    await this.whenReady();
+  }
+
   /**
    * Registers the owner's full rebuild from the database (e.g. `() => inventory.rebuildGate()`).
    * Whenever this gate finds the fence missing — Redis restarted empty, or never loaded — it runs
@@ -179,11 +185,6 @@ export class RedisStockGate implements StockGate {
    * its items join the running rebuild's generation, or stay fenced until the rebuild rewrites
    * them. Returns a function that unregisters.
    */
-  async open(rebuild: () => Promise<void>): Promise<void> {
-    this.onLost(rebuild);
-    await this.whenReady();
-  }
-
   onLost(rebuild: () => Promise<void>): () => void {
     this.#rebuild = rebuild;
     return () => {
