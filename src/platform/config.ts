@@ -145,14 +145,66 @@ export function explicitlySet(key: keyof Config, env: Record<string, string | un
   return (env[key] ?? '') !== '';
 }
 
-/** The dev defaults make `npm start` work out of the box; in production they would be a hole. */
+/** The secrets with a built-in value: it makes `npm start` work out of the box, and it is published. */
+const SECRETS = ['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const;
+type Secret = (typeof SECRETS)[number];
+/** A setting whose built-in value is fit for the demo only. */
+export type DevelopmentDefault = Secret | 'SEED_DEMO';
+
+/** The roles an operator deploys. `start` is not one: it is the embedded demo. */
+export type ProductionRole = 'api' | 'worker' | 'psp';
+
+/**
+ * What each deployed role must not run on: the secrets it uses, and demo seeding. The worker builds
+ * the same system as the API (token service, gateway client) and shares its environment; the
+ * simulator uses only the provider's two secrets and never seeds.
+ */
+const GUARDED: Record<ProductionRole, readonly DevelopmentDefault[]> = {
+  api: [...SECRETS, 'SEED_DEMO'],
+  worker: [...SECRETS, 'SEED_DEMO'],
+  psp: ['PSP_API_KEY', 'PSP_WEBHOOK_SECRET'],
+};
+
+const WHAT_TO_SET: Record<DevelopmentDefault, string> = {
+  JWT_SECRET: 'set a signing secret of your own, at least 16 characters (the built-in value is published: anyone could forge tokens)',
+  PSP_API_KEY: 'set the payment provider\'s API key (the built-in value is published)',
+  PSP_WEBHOOK_SECRET: 'set the webhook signing secret shared with the provider (the built-in value is published: anyone could forge a payment)',
+  SEED_DEMO: 'set it to false (demo accounts have published passwords)',
+};
+
+/** The value a setting has when nothing sets it. */
+function builtIn(key: DevelopmentDefault): unknown {
+  return Value.Default(ConfigSchema.properties[key], undefined);
+}
+
+/**
+ * The settings among `keys` still on their development value. Values are compared, so the published
+ * value typed in by hand counts too; PSP_WEBHOOK_SECRET may list several secrets (rotation), and
+ * none of them may be the published one.
+ */
+export function developmentDefaultsIn(config: Config, keys: readonly DevelopmentDefault[] = GUARDED.api): DevelopmentDefault[] {
+  return keys.filter((key) => {
+    if (key === 'SEED_DEMO') return config.SEED_DEMO;
+    const values = key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]];
+    return values.map((v) => v.trim()).includes(String(builtIn(key)));
+  });
+}
+
+/**
+ * The one decision of whether a deployed role may start: never on a published secret nor with demo
+ * seeding, whatever NODE_ENV says. Throws a ConfigError naming each variable to set.
+ */
+export function refuseDevelopmentDefaults(config: Config, role: ProductionRole): void {
+  const left = developmentDefaultsIn(config, GUARDED[role]);
+  if (left.length === 0) return;
+  const lines = left.map((key) => `  ${key}: ${WHAT_TO_SET[key]}`);
+  throw new ConfigError(`\`flashsale ${role}\` refuses to run on development defaults; set each of these:\n${lines.join('\n')}\n(only \`flashsale start\`, the embedded demo, runs on them)`);
+}
+
+/** In production every command is held to what the deployed roles are, and fault drills are off. */
 function refuseDevSecretsInProduction(config: Config): void {
   if (config.NODE_ENV !== 'production') return;
-  // PSP_WEBHOOK_SECRET may list several secrets (rotation): the published one must be none of them.
-  const values = (key: 'JWT_SECRET' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET') => (key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]]).map((v) => v.trim());
-  const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => values(key).includes(String(Value.Default(ConfigSchema.properties[key], undefined))));
-  const problems = devDefaults.map((key) => `  ${key}: must be set in production (the built-in value is a public development default)`);
+  const problems = developmentDefaultsIn(config).map((key) => `  ${key}: must be set in production: ${WHAT_TO_SET[key]}`);
   if (config.CLOCK_OFFSET_MS !== 0) problems.push('  CLOCK_OFFSET_MS: must be 0 in production (it exists for fault drills)');
-  if (config.SEED_DEMO) problems.push('  SEED_DEMO: must be false in production (demo accounts have published passwords)');
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
 }
