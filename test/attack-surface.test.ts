@@ -4,8 +4,9 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { ConfigError, loadConfig, refuseDevelopmentDefaults } from '../src/platform/config.ts';
+import { after, before, describe, it } from 'node:test';
+import { ConfigError, loadConfig, refuseDevelopmentDefaults, trustedProxies } from '../src/platform/config.ts';
+import { startHarness, type Harness, type HttpResponse } from './support/harness.ts';
 import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
 
 /**
@@ -92,6 +93,84 @@ describe('attack surface (issue #12)', () => {
       assert.match(firstLines, /WARNING/, demo.output().slice(0, 2000));
       assert.match(firstLines, /not for production/i);
       for (const name of ['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET', 'SEED_DEMO']) assert.match(firstLines, new RegExp(`\\b${name}\\b`), `the warning names ${name}`);
+    });
+  });
+
+  // ============================================================================================
+  describe('TRUST_PROXY: a hop count or the proxies\' addresses, never everyone', () => {
+    const refusedIn = (value: string) => {
+      try {
+        loadConfig({ TRUST_PROXY: value });
+        return undefined;
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        return error.message;
+      }
+    };
+
+    it('when TRUST_PROXY would trust every client (true, yes, *, 0.0.0.0/0, ::/0) or names no address, then the config refuses it, naming TRUST_PROXY', () => {
+      for (const value of ['true', 'TRUE', 'yes', '*', '0.0.0.0/0', '::/0', '10.0.0.1, 0.0.0.0/0', 'proxy.internal', '10.0.0.0/33', '1.2.3', '-1', '1.5']) {
+        const message = refusedIn(value);
+        assert.ok(message, `TRUST_PROXY=${value} loads`);
+        assert.match(message, /\bTRUST_PROXY\b/);
+      }
+      assert.match(refusedIn('true') ?? '', /hop count|address/i, 'the error says what to write instead');
+    });
+
+    it('when TRUST_PROXY is unset, false, a hop count or a list of addresses and CIDRs, then Fastify gets exactly that', () => {
+      const parsed = (value: string) => trustedProxies(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY);
+      assert.equal(parsed(''), false);
+      assert.equal(parsed('false'), false);
+      assert.equal(parsed('0'), false);
+      assert.equal(parsed('2'), 2);
+      assert.deepEqual(parsed(' 10.0.0.0/8, 192.168.1.7 ,fd00::/8, ::1, loopback'), ['10.0.0.0/8', '192.168.1.7', 'fd00::/8', '::1', 'loopback']);
+    });
+
+    /** The per-address limit (3 requests a minute) of an app behind `trustProxy`. */
+    async function limitedApp(trustProxy?: string): Promise<Harness> {
+      return startHarness({ config: { RATE_LIMIT_IP_MAX: 3, RATE_LIMIT_IP_WINDOW_MS: 60_000, ...(trustProxy === undefined ? {} : { TRUST_PROXY: trustProxy }) } });
+    }
+    const browse = (h: Harness, forwardedFor?: string): Promise<HttpResponse> =>
+      h.http.request('GET', '/v1/flash-sales', forwardedFor === undefined ? {} : { headers: { 'x-forwarded-for': forwardedFor } });
+
+    describe('with TRUST_PROXY unset', () => {
+      let h: Harness;
+      before(async () => (h = await limitedApp()));
+      after(() => h?.close());
+
+      it('when a client writes its own X-Forwarded-For, then the per-address limit still counts its TCP address: spoofing does not reset it', async () => {
+        const statuses: number[] = [];
+        for (const forged of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '203.0.113.5, 198.51.100.5']) statuses.push((await browse(h, forged)).status);
+        assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+        assert.equal((await browse(h)).status, 429, 'without the header: the same address, the same spent budget');
+      });
+    });
+
+    describe('with TRUST_PROXY=1 (one proxy in front)', () => {
+      let h: Harness;
+      before(async () => (h = await limitedApp('1')));
+      after(() => h?.close());
+
+      it('when the client writes addresses in front of what the proxy appended, then the last hop is the address counted', async () => {
+        const statuses: number[] = [];
+        // The proxy appends the address it saw (203.0.113.9); whatever the client wrote before it varies.
+        for (const forged of ['198.51.100.1', '198.51.100.2', '198.51.100.3', '198.51.100.4', '10.0.0.1, 198.51.100.5']) statuses.push((await browse(h, `${forged}, 203.0.113.9`)).status);
+        assert.deepEqual(statuses, [200, 200, 200, 429, 429], 'the client-written part does not reset the limit');
+        assert.equal((await browse(h, '203.0.113.10')).status, 200, 'another client behind the proxy has its own budget');
+        assert.equal((await browse(h, '198.51.100.1, 203.0.113.10')).status, 200);
+      });
+    });
+
+    describe('with TRUST_PROXY naming the proxies (10.0.0.0/8, not this client\'s 127.0.0.1)', () => {
+      let h: Harness;
+      before(async () => (h = await limitedApp('10.0.0.0/8')));
+      after(() => h?.close());
+
+      it('when a client that is not one of the proxies writes X-Forwarded-For, then its TCP address is counted and the header changes nothing', async () => {
+        const statuses: number[] = [];
+        for (const forged of ['198.51.100.1', '198.51.100.2, 10.0.0.7', '198.51.100.3', '198.51.100.4']) statuses.push((await browse(h, forged)).status);
+        assert.deepEqual(statuses, [200, 200, 200, 429]);
+      });
     });
   });
 });

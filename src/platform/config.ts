@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isIP } from 'node:net';
 
 /**
  * The one configuration schema. Every setting comes from an environment variable, is validated at
@@ -14,8 +15,14 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
-  /** Behind a load balancer: take the client address from X-Forwarded-For (per-IP limits need it). */
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  /**
+   * Behind a load balancer, which X-Forwarded-For entries to believe (per-address limits need the
+   * client's): a hop count (`1`: the proxy in front appends the client's address; the last entry
+   * counts), or the proxies' addresses/CIDRs, comma-separated (`10.0.0.0/8,192.168.1.7`; also
+   * `loopback`, `linklocal`, `uniquelocal`). Unset, `false` or `0`: the TCP peer's address.
+   * `true` is refused: it would believe whatever address a client writes (see trustedProxies).
+   */
+  TRUST_PROXY: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),
@@ -133,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${[...new Set(lines)].join('\n')}`);
   }
   const config = withDefaults as Config;
+  refuseTrustingEveryProxy(config);
   refuseDevSecretsInProduction(config);
   return config;
 }
@@ -143,6 +151,42 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
  */
 export function explicitlySet(key: keyof Config, env: Record<string, string | undefined> = process.env): boolean {
   return (env[key] ?? '') !== '';
+}
+
+/** What Fastify's `trustProxy` gets: nothing trusted, a hop count, or the trusted proxies' addresses. */
+export type TrustedProxies = false | number | string[];
+
+/** proxy-addr's names for address ranges, which Fastify accepts in a list. */
+const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address, or a CIDR whose prefix is 1..32 (IPv4) or 1..128 (IPv6): `/0` would be everyone. */
+function isTrustableProxy(entry: string): boolean {
+  if (RANGE_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY as Fastify takes it. Never `true`: trusting every hop makes the client's own first
+ * X-Forwarded-For entry its address, and a client that writes a new one per request resets every
+ * per-address limit. Throws a ConfigError for anything but a hop count or proxy addresses.
+ */
+export function trustedProxies(setting: string): TrustedProxies {
+  const text = setting.trim();
+  if (text === '' || /^(false|no|0)$/i.test(text)) return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = /^(true|yes|\*|all)$/i.test(text) ? entries : entries.filter((e) => !isTrustableProxy(e));
+  if (bad.length === 0) return entries;
+  throw new ConfigError(`invalid configuration:\n  TRUST_PROXY=${JSON.stringify(setting)}: give the number of proxies in front of flashsale (a hop count, e.g. 1) `
+    + 'or their addresses/CIDRs, comma-separated (e.g. 10.0.0.0/8,192.168.1.7); trusting every hop (true, *, a /0 range) would let any client choose its address and reset the per-address limits');
+}
+
+function refuseTrustingEveryProxy(config: Config): void {
+  trustedProxies(config.TRUST_PROXY);
 }
 
 /** The secrets with a built-in value: it makes `npm start` work out of the box, and it is published. */

@@ -9,7 +9,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Config } from '../config.ts';
+import { trustedProxies, type Config, type TrustedProxies } from '../config.ts';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -53,6 +53,17 @@ export interface Guards {
   idempotency: Hook;
 }
 
+/**
+ * TRUST_PROXY in Fastify's terms. Fastify 5.12 ignores a bare number (it cannot tell the proxy from
+ * a client that reaches the origin directly), so a hop count becomes the trust function Fastify
+ * used to build from it: the socket peer and the n-1 entries before it are proxies, the next entry
+ * is the client. Safe only where the origin is reachable through the proxies alone (docs/operations.md).
+ */
+function fastifyTrustProxy(trusted: TrustedProxies): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trusted !== 'number') return trusted;
+  return (_address, hop) => hop < trusted;
+}
+
 /** Body validation is strict (no coercion, no stripping of unknown fields); query and params are coerced. */
 function validators() {
   const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false }));
@@ -66,7 +77,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: fastifyTrustProxy(trustedProxies(config.TRUST_PROXY)),
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
     // While closing, our own hook answers 503 in the error shape, with Retry-After.
