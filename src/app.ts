@@ -173,7 +173,7 @@ export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency });
   registerOpsRoutes(app, { system, guards });
-  registerAccountRoutes(app, { accounts: system.accounts, guards });
+  registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
   await registerPaymentRoutes(app, { payments: system.payments, guards });

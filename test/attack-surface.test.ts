@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig, refuseDevelopmentDefaults, trustedProxies } from '../src/platform/config.ts';
-import { startHarness, type Harness, type HttpResponse } from './support/harness.ts';
+import { buildHttpApp } from '../src/app.ts';
+import { createAccounts } from '../src/accounts/index.ts';
+import { Redis } from 'ioredis';
+import { freshRedisPrefix } from './support/engines.ts';
+import { httpClient, runConcurrently, startHarness, type Harness, type HttpResponse } from './support/harness.ts';
 import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
 
 /**
@@ -171,6 +175,149 @@ describe('attack surface (issue #12)', () => {
         for (const forged of ['198.51.100.1', '198.51.100.2, 10.0.0.7', '198.51.100.3', '198.51.100.4']) statuses.push((await browse(h, forged)).status);
         assert.deepEqual(statuses, [200, 200, 200, 429]);
       });
+    });
+  });
+
+  // ============================================================================================
+  describe('login and register throttled', () => {
+    /** Per account: 5 failures in 15 minutes. Per address: 8 logins, 3 registrations a minute. */
+    const limits = {
+      RATE_LIMIT_LOGIN_ACCOUNT_MAX: 5, RATE_LIMIT_LOGIN_ACCOUNT_WINDOW_MS: 15 * 60_000,
+      RATE_LIMIT_LOGIN_IP_MAX: 8, RATE_LIMIT_LOGIN_IP_WINDOW_MS: 60_000,
+      RATE_LIMIT_REGISTER_IP_MAX: 3, RATE_LIMIT_REGISTER_IP_WINDOW_MS: 60_000,
+      // Requests come from 127.0.0.1, a trusted proxy here: X-Forwarded-For plays the client's address.
+      TRUST_PROXY: 'loopback',
+    };
+    let h: Harness;
+    let nextAddress = 0;
+    /** An address no request used before: each test's budget per address starts whole. */
+    const freshAddress = () => `198.51.${Math.floor(++nextAddress / 250)}.${nextAddress % 250 + 1}`;
+    const login = (email: string, password: string, from = freshAddress(), client = h.http) =>
+      client.request('POST', '/v1/auth/login', { body: { email, password }, headers: { 'x-forwarded-for': from } });
+    const register = (email: string, from: string) =>
+      h.http.request('POST', '/v1/auth/register', { body: { email, password: 'a-long-password' }, headers: { 'x-forwarded-for': from } });
+    const registered = async (email: string, password: string) => {
+      const res = await h.http.request('POST', '/v1/auth/register', { body: { email, password }, headers: { 'x-forwarded-for': freshAddress() } });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    };
+    const throttled = (res: HttpResponse, windowS: number, label: string) => {
+      assert.equal(res.status, 429, `${label}: ${res.status} ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.code, 'rate_limited', label);
+      const retry = Number(res.headers['retry-after']);
+      assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= windowS, `${label}: Retry-After ${res.headers['retry-after']}`);
+    };
+
+    before(async () => (h = await startHarness({ config: limits })));
+    after(() => h?.close());
+
+    it('when an account has 5 failed logins, then the 6th attempt is 429 with Retry-After from any address, the right password included, and other accounts are untouched', async () => {
+      await registered('victim@test.local', 'the-right-password');
+      await registered('bystander@test.local', 'bystander-password');
+      for (let i = 0; i < 5; i++) assert.equal((await login('victim@test.local', `guess-${i}`)).status, 401, `failure ${i + 1}`);
+      throttled(await login('victim@test.local', 'guess-5'), 900, 'the 6th guess, from a new address');
+      throttled(await login('  VICTIM@test.local ', 'the-right-password'), 900, 'the right password, in another spelling of the email');
+      assert.equal((await login('bystander@test.local', 'bystander-password')).status, 200, 'another account logs in');
+    });
+
+    it('when the email is unknown, then failures are counted and refused the same way: the limit tells nothing about which emails exist', async () => {
+      const unknown: number[] = [];
+      const known: number[] = [];
+      await registered('known@test.local', 'known-password');
+      for (let i = 0; i < 6; i++) unknown.push((await login('nobody@test.local', `guess-${i}`)).status);
+      for (let i = 0; i < 6; i++) known.push((await login('known@test.local', `guess-${i}`)).status);
+      assert.deepEqual(unknown, [401, 401, 401, 401, 401, 429]);
+      assert.deepEqual(known, unknown);
+    });
+
+    it('when 20 wrong passwords for one account arrive at once, then 5 are checked (401) and 15 refused (429): concurrency does not buy extra guesses', async () => {
+      await registered('burst@test.local', 'burst-password');
+      const statuses = await runConcurrently(20, 20, (i) => login('burst@test.local', `guess-${i}`).then((r) => r.status));
+      assert.deepEqual({ 401: statuses.filter((s) => s === 401).length, 429: statuses.filter((s) => s === 429).length }, { 401: 5, 429: 15 });
+    });
+
+    it('when the email is unknown or the password wrong, then the answer is the same 401, byte for byte', async () => {
+      await registered('same-answer@test.local', 'same-answer-password');
+      const wrong = await login('same-answer@test.local', 'not-the-password');
+      const unknown = await login('no-such-user@test.local', 'not-the-password');
+      assert.equal(wrong.status, 401);
+      assert.equal(unknown.status, wrong.status);
+      assert.deepEqual(unknown.body, wrong.body);
+      assert.equal(unknown.headers['content-type'], wrong.headers['content-type']);
+    });
+
+    it('when one address tries more than 8 logins a minute (over many accounts), then it gets 429 with Retry-After and another address does not', async () => {
+      const from = freshAddress();
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) statuses.push((await login(`sprayed-${i}@test.local`, 'password-1', from)).status);
+      assert.deepEqual(statuses, Array<number>(8).fill(401));
+      throttled(await login('sprayed-8@test.local', 'password-1', from), 60, 'the 9th login from one address');
+      assert.equal((await login('sprayed-9@test.local', 'password-1')).status, 401, 'another address is checked');
+    });
+
+    it('when one address registers more than 3 accounts a minute, then it gets 429 with Retry-After and nothing is created; another address still registers', async () => {
+      const from = freshAddress();
+      for (let i = 0; i < 3; i++) assert.equal((await register(`signup-${i}@test.local`, from)).status, 201);
+      throttled(await register('signup-3@test.local', from), 60, 'the 4th registration');
+      assert.equal((await h.system.accounts.findUserByEmail('signup-3@test.local')), undefined);
+      assert.equal((await register('signup-4@test.local', freshAddress())).status, 201);
+    });
+
+    it('when the email is unknown, then login costs one password check, as for a known email, from the very first call', async () => {
+      await registered('timed@test.local', 'timed-password');
+      const { db, clock, tokens } = h.system;
+      const samples: Record<'known' | 'unknown', number[]> = { known: [], unknown: [] };
+      const timed = async (which: 'known' | 'unknown', accounts: ReturnType<typeof createAccounts>, i: number) => {
+        const started = performance.now();
+        await assert.rejects(accounts.login(which === 'known' ? 'timed@test.local' : `never-${i}@test.local`, 'not-the-password'), (e: unknown) => (e as { code?: string }).code === 'invalid_credentials');
+        samples[which].push(performance.now() - started);
+      };
+      // A fresh component per sample: its first unknown-email login is where a dummy hash built on
+      // demand would cost a second scrypt. The order alternates so that neither side is always first.
+      for (let i = 0; i < 9; i++) {
+        const accounts = createAccounts({ db, clock, tokens });
+        for (const which of i % 2 === 0 ? (['unknown', 'known'] as const) : (['known', 'unknown'] as const)) await timed(which, accounts, i);
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const ratio = median(samples.unknown) / median(samples.known);
+      assert.ok(ratio > 0.67 && ratio < 1.5, `unknown/known login time ${ratio.toFixed(2)} (median ${median(samples.unknown).toFixed(1)} ms vs ${median(samples.known).toFixed(1)} ms)`);
+    });
+  });
+
+  describe('login throttling with REDIS_URL: the counters are shared by every API process', () => {
+    let redis: Awaited<ReturnType<typeof freshRedisPrefix>>;
+    let h: Harness;
+    let secondApi: Awaited<ReturnType<typeof buildHttpApp>>;
+    before(async () => {
+      redis = await freshRedisPrefix();
+      h = await startHarness({ config: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, RATE_LIMIT_LOGIN_ACCOUNT_MAX: 3, RATE_LIMIT_LOGIN_ACCOUNT_WINDOW_MS: 60_000 } });
+      // A second HTTP edge over the same system: its own rate-limit plugin, so only Redis connects the two.
+      secondApi = await buildHttpApp(h.system);
+      await secondApi.listen({ host: '127.0.0.1', port: 0 });
+    });
+    after(async () => {
+      await secondApi?.close();
+      await h?.close();
+      await redis?.drop();
+    });
+
+    it('when an account fails 3 times on one API, then the next attempt on the other API is 429, and Redis holds the counter under the prefix without the email in clear', async () => {
+      const email = 'shared-victim@test.local';
+      const second = httpClient(`http://127.0.0.1:${(secondApi.server.address() as { port: number }).port}`, 2);
+      try {
+        for (let i = 0; i < 3; i++) assert.equal((await h.http.request('POST', '/v1/auth/login', { body: { email, password: `guess-${i}` } })).status, 401);
+        const res = await second.request('POST', '/v1/auth/login', { body: { email, password: 'guess-3' } });
+        assert.equal(res.status, 429, JSON.stringify(res.body));
+      } finally {
+        await second.close();
+      }
+      const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      try {
+        const keys = await client.keys(`${redis.prefix}:rate-limit:*`);
+        assert.ok(keys.some((k) => k.includes('login-account')), `login counter in Redis: ${keys.join(', ')}`);
+        assert.ok(keys.every((k) => !k.includes('shared-victim')), `no email in the keys: ${keys.join(', ')}`);
+      } finally {
+        client.disconnect();
+      }
     });
   });
 });

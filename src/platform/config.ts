@@ -54,6 +54,18 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_IP_WINDOW_MS: Int(10_000, 100),
   RATE_LIMIT_USER_MAX: Int(30, 1),
   RATE_LIMIT_USER_WINDOW_MS: Int(10_000, 100),
+  /**
+   * Failed logins per account (the email, known or not) per window, from any address; beyond it the
+   * account answers 429 with Retry-After, even to the right password, until the window ends.
+   */
+  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(5, 1),
+  RATE_LIMIT_LOGIN_ACCOUNT_WINDOW_MS: Int(15 * 60_000, 1000),
+  /** Login attempts (right or wrong) per client address per window: one address guessing at many accounts. */
+  RATE_LIMIT_LOGIN_IP_MAX: Int(30, 1),
+  RATE_LIMIT_LOGIN_IP_WINDOW_MS: Int(60_000, 1000),
+  /** Registrations attempted per client address per window. */
+  RATE_LIMIT_REGISTER_IP_MAX: Int(10, 1),
+  RATE_LIMIT_REGISTER_IP_WINDOW_MS: Int(3_600_000, 1000),
   /** Shed load with 503 when the event loop lags more than this (0 disables). */
   MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   BROKER_POLL_MS: Int(200, 5, 60_000),

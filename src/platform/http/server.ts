@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { connectRedis, redisTarget } from '../redis.ts';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
@@ -51,6 +51,14 @@ export interface Guards {
   perUserLimit: Hook;
   /** Idempotency-Key handling; put it after `auth` so keys are scoped per user. */
   idempotency: Hook;
+}
+
+/**
+ * The address every per-address limit counts: the client's (see TRUST_PROXY), an IPv6 one widened to
+ * its /64 — one subscriber's allocation — so that rotating through it does not reset the limits.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  return normalizeIP(request.ip, 64);
 }
 
 /**
@@ -138,7 +146,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     global: true,
     max: config.RATE_LIMIT_IP_MAX,
     timeWindow: config.RATE_LIMIT_IP_WINDOW_MS,
-    keyGenerator: (request) => `ip:${request.ip}`,
+    keyGenerator: (request) => `ip:${clientAddress(request)}`,
     errorResponseBuilder: (_request, context) => new AppError('rate_limited', undefined, { retryAfterS: Math.max(1, Math.ceil(context.ttl / 1000)) }),
   });
 
