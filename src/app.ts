@@ -108,7 +108,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
   const inventory = createInventory({ db, clock, gate, onEventsWritten, soldOutChannel });
-  const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
+  const catalog = createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Order asks payment before closing an order, through a function: order never imports payment.
   let payments: Payments | undefined;

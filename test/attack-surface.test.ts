@@ -4,9 +4,11 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig, refuseDevelopmentDefaults, trustedProxies } from '../src/platform/config.ts';
 import { buildHttpApp } from '../src/app.ts';
+import { LruMap } from '../src/platform/lru.ts';
 import { createAccounts } from '../src/accounts/index.ts';
 import { Redis } from 'ioredis';
 import { freshRedisPrefix } from './support/engines.ts';
@@ -318,6 +320,39 @@ describe('attack surface (issue #12)', () => {
       } finally {
         client.disconnect();
       }
+    });
+  });
+
+  // ============================================================================================
+  describe('every cache keyed by client input is bounded', () => {
+    const CAP = 40;
+    let h: Harness;
+    before(async () => (h = await startHarness({ config: { CATALOG_NOT_FOUND_CACHE_MAX: CAP } })));
+    after(() => h?.close());
+
+    it(`when 10× its cap of distinct unknown ids are asked for (sales and sale items), then the catalog's not-found cache holds ${CAP}`, async () => {
+      const buyer = h.buyerToken();
+      await runConcurrently(5 * CAP, 8, async () => {
+        const res = await h.http.request('GET', `/v1/flash-sales/${randomUUID()}`);
+        assert.equal(res.status, 404, JSON.stringify(res.body));
+      });
+      await runConcurrently(5 * CAP, 8, async () => {
+        const res = await h.http.request('POST', '/v1/orders', { token: buyer.token, body: { items: [{ saleItemId: randomUUID(), quantity: 1 }] } });
+        assert.equal(res.status, 422, JSON.stringify(res.body));
+      });
+      assert.equal(h.system.catalog.notFoundCached(), CAP);
+    });
+
+    it('when the bounded map is full, then a new key evicts the least recently used, and reading a key keeps it', () => {
+      const lru = new LruMap<string, number>(3);
+      for (const [i, key] of ['a', 'b', 'c'].entries()) lru.set(key, i);
+      assert.equal(lru.get('a'), 0, 'a is read: now the most recent');
+      lru.set('d', 3);
+      assert.equal(lru.size, 3);
+      assert.equal(lru.get('b'), undefined, 'b, the least recently used, went');
+      assert.deepEqual(['a', 'c', 'd'].map((k) => lru.get(k)), [0, 2, 3]);
+      for (let i = 0; i < 30; i++) lru.set(`k${i}`, i);
+      assert.equal(lru.size, 3);
     });
   });
 });

@@ -82,6 +82,12 @@ export const ConfigSchema = Type.Object({
   CLOCK_OFFSET_MS: Int(0, 0, 366 * 86_400_000),
   /** How often an API process looks for sales other processes created (its warm catalog). */
   CATALOG_REFRESH_MS: Int(2000, 100, 3_600_000),
+  /**
+   * Ids looked up and not found are remembered for a second, so garbage ids cannot make every request
+   * query the database; at most this many (the least recently used go first), since the ids are the
+   * client's to choose.
+   */
+  CATALOG_NOT_FOUND_CACHE_MAX: Int(10_000, 1, 10_000_000),
   /** Seed a demo shop and sale on first start. */
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),

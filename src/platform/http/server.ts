@@ -195,7 +195,11 @@ function authenticate(tokens: TokenService, roles: readonly Role[]): Hook {
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 function idempotencyHandler(store: IdempotencyStore): Hook {
-  /** Requests with the same key in flight in this process wait for the first one's response. */
+  /**
+   * Requests with the same key in flight in this process wait for the first one's response. Keyed by
+   * what clients send, but an entry leaves with its request's response: the map is bounded by the
+   * requests in flight, not by the keys clients invent.
+   */
   const waiting = new Map<string, { hash: string; response: Promise<StoredResponse> }>();
   return async (request, reply) => {
     const key = request.headers['idempotency-key'];
