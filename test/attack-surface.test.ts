@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig, refuseDevelopmentDefaults, trustedProxies } from '../src/platform/config.ts';
-import { buildHttpApp } from '../src/app.ts';
+import { pino } from 'pino';
+import { buildHttpApp, buildSystem } from '../src/app.ts';
 import { LruMap } from '../src/platform/lru.ts';
 import { createAccounts } from '../src/accounts/index.ts';
 import { Redis } from 'ioredis';
-import { freshRedisPrefix } from './support/engines.ts';
-import { httpClient, runConcurrently, startHarness, type Harness, type HttpResponse } from './support/harness.ts';
+import { freshPostgres, freshRedisPrefix } from './support/engines.ts';
+import { httpClient, runConcurrently, startHarness, testConfig, type Harness, type HttpResponse } from './support/harness.ts';
 import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
 
 /**
@@ -353,6 +354,67 @@ describe('attack surface (issue #12)', () => {
       assert.deepEqual(['a', 'c', 'd'].map((k) => lru.get(k)), [0, 2, 3]);
       for (let i = 0; i < 30; i++) lru.set(`k${i}`, i);
       assert.equal(lru.size, 3);
+    });
+  });
+
+  // ============================================================================================
+  describe('/metrics behind METRICS_TOKEN', () => {
+    const token = `metrics-${randomUUID()}`;
+    let h: Harness;
+    before(async () => (h = await startHarness({ config: { METRICS_TOKEN: token } })));
+    after(() => h?.close());
+
+    it('when METRICS_TOKEN is set, then /metrics answers 401 without `Authorization: Bearer <token>` (none, wrong, another scheme, an admin JWT) and 200 with it', async () => {
+      const scrape = (authorization?: string) => h.http.request('GET', '/metrics', authorization === undefined ? {} : { headers: { authorization } });
+      const refused: Array<[string, string | undefined]> = [
+        ['no header', undefined], ['a wrong token', `Bearer ${token}x`], ['the token without the scheme', token], ['Basic', `Basic ${token}`],
+        ['an empty bearer', 'Bearer '], ['an admin JWT', `Bearer ${h.adminToken()}`], ['a prefix of the token', `Bearer ${token.slice(0, -1)}`],
+      ];
+      for (const [label, authorization] of refused) {
+        const res = await scrape(authorization);
+        assert.equal(res.status, 401, `${label}: ${res.status}`);
+        assert.equal(res.body.error.code, 'unauthorized', label);
+        assert.ok(!JSON.stringify(res.body).includes('flashsale_'), `${label}: no metric leaks`);
+      }
+      const ok = await scrape(`Bearer ${token}`);
+      assert.equal(ok.status, 200);
+      assert.match(String(ok.body), /^flashsale_http_requests_total/m);
+    });
+
+    it('when METRICS_TOKEN is unset, then /metrics stays open (the default) and a token shorter than 16 characters is refused at start', async () => {
+      const open = await startHarness();
+      try {
+        assert.equal((await open.http.request('GET', '/metrics')).status, 200);
+      } finally {
+        await open.close();
+      }
+      assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN/);
+    });
+  });
+
+  // ============================================================================================
+  describe('/ready does not echo raw dependency errors', () => {
+    it('when the database is gone, then /ready answers 503 with a fixed reason per dependency, and the detail goes to the log only', async () => {
+      const postgres = await freshPostgres();
+      const databaseName = new URL(postgres.url).pathname.slice(1);
+      const logged: string[] = [];
+      const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+      const system = await buildSystem(testConfig({ DATABASE_URL: postgres.url, LOG_LEVEL: 'info' }), { log });
+      const app = await buildHttpApp(system);
+      try {
+        const healthy = await app.inject({ method: 'GET', url: '/ready' });
+        assert.equal(healthy.statusCode, 200, healthy.body);
+        await postgres.drop();
+        const res = await app.inject({ method: 'GET', url: '/ready' });
+        assert.equal(res.statusCode, 503);
+        assert.deepEqual(res.json(), { status: 'not_ready', checks: { database: 'down', gate: 'ok', broker: 'down' } });
+        assert.ok(!res.body.includes(databaseName), 'the database name is not in the answer');
+        const detail = logged.filter((line) => line.includes('readiness check failed'));
+        assert.ok(detail.some((line) => line.includes('"check":"database"') && line.includes(databaseName)), `the log has the error: ${detail.join('')}`);
+      } finally {
+        await app.close();
+        await system.close().catch(() => {});
+      }
     });
   });
 });

@@ -91,6 +91,11 @@ export const ConfigSchema = Type.Object({
   /** Seed a demo shop and sale on first start. */
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /**
+   * When set, GET /metrics requires `Authorization: Bearer <this token>` (401 otherwise): the metrics
+   * show traffic, stock movements and queue depths. Unset, /metrics is open (keep it off the internet).
+   */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
   // ---- mail (notifications) ----
   /** When set (`smtp://user:pass@host:587`, `smtps://…`), email goes out over SMTP; otherwise nodemailer's JSON transport keeps each message in memory. */
