@@ -114,7 +114,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
   const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
-  const catalog = createCatalog({ db, clock, inventory, onEventsWritten });
+  const catalog = createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
   // before closing an order through its own port, PaymentSettlement — no cycle, nothing bound late.
@@ -179,7 +179,7 @@ export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency });
   registerOpsRoutes(app, { system, guards });
-  registerAccountRoutes(app, { accounts: system.accounts, guards });
+  registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
   await registerPaymentRoutes(app, { payments: system.payments, guards });

@@ -12,9 +12,8 @@ import type { Database } from '../src/platform/database/index.ts';
 import { TokenService } from '../src/platform/tokens.ts';
 import { deleteTopologies, freshAmqpPrefix, freshPostgres, freshRedisPrefix } from './support/engines.ts';
 import { countBy, httpClient, runConcurrently, until, type HttpClient, type HttpResponse } from './support/harness.ts';
-import { freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
+import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
 
-const SECRET = 'multiprocess-test-secret-0123456789';
 const STOCK = 200;
 const BUYERS = 3000;
 /**
@@ -31,7 +30,9 @@ const WINDOW_S = 20;
  * whatever works here works because of the engines.
  */
 describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 240_000 }, () => {
-  const tokens = new TokenService(SECRET, 3600);
+  /** The processes' secrets; the test issues tokens with the same JWT_SECRET. */
+  const secrets = clusterSecrets();
+  const tokens = new TokenService(secrets.JWT_SECRET, 3600);
   const admin = tokens.issue({ userId: randomUUID(), role: 'admin' });
   const children: CliProcess[] = [];
   const clients: HttpClient[] = [];
@@ -53,11 +54,11 @@ describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 
     pspUrl = `http://127.0.0.1:${pspPort}`;
     const env: Record<string, string> = {
       DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, AMQP_URL: rabbit.url, AMQP_PREFIX: rabbit.prefix,
-      JWT_SECRET: SECRET, PSP_API_KEY: 'sk_test_multiprocess_key', PSP_WEBHOOK_SECRET: 'whsec_multiprocess_secret_0123',
+      ...secrets,
       PSP_URL: pspUrl, PSP_PUBLIC_URL: pspUrl, PSP_PORT: String(pspPort), PSP_DATA_DIR: pspDir,
       PSP_WEBHOOK_URL: `http://127.0.0.1:${api1Port}/v1/payments/webhook`,
       RATE_LIMIT_IP_MAX: '1000000', RATE_LIMIT_USER_MAX: '1000000', MAX_EVENT_LOOP_DELAY_MS: '0',
-      LOG_LEVEL: 'warn', SEED_DEMO: 'false', BROKER_POLL_MS: '50', SWEEPER_INTERVAL_MS: '1000', PAYMENT_GRACE_S: '1',
+      LOG_LEVEL: 'warn', BROKER_POLL_MS: '50', SWEEPER_INTERVAL_MS: '1000', PAYMENT_GRACE_S: '1',
       DATABASE_POOL_SIZE: '8',
     };
 

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, startCliProcess, stopProcess, type CliProcess } from '../../src/cli/child.ts';
+import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from '../../src/cli/child.ts';
 import { TokenService } from '../../src/platform/tokens.ts';
 import { createDatabase, createSale, deleteQueues, deleteRedisKeys, type Engines } from '../targets.ts';
 
@@ -76,8 +76,8 @@ export class ChaosCluster {
     const env: Record<string, string> = {
       DATABASE_URL: database.url, REDIS_URL: options.engines.redisUrl, REDIS_KEY_PREFIX: namespace,
       AMQP_URL: options.engines.amqpUrl, AMQP_PREFIX: namespace,
-      JWT_SECRET: `chaos-${randomBytes(24).toString('hex')}`, SEED_DEMO: 'false', LOG_LEVEL: 'info',
-      PSP_API_KEY: `sk_test_chaos_${randomBytes(12).toString('hex')}`,
+      // The roles refuse the published development secrets: this cluster's own, and no demo seed.
+      ...clusterSecrets(), LOG_LEVEL: 'info',
       PSP_URL: `http://127.0.0.1:${pspPort}`, PSP_PORT: String(pspPort), PSP_PUBLIC_URL: `http://127.0.0.1:${pspPort}`,
       PSP_DATA_DIR: join(dataDir, 'psp'),
       // Webhooks go to the first API; the scenarios that kill it restart it, and the provider retries.

@@ -157,7 +157,7 @@ function redeliveries(cluster: ChaosCluster): number {
 /** Every process logged through a whole fault: none of it may carry a secret or a token. */
 function secretsInLogs(cluster: ChaosCluster): string[] {
   const logs = cluster.logs();
-  const leaks: string[] = (['JWT_SECRET', 'PSP_API_KEY'] as const).filter((key) => logs.includes(cluster.env[key]!));
+  const leaks: string[] = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => logs.includes(cluster.env[key]!));
   if (/eyJ[\w-]{8,}\.eyJ[\w-]{8,}\./.test(logs)) leaks.push('a bearer token');
   return leaks.map((what) => `the logs carry ${what}`);
 }

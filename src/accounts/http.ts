@@ -2,26 +2,31 @@ import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
 import { errors, Text, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from './index.ts';
+import { accountThrottle, type AccountLimits } from './throttle.ts';
 
 const Email = Type.String({ format: 'email', maxLength: 254 });
 const Password = Type.String({ minLength: 8, maxLength: 128 });
 const UserBody = Type.Object({ id: Uuid, email: Type.String(), role: Type.String() });
 const Credentials = Type.Object({ email: Email, password: Password }, { additionalProperties: false });
 
-export function registerAccountRoutes(app: App, { accounts, guards }: { accounts: Accounts; guards: Guards }): void {
+/** Register and login are public: they are limited per client address, and login per account too. */
+export function registerAccountRoutes(app: App, { accounts, guards, limits }: { accounts: Accounts; guards: Guards; limits: AccountLimits }): void {
+  const throttle = accountThrottle(app, limits);
+
   app.post('/v1/auth/register', {
-    preHandler: [guards.idempotency],
+    preHandler: [throttle.registerPerAddress, guards.idempotency],
     config: { idempotency: 'store' },
-    schema: { operationId: 'register', tags: ['accounts'], summary: 'Register a buyer account', body: Credentials, response: { 201: UserBody, ...errors(409, 422) } },
+    schema: { operationId: 'register', tags: ['accounts'], summary: 'Register a buyer account', body: Credentials, response: { 201: UserBody, ...errors(409, 422, 429) } },
   }, async (request, reply) => reply.code(201).send(await accounts.register(request.body.email, request.body.password)));
 
   app.post('/v1/auth/login', {
+    preHandler: [throttle.loginPerAddress],
     schema: {
       operationId: 'login', tags: ['accounts'], summary: 'Exchange email and password for a bearer token',
       body: Type.Object({ email: Text({ maxLength: 254 }), password: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ token: Type.String(), user: UserBody }), ...errors(401, 422) },
+      response: { 200: Type.Object({ token: Type.String(), user: UserBody }), ...errors(401, 422, 429) },
     },
-  }, async (request) => accounts.login(request.body.email, request.body.password));
+  }, async (request) => throttle.checkingFailures(request, () => accounts.login(request.body.email, request.body.password)));
 
   app.post('/v1/admin/merchants', {
     preHandler: [...guards.auth('admin'), guards.idempotency],

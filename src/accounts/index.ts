@@ -3,7 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
 import type { Principal, Role, TokenService } from '../platform/tokens.ts';
-import { hashPassword, verifyPassword } from './passwords.ts';
+import { hashPassword, unmatchableHash, verifyPassword } from './passwords.ts';
 import * as sql from './sql.ts';
 
 export interface User {
@@ -24,26 +24,31 @@ export interface AccountsDeps {
   tokens: TokenService;
 }
 
+/** The one spelling of an email: accounts, logins and the per-account login limit use it. */
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
 /** Accounts: users with roles, their shops, and tokens. */
 export function createAccounts({ db, clock, tokens }: AccountsDeps) {
   async function createUser(email: string, password: string, role: Role): Promise<User> {
     const id = randomUUID();
-    const normalized = email.trim().toLowerCase();
+    const normalized = normalizeEmail(email);
     const rows = await db.query(sql.insertUser, [id, normalized, await hashPassword(password), role, clock.now()]);
     if (rows.length === 0) throw new AppError('email_taken');
     return { id, email: normalized, role };
   }
 
   /** Checked when the email is unknown, so that both failures cost one scrypt and timing does not reveal which emails exist. */
-  let unknownUserHash: Promise<string> | undefined;
+  const unknownUserHash = unmatchableHash();
 
   return {
     /** A new buyer account. */
     register: (email: string, password: string) => createUser(email, password, 'buyer'),
 
     async login(email: string, password: string): Promise<{ token: string; user: User }> {
-      const [row] = await db.query<{ id: string; email: string; password_hash: string; role: Role }>(sql.userByEmail, [email.trim().toLowerCase()]);
-      const matches = await verifyPassword(password, row?.password_hash ?? (await (unknownUserHash ??= hashPassword(randomUUID()))));
+      const [row] = await db.query<{ id: string; email: string; password_hash: string; role: Role }>(sql.userByEmail, [normalizeEmail(email)]);
+      const matches = await verifyPassword(password, row?.password_hash ?? unknownUserHash);
       if (!row || !matches) throw new AppError('invalid_credentials');
       const user = { id: row.id, email: row.email, role: row.role };
       return { token: tokens.issue({ userId: user.id, role: user.role }), user };
@@ -53,7 +58,7 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
     async createMerchant(email: string, password: string, shopName: string): Promise<{ user: User; shop: Shop }> {
       const id = randomUUID();
       const shopId = randomUUID();
-      const normalized = email.trim().toLowerCase();
+      const normalized = normalizeEmail(email);
       const passwordHash = await hashPassword(password);
       await db.transaction(async (tx) => {
         const rows = await tx.query(sql.insertUser, [id, normalized, passwordHash, 'merchant', clock.now()]);
@@ -71,7 +76,7 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
     },
 
     async findUserByEmail(email: string): Promise<User | undefined> {
-      const [row] = await db.query<{ id: string; email: string; role: Role }>(sql.userByEmail, [email.trim().toLowerCase()]);
+      const [row] = await db.query<{ id: string; email: string; role: Role }>(sql.userByEmail, [normalizeEmail(email)]);
       return row && { id: row.id, email: row.email, role: row.role };
     },
 

@@ -11,6 +11,16 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+/**
+ * A stored-hash look-alike that no password matches: a random salt and a random "hash", in the
+ * format of hashPassword. Verifying against it costs one scrypt, exactly like a real account, and
+ * building it costs none — so a login for an unknown email takes as long as a wrong password from
+ * the very first one.
+ */
+export function unmatchableHash(): string {
+  return `scrypt$${randomBytes(16).toString('base64')}$${randomBytes(KEY_LENGTH).toString('base64')}`;
+}
+
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, saltText, hashText] = stored.split('$');
   if (scheme !== 'scrypt' || !saltText || !hashText) return false;

@@ -3,6 +3,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database } from '../platform/database/index.ts';
 import { writeEvents } from '../platform/broker/outbox.ts';
 import { AppError } from '../platform/errors.ts';
+import { LruMap } from '../platform/lru.ts';
 import type { Inventory } from '../inventory/index.ts';
 import { CatalogTopics, type SaleScheduled } from './contracts.ts';
 import * as sql from './sql.ts';
@@ -63,25 +64,39 @@ export interface CatalogDeps {
   clock: Clock;
   inventory: Inventory;
   onEventsWritten?: () => void;
+  /** At most this many not-found ids are remembered (CATALOG_NOT_FOUND_CACHE_MAX). */
+  notFoundCacheMax?: number;
 }
 
 /**
  * Catalog: products and scheduled flash sales. Sales are read on the hot path, so they are kept
  * warm in memory: loaded at start, added after each commit; reads never query the database.
  */
-export function createCatalog({ db, clock, inventory, onEventsWritten }: CatalogDeps) {
+export function createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax = 10_000 }: CatalogDeps) {
   const sales = new Map<string, FlashSale>();
   const items = new Map<string, SaleItem>();
   /** Newest creation time seen: a refresh reads only what other processes created since. */
   let seenUpTo = new Date(0);
-  /** Ids recently looked up and not found, so garbage ids cannot make every request query the DB. */
-  const missing = new Map<string, number>();
+  /**
+   * Ids recently looked up and not found (until when, on the monotonic clock), so garbage ids cannot
+   * make every request query the DB. Bounded: the ids are the client's to choose.
+   */
+  const missing = new LruMap<string, number>(notFoundCacheMax);
   let refreshTimer: NodeJS.Timeout | undefined;
 
   function remember(sale: FlashSale): void {
     sales.set(sale.id, sale);
     for (const item of sale.items) items.set(item.id, item);
     if (sale.createdAt > seenUpTo) seenUpTo = sale.createdAt;
+  }
+
+  /** Whether `id` was found missing less than a second ago; a stale entry is dropped. */
+  function recentlyMissing(id: string): boolean {
+    const until = missing.get(id);
+    if (until === undefined) return false;
+    if (until > performance.now()) return true;
+    missing.delete(id);
+    return false;
   }
 
   async function loadSales(saleRows: SaleRow[]): Promise<number> {
@@ -132,7 +147,7 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
     async findSaleItem(saleItemId: string): Promise<SaleItem | undefined> {
       const known = items.get(saleItemId);
       if (known) return known;
-      if ((missing.get(saleItemId) ?? 0) > performance.now()) return undefined;
+      if (recentlyMissing(saleItemId)) return undefined;
       const [row] = await db.query<{ sale_id: string }>(sql.saleOfItem, [saleItemId]);
       if (row) await loadSales(await db.query<SaleRow>(`${sql.allSales} where id = $1`, [row.sale_id]));
       const found = items.get(saleItemId);
@@ -198,13 +213,15 @@ export function createCatalog({ db, clock, inventory, onEventsWritten }: Catalog
     async findFlashSale(saleId: string): Promise<FlashSale | undefined> {
       const known = sales.get(saleId);
       if (known) return known;
-      if ((missing.get(saleId) ?? 0) > performance.now()) return undefined;
+      if (recentlyMissing(saleId)) return undefined;
       await loadSales(await db.query<SaleRow>(`${sql.allSales} where id = $1`, [saleId]));
       const found = sales.get(saleId);
       if (!found) missing.set(saleId, performance.now() + 1000);
       return found;
     },
     getSaleItem: (saleItemId: string): SaleItem | undefined => items.get(saleItemId),
+    /** How many not-found ids are remembered right now (at most CATALOG_NOT_FOUND_CACHE_MAX). */
+    notFoundCached: (): number => missing.size,
     statusOf: (sale: FlashSale): SaleStatus => saleStatus(sale, clock.now()),
   };
 }

@@ -3,12 +3,22 @@
  * the tests that kill, restart or split processes do too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 /** The CLI entry, wherever the caller's working directory is. */
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+/**
+ * Secrets of their own for processes started together, and no demo seeding: `api`, `worker` and
+ * `psp` refuse the published development values. Each process of one cluster must get the same.
+ */
+export function clusterSecrets(): { JWT_SECRET: string; PSP_API_KEY: string; PSP_WEBHOOK_SECRET: string; SEED_DEMO: 'false' } {
+  const random = () => randomBytes(24).toString('hex');
+  return { JWT_SECRET: `jwt-${random()}`, PSP_API_KEY: `sk_test_${random()}`, PSP_WEBHOOK_SECRET: `whsec_${random()}`, SEED_DEMO: 'false' };
+}
 
 /** A port nobody listens on right now. */
 export async function freePort(): Promise<number> {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
-import { ConfigError, explicitlySet, loadConfig, type Config } from '../platform/config.ts';
+import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import { formatReconciliation, type Reconciliation } from '../payment/reconcile.ts';
@@ -11,9 +11,12 @@ import { createPspServer, type PspServer } from '../psp/index.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
 import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
-function config(): Config {
+/** The configuration; a deployed `role` is also refused the development defaults (exit 2, naming each). */
+function config(role?: ProductionRole): Config {
   try {
-    return loadConfig();
+    const loaded = loadConfig();
+    if (role) refuseDevelopmentDefaults(loaded, role);
+    return loaded;
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`flashsale: ${error.message}\n`);
@@ -37,7 +40,8 @@ async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
  * the two at each other unless PSP_URL / PSP_WEBHOOK_URL say otherwise; `api` runs the API alone.
  */
 async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<void> {
-  let cfg = config();
+  let cfg = config(role === 'api' ? 'api' : undefined);
+  if (role === 'all') warnThisIsTheDemo(cfg);
   let psp: PspServer | undefined;
   if (withPsp) {
     const webhookUrl = explicitlySet('PSP_WEBHOOK_URL') ? cfg.PSP_WEBHOOK_URL : `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
@@ -62,6 +66,27 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     await system.close();
     await psp?.close();
   });
+}
+
+/**
+ * `start` is the only command that runs on the published development defaults: it says so first,
+ * on stderr, before anything else is logged.
+ */
+function warnThisIsTheDemo(cfg: Config): void {
+  const defaults = developmentDefaultsIn(cfg);
+  const bar = '!'.repeat(100);
+  const lines = [
+    bar,
+    '!! WARNING: `flashsale start` is the embedded demo, not for production.',
+    defaults.length > 0
+      ? `!! It runs on published development defaults: ${defaults.join(', ')}.`
+      : '!! Its secrets are set, but it still runs the payment simulator and the embedded engines in one process.',
+    ...(defaults.some((d) => d !== 'SEED_DEMO') ? ['!! Anyone who has read the flashsale repository can forge tokens, webhooks and provider calls here.'] : []),
+    ...(defaults.includes('SEED_DEMO') ? ['!! SEED_DEMO creates accounts whose passwords are printed below and published.'] : []),
+    '!! Deploy `flashsale api`, `flashsale worker` (and a real provider) instead: they refuse these defaults.',
+    bar,
+  ];
+  process.stderr.write(`${lines.join('\n')}\n`);
 }
 
 /** Runs `shutdown` once, on the first SIGTERM or SIGINT, then exits 0. */
@@ -149,7 +174,7 @@ program.command('worker')
     const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
     if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
-    const system = await buildSystem(config(), { components: wanted as ComponentName[] });
+    const system = await buildSystem(config('worker'), { components: wanted as ComponentName[] });
     await system.start();
     system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
     onStopSignal(async (signal) => {
@@ -161,7 +186,7 @@ program.command('worker')
 program.command('psp')
   .description('Run the payment gateway simulator alone (Stripe-like API, hosted pay page, signed webhooks, fault knobs)')
   .action(async () => {
-    const cfg = config();
+    const cfg = config('psp');
     const psp = await createPspServer({ config: cfg });
     const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');

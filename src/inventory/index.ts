@@ -84,7 +84,9 @@ export interface InventoryDeps {
  */
 export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
   // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
-  // frozen clock cannot pin an item as sold out forever.
+  // frozen clock cannot pin an item as sold out forever. Not bounded, and need not be: only items the
+  // gate knows are flagged (admit runs for catalog items only; other processes publish the same), so
+  // it holds at most one entry per sale item, whatever ids clients send.
   const soldOutUntil = new Map<string, number>();
 
   soldOutChannel.subscribe((saleItemId, soldOut) => {

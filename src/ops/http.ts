@@ -1,5 +1,6 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { App, Guards } from '../platform/http/server.ts';
+import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, errors, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
@@ -34,15 +35,22 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
   app.get('/health', { config: noLimit, schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/ready', { config: noLimit, schema: { hide: true } }, async (_request, reply) => {
-    const checks: Record<string, string> = {};
-    await system.db.ping().then(() => (checks.database = 'ok'), (e: unknown) => (checks.database = `down: ${String(e)}`));
-    checks.gate = (await system.gate.ready().catch(() => false)) ? 'ok' : 'not loaded';
-    checks.broker = (await system.broker.stats().then(() => true, () => false)) ? 'ok' : 'down';
+    // Fixed words only: /ready is public, and a raw error names hosts, databases and users. The
+    // detail goes to the log.
+    const failed = (check: string) => (err: unknown) => {
+      system.log.warn({ err, check }, 'readiness check failed');
+      return false;
+    };
+    const checks = {
+      database: (await system.db.ping().then(() => true, failed('database'))) ? 'ok' : 'down',
+      gate: (await system.gate.ready().catch(failed('gate'))) ? 'ok' : 'not loaded',
+      broker: (await system.broker.stats().then(() => true, failed('broker'))) ? 'ok' : 'down',
+    };
     const ready = Object.values(checks).every((c) => c === 'ok');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
   });
 
-  app.get('/metrics', { config: noLimit, schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { config: noLimit, schema: { hide: true }, preHandler: metricsToken(system.config.METRICS_TOKEN) }, async (_request, reply) => {
     system.metrics.dbTransactions.set(system.db.committedTransactions);
     const stats = await system.broker.stats().catch(() => undefined);
     if (stats) {
@@ -115,4 +123,19 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
     const report = await system.reconcile({ quiet: request.query.quiet });
     return reply.code(report.ok ? 200 : 409).send(report);
   });
+}
+
+/**
+ * With METRICS_TOKEN set, /metrics wants `Authorization: Bearer <token>`. The comparison is of
+ * digests in constant time, so neither the token's length nor a matching prefix shows in the timing.
+ */
+function metricsToken(token: string | undefined): Hook {
+  if (token === undefined) return async () => {};
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expected = digest(token);
+  return async (request) => {
+    const header = request.headers.authorization;
+    const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    if (given === undefined || !timingSafeEqual(digest(given), expected)) throw new AppError('unauthorized', 'A valid metrics token is required (METRICS_TOKEN).');
+  };
 }

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { isIP } from 'node:net';
 
 /**
  * The one configuration schema. Every setting comes from an environment variable, is validated at
@@ -14,8 +15,14 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
-  /** Behind a load balancer: take the client address from X-Forwarded-For (per-IP limits need it). */
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  /**
+   * Behind a load balancer, which X-Forwarded-For entries to believe (per-address limits need the
+   * client's): a hop count (`1`: the proxy in front appends the client's address; the last entry
+   * counts), or the proxies' addresses/CIDRs, comma-separated (`10.0.0.0/8,192.168.1.7`; also
+   * `loopback`, `linklocal`, `uniquelocal`). Unset, `false` or `0`: the TCP peer's address.
+   * `true` is refused: it would believe whatever address a client writes (see trustedProxies).
+   */
+  TRUST_PROXY: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),
@@ -47,6 +54,18 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_IP_WINDOW_MS: Int(10_000, 100),
   RATE_LIMIT_USER_MAX: Int(30, 1),
   RATE_LIMIT_USER_WINDOW_MS: Int(10_000, 100),
+  /**
+   * Failed logins per account (the email, known or not) per window, from any address; beyond it the
+   * account answers 429 with Retry-After, even to the right password, until the window ends.
+   */
+  RATE_LIMIT_LOGIN_ACCOUNT_MAX: Int(5, 1),
+  RATE_LIMIT_LOGIN_ACCOUNT_WINDOW_MS: Int(15 * 60_000, 1000),
+  /** Login attempts (right or wrong) per client address per window: one address guessing at many accounts. */
+  RATE_LIMIT_LOGIN_IP_MAX: Int(30, 1),
+  RATE_LIMIT_LOGIN_IP_WINDOW_MS: Int(60_000, 1000),
+  /** Registrations attempted per client address per window. */
+  RATE_LIMIT_REGISTER_IP_MAX: Int(10, 1),
+  RATE_LIMIT_REGISTER_IP_WINDOW_MS: Int(3_600_000, 1000),
   /** Shed load with 503 when the event loop lags more than this (0 disables). */
   MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   BROKER_POLL_MS: Int(200, 5, 60_000),
@@ -68,9 +87,20 @@ export const ConfigSchema = Type.Object({
   RECONCILE_INTERVAL_MS: Int(60_000, 0, 86_400_000),
   /** How often an API process looks for sales other processes created (its warm catalog). */
   CATALOG_REFRESH_MS: Int(2000, 100, 3_600_000),
+  /**
+   * Ids looked up and not found are remembered for a second, so garbage ids cannot make every request
+   * query the database; at most this many (the least recently used go first), since the ids are the
+   * client's to choose.
+   */
+  CATALOG_NOT_FOUND_CACHE_MAX: Int(10_000, 1, 10_000_000),
   /** Seed a demo shop and sale on first start. */
   SEED_DEMO: Type.Boolean({ default: true }),
   BODY_LIMIT_BYTES: Int(64 * 1024, 1024, 10 * 1024 * 1024),
+  /**
+   * When set, GET /metrics requires `Authorization: Bearer <this token>` (401 otherwise): the metrics
+   * show traffic, stock movements and queue depths. Unset, /metrics is open (keep it off the internet).
+   */
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
 
   // ---- mail (notifications) ----
   /** When set (`smtp://user:pass@host:587`, `smtps://…`), email goes out over SMTP; otherwise nodemailer's JSON transport keeps each message in memory. */
@@ -138,6 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${[...new Set(lines)].join('\n')}`);
   }
   const config = withDefaults as Config;
+  refuseTrustingEveryProxy(config);
   refuseDevSecretsInProduction(config);
   return config;
 }
@@ -150,14 +181,102 @@ export function explicitlySet(key: keyof Config, env: Record<string, string | un
   return (env[key] ?? '') !== '';
 }
 
-/** The dev defaults make `npm start` work out of the box; in production they would be a hole. */
+/** What Fastify's `trustProxy` gets: nothing trusted, a hop count, or the trusted proxies' addresses. */
+export type TrustedProxies = false | number | string[];
+
+/** proxy-addr's names for address ranges, which Fastify accepts in a list. */
+const RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address, or a CIDR whose prefix is 1..32 (IPv4) or 1..128 (IPv6): `/0` would be everyone. */
+function isTrustableProxy(entry: string): boolean {
+  if (RANGE_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) >= 1 && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * TRUST_PROXY as Fastify takes it. Never `true`: trusting every hop makes the client's own first
+ * X-Forwarded-For entry its address, and a client that writes a new one per request resets every
+ * per-address limit. Throws a ConfigError for anything but a hop count or proxy addresses.
+ */
+export function trustedProxies(setting: string): TrustedProxies {
+  const text = setting.trim();
+  if (text === '' || /^(false|no|0)$/i.test(text)) return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = /^(true|yes|\*|all)$/i.test(text) ? entries : entries.filter((e) => !isTrustableProxy(e));
+  if (bad.length === 0) return entries;
+  throw new ConfigError(`invalid configuration:\n  TRUST_PROXY=${JSON.stringify(setting)}: give the number of proxies in front of flashsale (a hop count, e.g. 1) `
+    + 'or their addresses/CIDRs, comma-separated (e.g. 10.0.0.0/8,192.168.1.7); trusting every hop (true, *, a /0 range) would let any client choose its address and reset the per-address limits');
+}
+
+function refuseTrustingEveryProxy(config: Config): void {
+  trustedProxies(config.TRUST_PROXY);
+}
+
+/** The secrets with a built-in value: it makes `npm start` work out of the box, and it is published. */
+const SECRETS = ['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const;
+type Secret = (typeof SECRETS)[number];
+/** A setting whose built-in value is fit for the demo only. */
+export type DevelopmentDefault = Secret | 'SEED_DEMO';
+
+/** The roles an operator deploys. `start` is not one: it is the embedded demo. */
+export type ProductionRole = 'api' | 'worker' | 'psp';
+
+/**
+ * What each deployed role must not run on: the secrets it uses, and demo seeding. The worker builds
+ * the same system as the API (token service, gateway client) and shares its environment; the
+ * simulator uses only the provider's two secrets and never seeds.
+ */
+const GUARDED: Record<ProductionRole, readonly DevelopmentDefault[]> = {
+  api: [...SECRETS, 'SEED_DEMO'],
+  worker: [...SECRETS, 'SEED_DEMO'],
+  psp: ['PSP_API_KEY', 'PSP_WEBHOOK_SECRET'],
+};
+
+const WHAT_TO_SET: Record<DevelopmentDefault, string> = {
+  JWT_SECRET: 'set a signing secret of your own, at least 16 characters (the built-in value is published: anyone could forge tokens)',
+  PSP_API_KEY: 'set the payment provider\'s API key (the built-in value is published)',
+  PSP_WEBHOOK_SECRET: 'set the webhook signing secret shared with the provider (the built-in value is published: anyone could forge a payment)',
+  SEED_DEMO: 'set it to false (demo accounts have published passwords)',
+};
+
+/** The value a setting has when nothing sets it. */
+function builtIn(key: DevelopmentDefault): unknown {
+  return Value.Default(ConfigSchema.properties[key], undefined);
+}
+
+/**
+ * The settings among `keys` still on their development value. Values are compared, so the published
+ * value typed in by hand counts too; PSP_WEBHOOK_SECRET may list several secrets (rotation), and
+ * none of them may be the published one.
+ */
+export function developmentDefaultsIn(config: Config, keys: readonly DevelopmentDefault[] = GUARDED.api): DevelopmentDefault[] {
+  return keys.filter((key) => {
+    if (key === 'SEED_DEMO') return config.SEED_DEMO;
+    const values = key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]];
+    return values.map((v) => v.trim()).includes(String(builtIn(key)));
+  });
+}
+
+/**
+ * The one decision of whether a deployed role may start: never on a published secret nor with demo
+ * seeding, whatever NODE_ENV says. Throws a ConfigError naming each variable to set.
+ */
+export function refuseDevelopmentDefaults(config: Config, role: ProductionRole): void {
+  const left = developmentDefaultsIn(config, GUARDED[role]);
+  if (left.length === 0) return;
+  const lines = left.map((key) => `  ${key}: ${WHAT_TO_SET[key]}`);
+  throw new ConfigError(`\`flashsale ${role}\` refuses to run on development defaults; set each of these:\n${lines.join('\n')}\n(only \`flashsale start\`, the embedded demo, runs on them)`);
+}
+
+/** In production every command is held to what the deployed roles are, and fault drills are off. */
 function refuseDevSecretsInProduction(config: Config): void {
   if (config.NODE_ENV !== 'production') return;
-  // PSP_WEBHOOK_SECRET may list several secrets (rotation): the published one must be none of them.
-  const values = (key: 'JWT_SECRET' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET') => (key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]]).map((v) => v.trim());
-  const devDefaults = (['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const).filter((key) => values(key).includes(String(Value.Default(ConfigSchema.properties[key], undefined))));
-  const problems = devDefaults.map((key) => `  ${key}: must be set in production (the built-in value is a public development default)`);
+  const problems = developmentDefaultsIn(config).map((key) => `  ${key}: must be set in production: ${WHAT_TO_SET[key]}`);
   if (config.CLOCK_OFFSET_MS !== 0) problems.push('  CLOCK_OFFSET_MS: must be 0 in production (it exists for fault drills)');
-  if (config.SEED_DEMO) problems.push('  SEED_DEMO: must be false in production (demo accounts have published passwords)');
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.join('\n')}`);
 }

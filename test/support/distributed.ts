@@ -1,5 +1,5 @@
 import { buildSystem } from '../../src/app.ts';
-import { freePort } from '../../src/cli/child.ts';
+import { clusterSecrets, freePort } from '../../src/cli/child.ts';
 import { freshAmqpPrefix, freshPostgres, freshRedisPrefix } from './engines.ts';
 import { testConfig } from './harness.ts';
 
@@ -15,7 +15,8 @@ export interface DistributedRun {
 
 /**
  * A fresh PostgreSQL database, Redis prefix and RabbitMQ prefix for tests that run flashsale as
- * real child processes, and the environment those processes share. `overrides` win.
+ * real child processes, and the environment those processes share: secrets of their own (the roles
+ * refuse the published ones), `secret` as JWT_SECRET so the caller can issue tokens. `overrides` win.
  */
 export async function distributedRun(secret: string, overrides: Record<string, string> = {}): Promise<DistributedRun> {
   const postgres = await freshPostgres();
@@ -29,7 +30,7 @@ export async function distributedRun(secret: string, overrides: Record<string, s
     apiPort, db: postgres.db,
     env: {
       DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, AMQP_URL: rabbit.url, AMQP_PREFIX: rabbit.prefix,
-      JWT_SECRET: secret, PORT: String(apiPort), PSP_URL: 'http://127.0.0.1:9', SEED_DEMO: 'false', LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '6',
+      ...clusterSecrets(), JWT_SECRET: secret, PORT: String(apiPort), PSP_URL: 'http://127.0.0.1:9', LOG_LEVEL: 'info', DATABASE_POOL_SIZE: '6',
       RATE_LIMIT_IP_MAX: '1000000', RATE_LIMIT_USER_MAX: '1000000', MAX_EVENT_LOOP_DELAY_MS: '0', BROKER_POLL_MS: '50', AMQP_PREFETCH: '8',
       ...overrides,
     },

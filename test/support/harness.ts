@@ -16,6 +16,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
   return loadConfig({}, {
     NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: 'memory://', SEED_DEMO: false, PORT: 0,
     RATE_LIMIT_IP_MAX: 1_000_000, RATE_LIMIT_USER_MAX: 1_000_000, MAX_EVENT_LOOP_DELAY_MS: 0, BROKER_POLL_MS: 20, SWEEPER_INTERVAL_MS: 3_600_000,
+    RATE_LIMIT_LOGIN_ACCOUNT_MAX: 1_000_000, RATE_LIMIT_LOGIN_IP_MAX: 1_000_000, RATE_LIMIT_REGISTER_IP_MAX: 1_000_000,
     JWT_SECRET: 'test-secret-at-least-16-chars', ...overrides,
   });
 }

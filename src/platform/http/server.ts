@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import rateLimit from '@fastify/rate-limit';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
 import { connectRedis, redisTarget } from '../redis.ts';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Config } from '../config.ts';
+import { trustedProxies, type Config, type TrustedProxies } from '../config.ts';
 import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -54,6 +54,25 @@ export interface Guards {
   idempotency: Hook;
 }
 
+/**
+ * The address every per-address limit counts: the client's (see TRUST_PROXY), an IPv6 one widened to
+ * its /64 — one subscriber's allocation — so that rotating through it does not reset the limits.
+ */
+export function clientAddress(request: FastifyRequest): string {
+  return normalizeIP(request.ip, 64);
+}
+
+/**
+ * TRUST_PROXY in Fastify's terms. Fastify 5.12 ignores a bare number (it cannot tell the proxy from
+ * a client that reaches the origin directly), so a hop count becomes the trust function Fastify
+ * used to build from it: the socket peer and the n-1 entries before it are proxies, the next entry
+ * is the client. Safe only where the origin is reachable through the proxies alone (docs/operations.md).
+ */
+function fastifyTrustProxy(trusted: TrustedProxies): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof trusted !== 'number') return trusted;
+  return (_address, hop) => hop < trusted;
+}
+
 /** Body validation is strict (no coercion, no stripping of unknown fields); query and params are coerced. */
 function validators() {
   const strict = addFormats(new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false, strict: false }));
@@ -67,7 +86,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: fastifyTrustProxy(trustedProxies(config.TRUST_PROXY)),
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
     // While closing, our own hook answers 503 in the error shape, with Retry-After.
@@ -129,7 +148,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     global: true,
     max: config.RATE_LIMIT_IP_MAX,
     timeWindow: config.RATE_LIMIT_IP_WINDOW_MS,
-    keyGenerator: (request) => `ip:${request.ip}`,
+    keyGenerator: (request) => `ip:${clientAddress(request)}`,
     errorResponseBuilder: (_request, context) => new AppError('rate_limited', undefined, { retryAfterS: Math.max(1, Math.ceil(context.ttl / 1000)) }),
   });
 
@@ -178,7 +197,11 @@ function authenticate(tokens: TokenService, roles: readonly Role[]): Hook {
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 function idempotencyHandler(store: IdempotencyStore): Hook {
-  /** Requests with the same key in flight in this process wait for the first one's response. */
+  /**
+   * Requests with the same key in flight in this process wait for the first one's response. Keyed by
+   * what clients send, but an entry leaves with its request's response: the map is bounded by the
+   * requests in flight, not by the keys clients invent.
+   */
   const waiting = new Map<string, { hash: string; response: Promise<StoredResponse> }>();
   return async (request, reply) => {
     const key = request.headers['idempotency-key'];
