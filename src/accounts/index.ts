@@ -22,6 +22,8 @@ export interface AccountsDeps {
   db: Database;
   clock: Clock;
   tokens: TokenService;
+  /** Password hashing; the scrypt functions of passwords.ts unless a test counts their calls. */
+  passwords?: { hash(password: string): Promise<string>; verify(password: string, stored: string): Promise<boolean> };
 }
 
 /** The one spelling of an email: accounts, logins and the per-account login limit use it. */
@@ -30,11 +32,11 @@ export function normalizeEmail(email: string): string {
 }
 
 /** Accounts: users with roles, their shops, and tokens. */
-export function createAccounts({ db, clock, tokens }: AccountsDeps) {
+export function createAccounts({ db, clock, tokens, passwords = { hash: hashPassword, verify: verifyPassword } }: AccountsDeps) {
   async function createUser(email: string, password: string, role: Role): Promise<User> {
     const id = randomUUID();
     const normalized = normalizeEmail(email);
-    const rows = await db.query(sql.insertUser, [id, normalized, await hashPassword(password), role, clock.now()]);
+    const rows = await db.query(sql.insertUser, [id, normalized, await passwords.hash(password), role, clock.now()]);
     if (rows.length === 0) throw new AppError('email_taken');
     return { id, email: normalized, role };
   }
@@ -48,7 +50,7 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
 
     async login(email: string, password: string): Promise<{ token: string; user: User }> {
       const [row] = await db.query<{ id: string; email: string; password_hash: string; role: Role }>(sql.userByEmail, [normalizeEmail(email)]);
-      const matches = await verifyPassword(password, row?.password_hash ?? unknownUserHash);
+      const matches = await passwords.verify(password, row?.password_hash ?? unknownUserHash);
       if (!row || !matches) throw new AppError('invalid_credentials');
       const user = { id: row.id, email: row.email, role: row.role };
       return { token: tokens.issue({ userId: user.id, role: user.role }), user };
@@ -59,7 +61,7 @@ export function createAccounts({ db, clock, tokens }: AccountsDeps) {
       const id = randomUUID();
       const shopId = randomUUID();
       const normalized = normalizeEmail(email);
-      const passwordHash = await hashPassword(password);
+      const passwordHash = await passwords.hash(password);
       await db.transaction(async (tx) => {
         const rows = await tx.query(sql.insertUser, [id, normalized, passwordHash, 'merchant', clock.now()]);
         if (rows.length === 0) throw new AppError('email_taken');
