@@ -7,63 +7,16 @@ import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-
 import type { Subscriber } from '../platform/broker/broker.ts';
 import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
+import {
+  sumBy, toReleased, type CartHold, type Hold, type HoldRow, type InventoryViolation, type OrderHold, type ReleasedHold, type ReserveRequest,
+  type ReserveResult, type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
+} from './model.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
-
-export interface StockItemSpec {
-  saleItemId: string;
-  saleId: string;
-  stock: number;
-  perUserLimit: number;
-  startsAt: Date;
-  endsAt: Date;
-}
-
-/** One purchase attempt inside a group-commit batch: all its lines are held, or none. */
-export interface ReserveRequest {
-  userId: string;
-  lines: readonly GateLine[];
-  kind: 'order' | 'cart';
-  orderId: string | null;
-  expiresAt: Date;
-}
-
-export interface Hold {
-  holdId: string;
-  saleItemId: string;
-  quantity: number;
-}
-
-export type ReserveResult = { ok: true; holds: Hold[] } | { ok: false; reason: RefusalReason; saleItemId: string };
-
-export interface ReleasedHold {
-  holdId: string;
-  orderId: string | null;
-  saleItemId: string;
-  userId: string;
-  quantity: number;
-}
-
-export interface CartHold extends Hold {
-  createdAt: Date;
-  expiresAt: Date;
-}
-
-/** Units over every sale item, by state, from the stock rows. */
-export interface StockTotals {
-  initial: number;
-  available: number;
-  held: number;
-  sold: number;
-  writtenOff: number;
-}
-
-export interface InventoryViolation {
-  check: string;
-  message: string;
-  ids: string[];
-}
+export type {
+  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAudit, StockItemSpec, StockTotals,
+} from './model.ts';
 
 export interface InventoryDeps {
   db: Database;
@@ -119,7 +72,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
   async function backOnSale(tx: Tx, units: ReleasedHold[], reason: string, stockUpdate: string): Promise<ReleasedHold[]> {
     if (units.length === 0) return units;
     const perItem = sumBy(units, (h) => h.saleItemId);
-    const after = await tx.query<{ sale_item_id: string; available: number }>(stockUpdate, [[...perItem.keys()], [...perItem.values()]]);
+    const after = await tx.query<StockLeft>(stockUpdate, [[...perItem.keys()], [...perItem.values()]]);
     const perPair = sumBy(units, (h) => `${h.saleItemId}|${h.userId}`);
     const pairs = [...perPair.keys()].map((k) => k.split('|'));
     await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
@@ -236,7 +189,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
 
       if (holds.length === 0) return results;
       const perItem = sumBy(holds, (h) => h.saleItemId);
-      const after = await tx.query<{ sale_item_id: string; available: number }>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
+      const after = await tx.query<StockLeft>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
       const perPair = sumBy(holds, (h) => `${h.saleItemId}|${h.userId}`);
       const writtenPairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
       await tx.query(sql.addQuotas, [writtenPairs.map((p) => p[0]), writtenPairs.map((p) => p[1]), [...perPair.values()], writtenPairs.map((p) => limits.get(p[0])!)]);
@@ -326,13 +279,13 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     gateReady: () => gate.ready(),
 
     /** Hold status per order, for the cross-component audit. */
-    async holdsOfOrders(): Promise<Array<{ holdId: string; orderId: string; saleItemId: string; quantity: number; status: string }>> {
+    async holdsOfOrders(): Promise<OrderHold[]> {
       const rows = await db.query<{ id: string; order_id: string; sale_item_id: string; quantity: number; status: string }>(sql.holdsOfOrders);
       return rows.map((r) => ({ holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, quantity: r.quantity, status: r.status }));
     },
 
     /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
-    async audit(compareGate: boolean, holdGraceMs: number): Promise<{ items: number; violations: InventoryViolation[]; oversoldUnits: number; totals: StockTotals }> {
+    async audit(compareGate: boolean, holdGraceMs: number): Promise<StockAudit> {
       const violations: InventoryViolation[] = [];
       let oversoldUnits = 0;
       const totals: StockTotals = { initial: 0, available: 0, held: 0, sold: 0, writtenOff: 0 };
@@ -378,15 +331,3 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
 }
 
 export type Inventory = ReturnType<typeof createInventory>;
-
-interface HoldRow { id: string; sale_item_id: string; user_id: string; quantity: number; order_id: string | null }
-
-function toReleased(r: HoldRow): ReleasedHold {
-  return { holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, userId: r.user_id, quantity: r.quantity };
-}
-
-function sumBy<T extends { quantity: number }>(rows: readonly T[], key: (row: T) => string): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const row of rows) sums.set(key(row), (sums.get(key(row)) ?? 0) + row.quantity);
-  return sums;
-}
