@@ -11,6 +11,7 @@ import {
   sumBy, toReleased, type CartHold, type Hold, type HoldRow, type InventoryViolation, type OrderHold, type ReleasedHold, type ReserveRequest,
   type ReserveResult, type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
 } from './model.ts';
+import { createSoldOutFlags } from './sold-out-flags.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -36,34 +37,7 @@ export interface InventoryDeps {
  * short-circuit in front of it, and the stock audit.
  */
 export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
-  // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
-  // frozen clock cannot pin an item as sold out forever.
-  const soldOutUntil = new Map<string, number>();
-
-  soldOutChannel.subscribe((saleItemId, soldOut) => {
-    if (soldOut) soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
-    else soldOutUntil.delete(saleItemId);
-  });
-
-  /** Sets the flag here and, through the channel, in every other API process. */
-  function flagSoldOut(saleItemId: string): void {
-    if (isFlaggedSoldOut(saleItemId)) return;
-    soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
-    soldOutChannel.publish(saleItemId, true);
-  }
-
-  function clearSoldOut(saleItemId: string): void {
-    soldOutUntil.delete(saleItemId);
-    soldOutChannel.publish(saleItemId, false);
-  }
-
-  function isFlaggedSoldOut(saleItemId: string): boolean {
-    const until = soldOutUntil.get(saleItemId);
-    if (until === undefined) return false;
-    if (until > performance.now()) return true;
-    soldOutUntil.delete(saleItemId);
-    return false;
-  }
+  const soldOut = createSoldOutFlags(soldOutChannel, soldOutFlagTtlMs);
 
   /**
    * Units back on sale: the stock update (from held or from sold), the buyer quotas, the released and
@@ -88,7 +62,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     await emit(tx, events);
     tx.afterCommit(async () => {
       for (const h of units) await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
-      for (const saleItemId of new Set(units.map((h) => h.saleItemId))) clearSoldOut(saleItemId);
+      for (const saleItemId of new Set(units.map((h) => h.saleItemId))) soldOut.clear(saleItemId);
     });
     return units;
   }
@@ -118,7 +92,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
         items.map((r) => ({ saleItemId: r.sale_item_id, available: r.available, perUserLimit: r.per_user_limit, startsAt: r.on_sale_from.getTime(), endsAt: r.on_sale_until.getTime() })),
         quotas.map((q) => ({ saleItemId: q.sale_item_id, userId: q.user_id, quantity: q.quantity })),
       );
-      soldOutUntil.clear();
+      soldOut.forgetAll();
     },
 
     /**
@@ -127,21 +101,21 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
      */
     async admit(userId: string, lines: readonly GateLine[]): Promise<Admission> {
       for (const line of lines) {
-        if (isFlaggedSoldOut(line.saleItemId)) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: 0 };
+        if (soldOut.isFlagged(line.saleItemId)) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: 0 };
       }
       const admission = await gate.admit(userId, lines, clock.now().getTime());
-      if (admission.ok) admission.remaining.forEach((left, i) => left === 0 && flagSoldOut(lines[i]!.saleItemId));
-      else if (admission.reason === 'sold_out' && admission.remaining === 0) flagSoldOut(admission.saleItemId);
+      if (admission.ok) admission.remaining.forEach((left, i) => left === 0 && soldOut.flag(lines[i]!.saleItemId));
+      else if (admission.reason === 'sold_out' && admission.remaining === 0) soldOut.flag(admission.saleItemId);
       return admission;
     },
 
     /** Whether this process has the item flagged sold out right now (no gate, no database: a map read). */
-    flaggedSoldOut: (saleItemId: string): boolean => isFlaggedSoldOut(saleItemId.toLowerCase()),
+    flaggedSoldOut: (saleItemId: string): boolean => soldOut.isFlagged(saleItemId.toLowerCase()),
 
     /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
     async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
       await gate.release(userId, lines);
-      for (const line of lines) if (isFlaggedSoldOut(line.saleItemId)) clearSoldOut(line.saleItemId);
+      for (const line of lines) if (soldOut.isFlagged(line.saleItemId)) soldOut.clear(line.saleItemId);
     },
 
     /**
