@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import type { Emit, OutgoingEvent } from '../platform/broker/outbox.ts';
-import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
+import type { GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
 import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
@@ -12,6 +12,8 @@ import {
   type ReserveResult, type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
 } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
+import type { InventoryContext } from './context.ts';
+import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -38,6 +40,7 @@ export interface InventoryDeps {
  */
 export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
   const soldOut = createSoldOutFlags(soldOutChannel, soldOutFlagTtlMs);
+  const ctx: InventoryContext = { db, clock, gate, emit, soldOut };
 
   /**
    * Units back on sale: the stock update (from held or from sold), the buyer quotas, the released and
@@ -95,28 +98,9 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
       soldOut.forgetAll();
     },
 
-    /**
-     * The hot-path decision: the local sold-out flag first (losers never reach the gate), then one
-     * atomic gate call. An admitted attempt must be followed by `reserve` or `undoAdmission`.
-     */
-    async admit(userId: string, lines: readonly GateLine[]): Promise<Admission> {
-      for (const line of lines) {
-        if (soldOut.isFlagged(line.saleItemId)) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: 0 };
-      }
-      const admission = await gate.admit(userId, lines, clock.now().getTime());
-      if (admission.ok) admission.remaining.forEach((left, i) => left === 0 && soldOut.flag(lines[i]!.saleItemId));
-      else if (admission.reason === 'sold_out' && admission.remaining === 0) soldOut.flag(admission.saleItemId);
-      return admission;
-    },
-
-    /** Whether this process has the item flagged sold out right now (no gate, no database: a map read). */
-    flaggedSoldOut: (saleItemId: string): boolean => soldOut.isFlagged(saleItemId.toLowerCase()),
-
-    /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
-    async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
-      await gate.release(userId, lines);
-      for (const line of lines) if (soldOut.isFlagged(line.saleItemId)) soldOut.clear(line.saleItemId);
-    },
+    admit: (userId: string, lines: readonly GateLine[]) => admit(ctx, userId, lines),
+    flaggedSoldOut: (saleItemId: string) => flaggedSoldOut(ctx, saleItemId),
+    undoAdmission: (userId: string, lines: readonly GateLine[]) => undoAdmission(ctx, userId, lines),
 
     /**
      * Writes the holds of a group-commit batch inside its transaction. The database re-decides every
