@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import type { Emit, OutgoingEvent } from '../platform/broker/outbox.ts';
@@ -8,12 +7,13 @@ import type { Subscriber } from '../platform/broker/broker.ts';
 import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import {
-  sumBy, toReleased, type CartHold, type Hold, type HoldRow, type InventoryViolation, type OrderHold, type ReleasedHold, type ReserveRequest,
-  type ReserveResult, type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
+  sumBy, toReleased, type CartHold, type HoldRow, type InventoryViolation, type OrderHold, type ReleasedHold, type ReserveRequest,
+  type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
 } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import type { InventoryContext } from './context.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
+import { reserve } from './reservation.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -102,71 +102,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     flaggedSoldOut: (saleItemId: string) => flaggedSoldOut(ctx, saleItemId),
     undoAdmission: (userId: string, lines: readonly GateLine[]) => undoAdmission(ctx, userId, lines),
 
-    /**
-     * Writes the holds of a group-commit batch inside its transaction. The database re-decides every
-     * request under row locks (the "double check"): a wrong gate can make it refuse, never oversell.
-     */
-    async reserve(tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
-      const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
-      const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number }>(sql.lockStockItems, [itemIds]);
-      const available = new Map(stockRows.map((r) => [r.sale_item_id, r.available]));
-      const limits = new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit]));
-      const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => `${l.saleItemId}|${r.userId}`)))];
-      const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
-      const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
-      const quota = new Map(quotaRows.map((q) => [`${q.sale_item_id}|${q.user_id}`, q.quantity]));
-
-      const results: ReserveResult[] = [];
-      const holds: Array<Hold & { userId: string; kind: string; orderId: string | null; expiresAt: Date }> = [];
-      for (const request of requests) {
-        const refusal = decide(request);
-        if (refusal) {
-          results.push(refusal);
-          continue;
-        }
-        const mine: Hold[] = request.lines.map((line) => {
-          available.set(line.saleItemId, available.get(line.saleItemId)! - line.quantity);
-          const key = `${line.saleItemId}|${request.userId}`;
-          quota.set(key, (quota.get(key) ?? 0) + line.quantity);
-          return { holdId: randomUUID(), saleItemId: line.saleItemId, quantity: line.quantity };
-        });
-        holds.push(...mine.map((h) => ({ ...h, userId: request.userId, kind: request.kind, orderId: request.orderId, expiresAt: request.expiresAt })));
-        results.push({ ok: true, holds: mine });
-      }
-
-      function decide(request: ReserveRequest): ReserveResult | undefined {
-        for (const line of request.lines) {
-          const left = available.get(line.saleItemId);
-          if (left === undefined) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId };
-          if (left < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId };
-          const taken = quota.get(`${line.saleItemId}|${request.userId}`) ?? 0;
-          if (taken + line.quantity > limits.get(line.saleItemId)!) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId };
-        }
-        return undefined;
-      }
-
-      if (holds.length === 0) return results;
-      const perItem = sumBy(holds, (h) => h.saleItemId);
-      const after = await tx.query<StockLeft>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
-      const perPair = sumBy(holds, (h) => `${h.saleItemId}|${h.userId}`);
-      const writtenPairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
-      await tx.query(sql.addQuotas, [writtenPairs.map((p) => p[0]), writtenPairs.map((p) => p[1]), [...perPair.values()], writtenPairs.map((p) => limits.get(p[0])!)]);
-      await tx.query(sql.insertHolds, [
-        holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
-        holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
-      ]);
-      const events: OutgoingEvent[] = after.map((row) => ({
-        topic: InventoryTopics.reserved,
-        payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available },
-      }));
-      for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } });
-      const now = clock.now().getTime();
-      for (const h of holds) {
-        if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - now) });
-      }
-      await emit(tx, events);
-      return results;
-    },
+    reserve: (tx: Tx, requests: readonly ReserveRequest[]) => reserve(ctx, tx, requests),
 
     /** Releases every still-held unit of an order (cancel, expiry). Idempotent: released holds stay released. */
     async releaseOrder(tx: Tx, orderId: string, reason: string): Promise<ReleasedHold[]> {

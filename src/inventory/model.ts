@@ -86,3 +86,13 @@ export function sumBy<T extends { quantity: number }>(rows: readonly T[], key: (
   for (const row of rows) sums.set(key(row), (sums.get(key(row)) ?? 0) + row.quantity);
   return sums;
 }
+
+/** The key of one buyer's quota on one item. */
+export const quotaKey = (saleItemId: string, userId: string): string => `${saleItemId}|${userId}`;
+
+/** Units per buyer and item, as the parallel arrays the quota statements unnest. */
+export function quotaDeltas(units: readonly { saleItemId: string; userId: string; quantity: number }[]): { itemIds: string[]; userIds: string[]; quantities: number[] } {
+  const perPair = sumBy(units, (h) => quotaKey(h.saleItemId, h.userId));
+  const pairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
+  return { itemIds: pairs.map((p) => p[0]), userIds: pairs.map((p) => p[1]), quantities: [...perPair.values()] };
+}
