@@ -1,19 +1,17 @@
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
-import type { Emit, OutgoingEvent } from '../platform/broker/outbox.ts';
+import type { Emit } from '../platform/broker/outbox.ts';
 import type { GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
-import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
+import { HoldExpiry, InventoryTopics } from './contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
-import {
-  sumBy, toReleased, type CartHold, type HoldRow, type InventoryViolation, type OrderHold, type ReleasedHold, type ReserveRequest,
-  type StockAudit, type StockItemSpec, type StockLeft, type StockTotals,
-} from './model.ts';
+import type { CartHold, InventoryViolation, OrderHold, ReserveRequest, StockAudit, StockItemSpec, StockTotals } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import type { InventoryContext } from './context.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
+import { commitOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
 import * as sql from './sql.ts';
 
 export type { GateLine, RefusalReason };
@@ -41,37 +39,6 @@ export interface InventoryDeps {
 export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
   const soldOut = createSoldOutFlags(soldOutChannel, soldOutFlagTtlMs);
   const ctx: InventoryContext = { db, clock, gate, emit, soldOut };
-
-  /**
-   * Units back on sale: the stock update (from held or from sold), the buyer quotas, the released and
-   * restocked events, and the gate re-opened after commit.
-   */
-  async function backOnSale(tx: Tx, units: ReleasedHold[], reason: string, stockUpdate: string): Promise<ReleasedHold[]> {
-    if (units.length === 0) return units;
-    const perItem = sumBy(units, (h) => h.saleItemId);
-    const after = await tx.query<StockLeft>(stockUpdate, [[...perItem.keys()], [...perItem.values()]]);
-    const perPair = sumBy(units, (h) => `${h.saleItemId}|${h.userId}`);
-    const pairs = [...perPair.keys()].map((k) => k.split('|'));
-    await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
-    const events: OutgoingEvent[] = units.map((h) => ({
-      topic: InventoryTopics.released,
-      payload: { holdId: h.holdId, orderId: h.orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased,
-    }));
-    for (const row of after) {
-      if (row.available === perItem.get(row.sale_item_id)) {
-        events.push({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } });
-      }
-    }
-    await emit(tx, events);
-    tx.afterCommit(async () => {
-      for (const h of units) await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
-      for (const saleItemId of new Set(units.map((h) => h.saleItemId))) soldOut.clear(saleItemId);
-    });
-    return units;
-  }
-
-  /** Releases held units: back on sale. */
-  const giveBack = (tx: Tx, released: ReleasedHold[], reason: string) => backOnSale(tx, released, reason, sql.giveBackStock);
 
   return {
     /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
@@ -104,49 +71,15 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
 
     reserve: (tx: Tx, requests: readonly ReserveRequest[]) => reserve(ctx, tx, requests),
 
-    /** Releases every still-held unit of an order (cancel, expiry). Idempotent: released holds stay released. */
-    async releaseOrder(tx: Tx, orderId: string, reason: string): Promise<ReleasedHold[]> {
-      const rows = await tx.query<HoldRow>(sql.releaseHoldsOfOrder, [orderId, clock.now(), reason]);
-      return giveBack(tx, rows.map(toReleased), reason);
-    },
-
-    async releaseHolds(tx: Tx, holdIds: readonly string[], reason: string): Promise<ReleasedHold[]> {
-      const rows = await tx.query<HoldRow>(sql.releaseHoldsById, [holdIds, clock.now(), reason]);
-      return giveBack(tx, rows.map(toReleased), reason);
-    },
-
-    /** The order was paid: its held units become sold. Idempotent. */
-    async commitOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]> {
-      const rows = (await tx.query<HoldRow>(sql.sellHoldsOfOrder, [orderId])).map(toReleased);
-      if (rows.length === 0) return rows;
-      const perItem = sumBy(rows, (h) => h.saleItemId);
-      await tx.query(sql.moveHeldToSold, [[...perItem.keys()], [...perItem.values()]]);
-      await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } })));
-      return rows;
-    },
-
-    /**
-     * A paid order was cancelled by an admin: its sold units go back on sale (`restock`, the
-     * buyer's quota freed) or are written off (kept out of sale, still accounted for, and still
-     * counted against the buyer's limit, since the gate's quota and available move together).
-     */
-    async unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]> {
-      const reason = restock ? 'admin_cancel_restock' : 'admin_cancel_write_off';
-      const rows = (await tx.query<HoldRow>(sql.unsellHoldsOfOrder, [orderId, restock ? 'released' : 'written_off', clock.now(), reason])).map(toReleased);
-      if (rows.length === 0) return rows;
-      const perItem = sumBy(rows, (h) => h.saleItemId);
-      if (!restock) {
-        await tx.query(sql.writeOffSold, [[...perItem.keys()], [...perItem.values()]]);
-        return rows;
-      }
-      return backOnSale(tx, rows, reason, sql.restockSold);
-    },
+    releaseOrder: (tx: Tx, orderId: string, reason: string) => releaseOrder(ctx, tx, orderId, reason),
+    releaseHolds: (tx: Tx, holdIds: readonly string[], reason: string) => releaseHolds(ctx, tx, holdIds, reason),
+    commitOrder: (tx: Tx, orderId: string) => commitOrder(ctx, tx, orderId),
+    unsellOrder: (tx: Tx, orderId: string, restock: boolean) => unsellOrder(ctx, tx, orderId, restock),
 
     /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
     subscribe(broker: Subscriber): void {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
-        const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [readPayload(HoldExpiry, message).holdId, clock.now()]);
-        await giveBack(tx, rows.map(toReleased), 'expired');
+        await releaseExpiredCartHold(ctx, tx, readPayload(HoldExpiry, message).holdId);
       });
     },
 
