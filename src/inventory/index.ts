@@ -1,16 +1,18 @@
 import type { Clock } from '../platform/clock.ts';
-import type { Database, Queryable, Tx } from '../platform/database/index.ts';
+import type { Database, Tx } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
 import { HoldExpiry, InventoryTopics } from './contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
-import type { CartHold, InventoryViolation, OrderHold, ReserveRequest, StockAudit, StockItemSpec, StockTotals } from './model.ts';
+import type { InventoryViolation, ReserveRequest, StockAudit, StockItemSpec, StockTotals } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import type { InventoryContext } from './context.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
+import { provisionStock, rebuildGate } from './provisioning.ts';
+import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { commitOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
 import * as sql from './sql.ts';
 
@@ -41,29 +43,8 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
   const ctx: InventoryContext = { db, clock, gate, emit, soldOut };
 
   return {
-    /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
-    async provisionStock(tx: Tx, items: readonly StockItemSpec[]): Promise<void> {
-      if (items.length === 0) return;
-      const first = items[0]!;
-      await tx.query(sql.insertStockItems, [
-        items.map((i) => i.saleItemId), items.map((i) => i.saleId), items.map((i) => i.stock), items.map((i) => i.perUserLimit),
-        first.startsAt, first.endsAt,
-      ]);
-      tx.afterCommit(() =>
-        gate.load(items.map((i) => ({ saleItemId: i.saleItemId, available: i.stock, perUserLimit: i.perUserLimit, startsAt: i.startsAt.getTime(), endsAt: i.endsAt.getTime() })), []),
-      );
-    },
-
-    /** Loads every item and quota from the database into the gate (start-up, or after the gate lost its state). */
-    async rebuildGate(): Promise<void> {
-      const items = await db.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.allStockItems);
-      const quotas = await db.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.allQuotas);
-      await gate.load(
-        items.map((r) => ({ saleItemId: r.sale_item_id, available: r.available, perUserLimit: r.per_user_limit, startsAt: r.on_sale_from.getTime(), endsAt: r.on_sale_until.getTime() })),
-        quotas.map((q) => ({ saleItemId: q.sale_item_id, userId: q.user_id, quantity: q.quantity })),
-      );
-      soldOut.forgetAll();
-    },
+    provisionStock: (tx: Tx, items: readonly StockItemSpec[]) => provisionStock(ctx, tx, items),
+    rebuildGate: () => rebuildGate(ctx),
 
     admit: (userId: string, lines: readonly GateLine[]) => admit(ctx, userId, lines),
     flaggedSoldOut: (saleItemId: string) => flaggedSoldOut(ctx, saleItemId),
@@ -83,33 +64,16 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
       });
     },
 
-    /** Cart holds whose time ran out (the sweeper releases them). */
-    async expiredCartHolds(limit: number): Promise<string[]> {
-      return (await db.query<{ id: string }>(sql.expiredCartHolds, [clock.now(), limit])).map((r) => r.id);
-    },
-
-    /** The buyer's cart holds; with `lock`, row-locked for a checkout in the caller's transaction. */
-    async cartHolds(q: Queryable, userId: string, lock = false): Promise<CartHold[]> {
-      const rows = await q.query<{ id: string; sale_item_id: string; quantity: number; created_at: Date; expires_at: Date }>(
-        lock ? sql.lockCartHoldsOfUser : sql.cartHoldsOfUser, [userId]);
-      return rows.map((r) => ({ holdId: r.id, saleItemId: r.sale_item_id, quantity: r.quantity, createdAt: r.created_at, expiresAt: r.expires_at }));
-    },
-
-    /** Moves cart holds under an order; their expiry does not change. */
-    async attachToOrder(tx: Tx, holdIds: readonly string[], orderId: string): Promise<number> {
-      return (await tx.query(sql.attachHoldsToOrder, [holdIds, orderId])).length;
-    },
+    expiredCartHolds: (limit: number) => expiredCartHolds(ctx, limit),
+    cartHolds,
+    attachToOrder,
 
     /** Units left for sale, from the gate (no database read). */
     available: (saleItemId: string) => gate.available(saleItemId),
 
     gateReady: () => gate.ready(),
 
-    /** Hold status per order, for the cross-component audit. */
-    async holdsOfOrders(): Promise<OrderHold[]> {
-      const rows = await db.query<{ id: string; order_id: string; sale_item_id: string; quantity: number; status: string }>(sql.holdsOfOrders);
-      return rows.map((r) => ({ holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, quantity: r.quantity, status: r.status }));
-    },
+    holdsOfOrders: () => holdsOfOrders(ctx),
 
     /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
     async audit(compareGate: boolean, holdGraceMs: number): Promise<StockAudit> {
