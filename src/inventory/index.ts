@@ -1,68 +1,83 @@
-import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
-import type { Emit, OutgoingEvent } from '../platform/broker/outbox.ts';
+import type { Emit } from '../platform/broker/outbox.ts';
 import type { Admission, GateLine, RefusalReason, StockGate } from '../platform/gate/gate.ts';
 import { LocalSoldOutChannel, type SoldOutChannel } from '../platform/gate/sold-out-channel.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
-import { HoldExpiry, InventoryTopics, type StockReleased } from './contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
-import * as sql from './sql.ts';
+import { HoldExpiry, InventoryTopics } from './contracts.ts';
+import type { InventoryContext } from './context.ts';
+import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAudit, StockItemSpec } from './model.ts';
+import { createSoldOutFlags } from './sold-out-flags.ts';
+import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
+import { reserve } from './reservation.ts';
+import { commitOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
+import { provisionStock, rebuildGate } from './provisioning.ts';
+import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
+import { auditStock } from './audit.ts';
 
 export type { GateLine, RefusalReason };
+export type {
+  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAudit, StockItemSpec, StockTotals,
+} from './model.ts';
 
-export interface StockItemSpec {
-  saleItemId: string;
-  saleId: string;
-  stock: number;
-  perUserLimit: number;
-  startsAt: Date;
-  endsAt: Date;
+/**
+ * A purchase's way through inventory. `admit` takes the units in the gate at once; every admitted
+ * attempt must then end in exactly one of: its holds written by a committed `reserve`, or
+ * `undoAdmission` (`reserve` refused it, or its batch failed or never ran). An admission dropped on
+ * the floor leaves the gate holding units the database never held, until the gate's next rebuild.
+ */
+export interface InventoryPurchase {
+  /**
+   * The hot-path decision: the local sold-out flag first (losers never reach the gate), then one
+   * atomic gate call. `{ ok: true }` must be followed by `reserve` or `undoAdmission`.
+   */
+  admit(userId: string, lines: readonly GateLine[]): Promise<Admission>;
+  /**
+   * Writes the holds of a group-commit batch of admitted attempts inside its transaction. The
+   * database re-decides every request under row locks (the "double check"): a wrong gate can make
+   * it refuse, never oversell. A refused request's admission must be undone (`undoAdmission`).
+   */
+  reserve(tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]>;
+  /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
+  undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void>;
+  /** Whether this process has the item flagged sold out right now (no gate, no database: a map read). */
+  flaggedSoldOut(saleItemId: string): boolean;
 }
 
-/** One purchase attempt inside a group-commit batch: all its lines are held, or none. */
-export interface ReserveRequest {
-  userId: string;
-  lines: readonly GateLine[];
-  kind: 'order' | 'cart';
-  orderId: string | null;
-  expiresAt: Date;
-}
-
-export interface Hold {
-  holdId: string;
-  saleItemId: string;
-  quantity: number;
-}
-
-export type ReserveResult = { ok: true; holds: Hold[] } | { ok: false; reason: RefusalReason; saleItemId: string };
-
-export interface ReleasedHold {
-  holdId: string;
-  orderId: string | null;
-  saleItemId: string;
-  userId: string;
-  quantity: number;
-}
-
-export interface CartHold extends Hold {
-  createdAt: Date;
-  expiresAt: Date;
-}
-
-/** Units over every sale item, by state, from the stock rows. */
-export interface StockTotals {
-  initial: number;
-  available: number;
-  held: number;
-  sold: number;
-  writtenOff: number;
-}
-
-export interface InventoryViolation {
-  check: string;
-  message: string;
-  ids: string[];
+/**
+ * Inventory: stock per sale item, holds, per-buyer quotas, the admission gate and the sold-out
+ * short-circuit in front of it, and the stock audit.
+ */
+export interface Inventory extends InventoryPurchase {
+  /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
+  provisionStock(tx: Tx, items: readonly StockItemSpec[]): Promise<void>;
+  /** Loads every item and quota from the database into the gate (start-up, or after the gate lost its state). */
+  rebuildGate(): Promise<void>;
+  /** Whether the gate is loaded; asking a shared gate that lost its data starts its rebuild. */
+  gateReady(): Promise<boolean>;
+  /** Units left for sale, from the gate (no database read). */
+  available(saleItemId: string): Promise<number | undefined>;
+  /** The buyer's cart holds, oldest first; with `lock`, row-locked for a checkout in the caller's transaction. */
+  cartHolds(q: Queryable, userId: string, lock?: boolean): Promise<CartHold[]>;
+  /** Moves cart holds under an order; their expiry does not change. Answers how many moved. */
+  attachToOrder(tx: Tx, holdIds: readonly string[], orderId: string): Promise<number>;
+  /** Releases every still-held unit of an order (cancel, expiry). Idempotent: released holds stay released. */
+  releaseOrder(tx: Tx, orderId: string, reason: string): Promise<ReleasedHold[]>;
+  /** Releases the named holds that are still held (cart removal, expired cart holds). Idempotent. */
+  releaseHolds(tx: Tx, holdIds: readonly string[], reason: string): Promise<ReleasedHold[]>;
+  /** Cart holds whose time ran out, oldest expiry first (the sweeper releases them). */
+  expiredCartHolds(limit: number): Promise<string[]>;
+  /** The order was paid: its held units become sold. Idempotent. */
+  commitOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]>;
+  /** An admin cancelled a paid order: its sold units go back on sale (`restock`) or are written off. */
+  unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]>;
+  /** Hold status per order, for the cross-component audit. */
+  holdsOfOrders(): Promise<OrderHold[]>;
+  /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
+  audit(compareGate: boolean, holdGraceMs: number): Promise<StockAudit>;
+  /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
+  subscribe(broker: Subscriber): void;
 }
 
 export interface InventoryDeps {
@@ -71,324 +86,37 @@ export interface InventoryDeps {
   gate: StockGate;
   /** How long a local sold-out flag short-circuits before the gate is asked again. */
   soldOutFlagTtlMs?: number;
-  /** Told after commit when events were written, so delivery starts at once. */
   /** Writes events to the outbox in a transaction (the composition root's one emitter). */
   emit: Emit;
   /** Shares sold-out flags between API processes (Redis pub/sub); local by default. */
   soldOutChannel?: SoldOutChannel;
 }
 
-/**
- * Inventory: stock per sale item, holds, per-buyer quotas, the admission gate and the sold-out
- * short-circuit in front of it, and the stock audit.
- */
-export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps) {
-  // The flag's TTL is operational, not business time: it runs on the monotonic timer so a test's
-  // frozen clock cannot pin an item as sold out forever. Not bounded, and need not be: only items the
-  // gate knows are flagged (admit runs for catalog items only; other processes publish the same), so
-  // it holds at most one entry per sale item, whatever ids clients send.
-  const soldOutUntil = new Map<string, number>();
-
-  soldOutChannel.subscribe((saleItemId, soldOut) => {
-    if (soldOut) soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
-    else soldOutUntil.delete(saleItemId);
-  });
-
-  /** Sets the flag here and, through the channel, in every other API process. */
-  function flagSoldOut(saleItemId: string): void {
-    if (isFlaggedSoldOut(saleItemId)) return;
-    soldOutUntil.set(saleItemId, performance.now() + soldOutFlagTtlMs);
-    soldOutChannel.publish(saleItemId, true);
-  }
-
-  function clearSoldOut(saleItemId: string): void {
-    soldOutUntil.delete(saleItemId);
-    soldOutChannel.publish(saleItemId, false);
-  }
-
-  function isFlaggedSoldOut(saleItemId: string): boolean {
-    const until = soldOutUntil.get(saleItemId);
-    if (until === undefined) return false;
-    if (until > performance.now()) return true;
-    soldOutUntil.delete(saleItemId);
-    return false;
-  }
-
-  /**
-   * Units back on sale: the stock update (from held or from sold), the buyer quotas, the released and
-   * restocked events, and the gate re-opened after commit.
-   */
-  async function backOnSale(tx: Tx, units: ReleasedHold[], reason: string, stockUpdate: string): Promise<ReleasedHold[]> {
-    if (units.length === 0) return units;
-    const perItem = sumBy(units, (h) => h.saleItemId);
-    const after = await tx.query<{ sale_item_id: string; available: number }>(stockUpdate, [[...perItem.keys()], [...perItem.values()]]);
-    const perPair = sumBy(units, (h) => `${h.saleItemId}|${h.userId}`);
-    const pairs = [...perPair.keys()].map((k) => k.split('|'));
-    await tx.query(sql.reduceQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1]), [...perPair.values()]]);
-    const events: OutgoingEvent[] = units.map((h) => ({
-      topic: InventoryTopics.released,
-      payload: { holdId: h.holdId, orderId: h.orderId, saleItemId: h.saleItemId, userId: h.userId, quantity: h.quantity, reason } satisfies StockReleased,
-    }));
-    for (const row of after) {
-      if (row.available === perItem.get(row.sale_item_id)) {
-        events.push({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } });
-      }
-    }
-    await emit(tx, events);
-    tx.afterCommit(async () => {
-      for (const h of units) await gate.release(h.userId, [{ saleItemId: h.saleItemId, quantity: h.quantity }]);
-      for (const saleItemId of new Set(units.map((h) => h.saleItemId))) clearSoldOut(saleItemId);
-    });
-    return units;
-  }
-
-  /** Releases held units: back on sale. */
-  const giveBack = (tx: Tx, released: ReleasedHold[], reason: string) => backOnSale(tx, released, reason, sql.giveBackStock);
-
+/** Wires the inventory use cases (one file each) over one shared context. */
+export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit, soldOutChannel = new LocalSoldOutChannel() }: InventoryDeps): Inventory {
+  const ctx: InventoryContext = { db, clock, gate, emit, soldOut: createSoldOutFlags(soldOutChannel, soldOutFlagTtlMs) };
   return {
-    /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
-    async provisionStock(tx: Tx, items: readonly StockItemSpec[]): Promise<void> {
-      if (items.length === 0) return;
-      const first = items[0]!;
-      await tx.query(sql.insertStockItems, [
-        items.map((i) => i.saleItemId), items.map((i) => i.saleId), items.map((i) => i.stock), items.map((i) => i.perUserLimit),
-        first.startsAt, first.endsAt,
-      ]);
-      tx.afterCommit(() =>
-        gate.load(items.map((i) => ({ saleItemId: i.saleItemId, available: i.stock, perUserLimit: i.perUserLimit, startsAt: i.startsAt.getTime(), endsAt: i.endsAt.getTime() })), []),
-      );
-    },
-
-    /** Loads every item and quota from the database into the gate (start-up, or after the gate lost its state). */
-    async rebuildGate(): Promise<void> {
-      const items = await db.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.allStockItems);
-      const quotas = await db.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.allQuotas);
-      await gate.load(
-        items.map((r) => ({ saleItemId: r.sale_item_id, available: r.available, perUserLimit: r.per_user_limit, startsAt: r.on_sale_from.getTime(), endsAt: r.on_sale_until.getTime() })),
-        quotas.map((q) => ({ saleItemId: q.sale_item_id, userId: q.user_id, quantity: q.quantity })),
-      );
-      soldOutUntil.clear();
-    },
-
-    /**
-     * The hot-path decision: the local sold-out flag first (losers never reach the gate), then one
-     * atomic gate call. An admitted attempt must be followed by `reserve` or `undoAdmission`.
-     */
-    async admit(userId: string, lines: readonly GateLine[]): Promise<Admission> {
-      for (const line of lines) {
-        if (isFlaggedSoldOut(line.saleItemId)) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId, remaining: 0 };
-      }
-      const admission = await gate.admit(userId, lines, clock.now().getTime());
-      if (admission.ok) admission.remaining.forEach((left, i) => left === 0 && flagSoldOut(lines[i]!.saleItemId));
-      else if (admission.reason === 'sold_out' && admission.remaining === 0) flagSoldOut(admission.saleItemId);
-      return admission;
-    },
-
-    /** Whether this process has the item flagged sold out right now (no gate, no database: a map read). */
-    flaggedSoldOut: (saleItemId: string): boolean => isFlaggedSoldOut(saleItemId.toLowerCase()),
-
-    /** Gives back an admission whose holds were not written (refused by the database, or the batch failed). */
-    async undoAdmission(userId: string, lines: readonly GateLine[]): Promise<void> {
-      await gate.release(userId, lines);
-      for (const line of lines) if (isFlaggedSoldOut(line.saleItemId)) clearSoldOut(line.saleItemId);
-    },
-
-    /**
-     * Writes the holds of a group-commit batch inside its transaction. The database re-decides every
-     * request under row locks (the "double check"): a wrong gate can make it refuse, never oversell.
-     */
-    async reserve(tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
-      const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
-      const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number }>(sql.lockStockItems, [itemIds]);
-      const available = new Map(stockRows.map((r) => [r.sale_item_id, r.available]));
-      const limits = new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit]));
-      const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => `${l.saleItemId}|${r.userId}`)))];
-      const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
-      const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
-      const quota = new Map(quotaRows.map((q) => [`${q.sale_item_id}|${q.user_id}`, q.quantity]));
-
-      const results: ReserveResult[] = [];
-      const holds: Array<Hold & { userId: string; kind: string; orderId: string | null; expiresAt: Date }> = [];
-      for (const request of requests) {
-        const refusal = decide(request);
-        if (refusal) {
-          results.push(refusal);
-          continue;
-        }
-        const mine: Hold[] = request.lines.map((line) => {
-          available.set(line.saleItemId, available.get(line.saleItemId)! - line.quantity);
-          const key = `${line.saleItemId}|${request.userId}`;
-          quota.set(key, (quota.get(key) ?? 0) + line.quantity);
-          return { holdId: randomUUID(), saleItemId: line.saleItemId, quantity: line.quantity };
-        });
-        holds.push(...mine.map((h) => ({ ...h, userId: request.userId, kind: request.kind, orderId: request.orderId, expiresAt: request.expiresAt })));
-        results.push({ ok: true, holds: mine });
-      }
-
-      function decide(request: ReserveRequest): ReserveResult | undefined {
-        for (const line of request.lines) {
-          const left = available.get(line.saleItemId);
-          if (left === undefined) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId };
-          if (left < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId };
-          const taken = quota.get(`${line.saleItemId}|${request.userId}`) ?? 0;
-          if (taken + line.quantity > limits.get(line.saleItemId)!) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId };
-        }
-        return undefined;
-      }
-
-      if (holds.length === 0) return results;
-      const perItem = sumBy(holds, (h) => h.saleItemId);
-      const after = await tx.query<{ sale_item_id: string; available: number }>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
-      const perPair = sumBy(holds, (h) => `${h.saleItemId}|${h.userId}`);
-      const writtenPairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
-      await tx.query(sql.addQuotas, [writtenPairs.map((p) => p[0]), writtenPairs.map((p) => p[1]), [...perPair.values()], writtenPairs.map((p) => limits.get(p[0])!)]);
-      await tx.query(sql.insertHolds, [
-        holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
-        holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
-      ]);
-      const events: OutgoingEvent[] = after.map((row) => ({
-        topic: InventoryTopics.reserved,
-        payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available },
-      }));
-      for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } });
-      const now = clock.now().getTime();
-      for (const h of holds) {
-        if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - now) });
-      }
-      await emit(tx, events);
-      return results;
-    },
-
-    /** Releases every still-held unit of an order (cancel, expiry). Idempotent: released holds stay released. */
-    async releaseOrder(tx: Tx, orderId: string, reason: string): Promise<ReleasedHold[]> {
-      const rows = await tx.query<HoldRow>(sql.releaseHoldsOfOrder, [orderId, clock.now(), reason]);
-      return giveBack(tx, rows.map(toReleased), reason);
-    },
-
-    async releaseHolds(tx: Tx, holdIds: readonly string[], reason: string): Promise<ReleasedHold[]> {
-      const rows = await tx.query<HoldRow>(sql.releaseHoldsById, [holdIds, clock.now(), reason]);
-      return giveBack(tx, rows.map(toReleased), reason);
-    },
-
-    /** The order was paid: its held units become sold. Idempotent. */
-    async commitOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]> {
-      const rows = (await tx.query<HoldRow>(sql.sellHoldsOfOrder, [orderId])).map(toReleased);
-      if (rows.length === 0) return rows;
-      const perItem = sumBy(rows, (h) => h.saleItemId);
-      await tx.query(sql.moveHeldToSold, [[...perItem.keys()], [...perItem.values()]]);
-      await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } })));
-      return rows;
-    },
-
-    /**
-     * A paid order was cancelled by an admin: its sold units go back on sale (`restock`, the
-     * buyer's quota freed) or are written off (kept out of sale, still accounted for, and still
-     * counted against the buyer's limit, since the gate's quota and available move together).
-     */
-    async unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]> {
-      const reason = restock ? 'admin_cancel_restock' : 'admin_cancel_write_off';
-      const rows = (await tx.query<HoldRow>(sql.unsellHoldsOfOrder, [orderId, restock ? 'released' : 'written_off', clock.now(), reason])).map(toReleased);
-      if (rows.length === 0) return rows;
-      const perItem = sumBy(rows, (h) => h.saleItemId);
-      if (!restock) {
-        await tx.query(sql.writeOffSold, [[...perItem.keys()], [...perItem.values()]]);
-        return rows;
-      }
-      return backOnSale(tx, rows, reason, sql.restockSold);
-    },
-
-    /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
-    subscribe(broker: Subscriber): void {
+    admit: (userId, lines) => admit(ctx, userId, lines),
+    reserve: (tx, requests) => reserve(ctx, tx, requests),
+    undoAdmission: (userId, lines) => undoAdmission(ctx, userId, lines),
+    flaggedSoldOut: (saleItemId) => flaggedSoldOut(ctx, saleItemId),
+    provisionStock: (tx, items) => provisionStock(ctx, tx, items),
+    rebuildGate: () => rebuildGate(ctx),
+    gateReady: () => gate.ready(),
+    available: (saleItemId) => gate.available(saleItemId),
+    cartHolds,
+    attachToOrder,
+    releaseOrder: (tx, orderId, reason) => releaseOrder(ctx, tx, orderId, reason),
+    releaseHolds: (tx, holdIds, reason) => releaseHolds(ctx, tx, holdIds, reason),
+    expiredCartHolds: (limit) => expiredCartHolds(ctx, limit),
+    commitOrder: (tx, orderId) => commitOrder(ctx, tx, orderId),
+    unsellOrder: (tx, orderId, restock) => unsellOrder(ctx, tx, orderId, restock),
+    holdsOfOrders: () => holdsOfOrders(ctx),
+    audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),
+    subscribe(broker) {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
-        const rows = await tx.query<HoldRow>(sql.releaseExpiredCartHold, [readPayload(HoldExpiry, message).holdId, clock.now()]);
-        await giveBack(tx, rows.map(toReleased), 'expired');
+        await releaseExpiredCartHold(ctx, tx, readPayload(HoldExpiry, message).holdId);
       });
     },
-
-    /** Cart holds whose time ran out (the sweeper releases them). */
-    async expiredCartHolds(limit: number): Promise<string[]> {
-      return (await db.query<{ id: string }>(sql.expiredCartHolds, [clock.now(), limit])).map((r) => r.id);
-    },
-
-    /** The buyer's cart holds; with `lock`, row-locked for a checkout in the caller's transaction. */
-    async cartHolds(q: Queryable, userId: string, lock = false): Promise<CartHold[]> {
-      const rows = await q.query<{ id: string; sale_item_id: string; quantity: number; created_at: Date; expires_at: Date }>(
-        lock ? sql.lockCartHoldsOfUser : sql.cartHoldsOfUser, [userId]);
-      return rows.map((r) => ({ holdId: r.id, saleItemId: r.sale_item_id, quantity: r.quantity, createdAt: r.created_at, expiresAt: r.expires_at }));
-    },
-
-    /** Moves cart holds under an order; their expiry does not change. */
-    async attachToOrder(tx: Tx, holdIds: readonly string[], orderId: string): Promise<number> {
-      return (await tx.query(sql.attachHoldsToOrder, [holdIds, orderId])).length;
-    },
-
-    /** Units left for sale, from the gate (no database read). */
-    available: (saleItemId: string) => gate.available(saleItemId),
-
-    gateReady: () => gate.ready(),
-
-    /** Hold status per order, for the cross-component audit. */
-    async holdsOfOrders(): Promise<Array<{ holdId: string; orderId: string; saleItemId: string; quantity: number; status: string }>> {
-      const rows = await db.query<{ id: string; order_id: string; sale_item_id: string; quantity: number; status: string }>(sql.holdsOfOrders);
-      return rows.map((r) => ({ holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, quantity: r.quantity, status: r.status }));
-    },
-
-    /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
-    async audit(compareGate: boolean, holdGraceMs: number): Promise<{ items: number; violations: InventoryViolation[]; oversoldUnits: number; totals: StockTotals }> {
-      const violations: InventoryViolation[] = [];
-      let oversoldUnits = 0;
-      const totals: StockTotals = { initial: 0, available: 0, held: 0, sold: 0, writtenOff: 0 };
-      const rows = await db.query<{ sale_item_id: string; initial: number; available: number; held: number; sold: number; written_off: number; holds_held: number; holds_sold: number; holds_written_off: number }>(sql.auditStock);
-      for (const r of rows) {
-        const id = [r.sale_item_id];
-        totals.initial += r.initial;
-        totals.available += r.available;
-        totals.held += r.held;
-        totals.sold += r.sold;
-        totals.writtenOff += r.written_off;
-        if (r.available < 0 || r.held < 0 || r.sold < 0) violations.push({ check: 'stock_non_negative', message: `negative stock term: available=${r.available} held=${r.held} sold=${r.sold}`, ids: id });
-        if (r.initial !== r.available + r.held + r.sold + r.written_off) violations.push({ check: 'stock_balanced', message: `initial ${r.initial} != available ${r.available} + held ${r.held} + sold ${r.sold} + written off ${r.written_off}`, ids: id });
-        if (r.written_off !== r.holds_written_off) violations.push({ check: 'written_off_matches_holds', message: `stock row says written_off=${r.written_off}, holds say ${r.holds_written_off}`, ids: id });
-        if (r.held !== r.holds_held) violations.push({ check: 'held_matches_holds', message: `stock row says held=${r.held}, holds say ${r.holds_held}`, ids: id });
-        if (r.sold !== r.holds_sold) violations.push({ check: 'sold_matches_holds', message: `stock row says sold=${r.sold}, holds say ${r.holds_sold}`, ids: id });
-        const oversold = r.holds_held + r.holds_sold + r.holds_written_off - r.initial;
-        if (oversold > 0) {
-          oversoldUnits += oversold;
-          violations.push({ check: 'not_oversold', message: `oversold by ${oversold}`, ids: id });
-        }
-        if (compareGate) {
-          const gateAvailable = await gate.available(r.sale_item_id);
-          if (gateAvailable !== r.available) violations.push({ check: 'gate_matches_db', message: `gate says available=${gateAvailable}, database ${r.available}`, ids: id });
-        }
-      }
-      for (const q of await db.query<{ sale_item_id: string; user_id: string; quota: number; taken: number; per_user_limit: number | null }>(sql.auditQuotas)) {
-        violations.push({ check: 'per_user_limit', message: `buyer quota ${q.quota}, holds ${q.taken}, limit ${q.per_user_limit}`, ids: [q.sale_item_id, q.user_id] });
-      }
-      if (compareGate) {
-        for (const q of await db.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.allQuotas)) {
-          const inGate = await gate.quota(q.sale_item_id, q.user_id);
-          if (inGate !== q.quantity) violations.push({ check: 'gate_quota_matches_db', message: `gate quota ${inGate}, database ${q.quantity}`, ids: [q.sale_item_id, q.user_id] });
-        }
-      }
-      const orphans = await db.query<{ id: string }>(sql.orphanOrderHolds);
-      if (orphans.length > 0) violations.push({ check: 'hold_has_order', message: `${orphans.length} order holds without an order`, ids: orphans.map((o) => o.id) });
-      const stale = await db.query<{ id: string }>(sql.staleHolds, [new Date(clock.now().getTime() - holdGraceMs)]);
-      if (stale.length > 0) violations.push({ check: 'no_stale_holds', message: `${stale.length} holds still held past expiry + grace`, ids: stale.map((h) => h.id) });
-      return { items: rows.length, violations, oversoldUnits, totals };
-    },
   };
-}
-
-export type Inventory = ReturnType<typeof createInventory>;
-
-interface HoldRow { id: string; sale_item_id: string; user_id: string; quantity: number; order_id: string | null }
-
-function toReleased(r: HoldRow): ReleasedHold {
-  return { holdId: r.id, orderId: r.order_id, saleItemId: r.sale_item_id, userId: r.user_id, quantity: r.quantity };
-}
-
-function sumBy<T extends { quantity: number }>(rows: readonly T[], key: (row: T) => string): Map<string, number> {
-  const sums = new Map<string, number>();
-  for (const row of rows) sums.set(key(row), (sums.get(key(row)) ?? 0) + row.quantity);
-  return sums;
 }
