@@ -94,7 +94,7 @@ async function startProcess(kind: GateKind, clock: ManualClock, prefix: string):
   } else {
     await inventory.rebuildGate();
   }
-  // As orders.commitAttempts: one transaction per batch; refused or failed attempts are undone in the gate.
+  // As the order component's purchase (order/purchase.ts): one transaction per batch; refused or failed attempts are undone in the gate.
   const committer = new GroupCommitter<ReserveRequest, Hold[]>(async (requests) => {
     let outcomes: Array<BatchOutcome<Hold[]>>;
     try {

@@ -1,6 +1,6 @@
 import type { Tx } from '../platform/database/index.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
-import { InventoryTopics, type StockReleased } from './contracts.ts';
+import { InventoryTopics, type StockCommitted, type StockReleased, type StockRestocked } from './contracts.ts';
 import type { InventoryContext } from './context.ts';
 import { quotaDeltas, sumBy, toReleased, type HoldRow, type ReleasedHold, type StockLeft } from './model.ts';
 import * as sql from './sql.ts';
@@ -29,7 +29,7 @@ export async function commitOrder({ emit }: InventoryContext, tx: Tx, orderId: s
   if (rows.length === 0) return rows;
   const perItem = sumBy(rows, (h) => h.saleItemId);
   await tx.query(sql.moveHeldToSold, [[...perItem.keys()], [...perItem.values()]]);
-  await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } })));
+  await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } satisfies StockCommitted })));
   return rows;
 }
 
@@ -81,7 +81,7 @@ function releasedEvents(units: readonly ReleasedHold[], reason: string): Outgoin
 function restockedEvents(after: readonly StockLeft[], perItem: ReadonlyMap<string, number>): OutgoingEvent[] {
   return after
     .filter((row) => row.available === perItem.get(row.sale_item_id))
-    .map((row) => ({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } }));
+    .map((row) => ({ topic: InventoryTopics.restocked, payload: { saleItemId: row.sale_item_id, available: row.available } satisfies StockRestocked }));
 }
 
 /** After commit: the units go back to the gate and the items' sold-out flags are cleared, in every process. */

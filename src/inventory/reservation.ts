@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../platform/database/index.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
-import { InventoryTopics, type HoldExpiry } from './contracts.ts';
+import { InventoryTopics, type HoldExpiry, type StockReserved, type StockSoldOut } from './contracts.ts';
 import type { InventoryContext } from './context.ts';
 import { quotaDeltas, quotaKey, sumBy, type Hold, type ReserveRequest, type ReserveResult, type StockLeft } from './model.ts';
 import * as sql from './sql.ts';
@@ -93,9 +93,9 @@ async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: read
 function reservedEvents(after: readonly StockLeft[], perItem: ReadonlyMap<string, number>, holds: readonly NewHold[], nowMs: number): OutgoingEvent[] {
   const events: OutgoingEvent[] = after.map((row) => ({
     topic: InventoryTopics.reserved,
-    payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available },
+    payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available } satisfies StockReserved,
   }));
-  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } });
+  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } satisfies StockSoldOut });
   for (const h of holds) {
     if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - nowMs) });
   }
