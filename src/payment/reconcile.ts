@@ -29,6 +29,24 @@ export const isPaid = (status: string): boolean => status === 'PAID' || status =
 
 interface PaymentRecord { order_id: string; provider_intent_id: string; amount: number; currency: string; status: string }
 
+/** Both sides' records, indexed, and what the checks found so far. */
+interface Books {
+  orders: ReadonlyMap<string, OrderTerms>;
+  captured: PaymentIntent[];
+  refunds: Refund[];
+  refundedOf: Map<string, number>;
+  intentById: Map<string, PaymentIntent>;
+  paymentOfIntent: Map<string, PaymentRecord>;
+  paymentOfOrder: Map<string, PaymentRecord>;
+  rejected: RejectedCaptureRow[];
+  rejectedOfIntent: Map<string, RejectedCaptureRow>;
+  recordedRefunds: Array<{ provider_refund_id: string | null; amount: number; provider_intent_id: string }>;
+  quiet: boolean;
+  mismatches: Mismatch[];
+  unsettled: number;
+  totals: Reconciliation['totals'];
+}
+
 /**
  * Reconciliation against the provider's own records: every captured intent that names an order
  * pays exactly one paid order of the same amount and currency, or was refunded in full; every
@@ -51,94 +69,126 @@ export async function reconcileWithProvider(
     const mismatch = { check: 'provider_reachable', message: `could not list the provider's intents and refunds: ${(error as Error).message}`, ids: [] };
     return { ok: false, checkedAt, intents: 0, captures: 0, refunds: 0, totals: {}, unsettled: 0, mismatches: [mismatch] };
   }
-  const payments = await deps.db.query<PaymentRecord>('select order_id, provider_intent_id, amount, currency, status from payments');
-  const rejected = await deps.db.query<RejectedCaptureRow>(sql.rejectedCaptures);
-  const recordedRefunds = await deps.db.query<{ provider_refund_id: string | null; amount: number; provider_intent_id: string }>(sql.recordedRefunds);
+  const books = await openBooks(deps.db, orders, intents.filter((i) => i.orderId !== ''), refunds, quiet);
+  checkCaptures(books);
+  checkPaidOrders(books);
+  checkRecordedRefunds(books);
+  if (quiet || books.unsettled === 0) checkTotals(books);
+  const ours = books.intentById.size;
+  const refundsOfOurs = refunds.filter((r) => books.intentById.has(r.paymentIntentId)).length;
+  return { ok: books.mismatches.length === 0, checkedAt, intents: ours, captures: books.captured.length, refunds: refundsOfOurs, totals: books.totals, unsettled: books.unsettled, mismatches: books.mismatches };
+}
 
-  const ours = intents.filter((i) => i.orderId !== '');
-  const refundedOf = sumBy(refunds.filter((r) => r.status === 'succeeded'), (r) => r.paymentIntentId, (r) => r.amount);
-  const paymentOfIntent = new Map(payments.map((p) => [p.provider_intent_id, p]));
-  const paymentOfOrder = new Map(payments.map((p) => [p.order_id, p]));
-  const rejectedOfIntent = new Map(rejected.map((r) => [r.provider_intent_id, r]));
-  const intentById = new Map(ours.map((i) => [i.id, i]));
+async function openBooks(db: Database, orders: ReadonlyMap<string, OrderTerms>, ours: PaymentIntent[], refunds: Refund[], quiet: boolean): Promise<Books> {
+  const payments = await db.query<PaymentRecord>(sql.allPayments);
+  const rejected = await db.query<RejectedCaptureRow>(sql.rejectedCaptures);
+  return {
+    orders, refunds, quiet,
+    captured: ours.filter((i) => i.status === 'succeeded'),
+    refundedOf: sumBy(refunds.filter((r) => r.status === 'succeeded'), (r) => r.paymentIntentId, (r) => r.amount),
+    intentById: new Map(ours.map((i) => [i.id, i])),
+    paymentOfIntent: new Map(payments.map((p) => [p.provider_intent_id, p])),
+    paymentOfOrder: new Map(payments.map((p) => [p.order_id, p])),
+    rejected,
+    rejectedOfIntent: new Map(rejected.map((r) => [r.provider_intent_id, r])),
+    recordedRefunds: await db.query(sql.recordedRefunds),
+    mismatches: [], unsettled: 0, totals: {},
+  };
+}
 
-  const mismatches: Mismatch[] = [];
-  let unsettled = 0;
-  /** A difference in-flight work explains is a mismatch only when nothing is in flight. */
-  const inFlight = (mismatch: Mismatch) => (quiet ? mismatches.push(mismatch) : unsettled++);
-  const totals: Reconciliation['totals'] = {};
-  const total = (currency: string) => (totals[currency.toUpperCase()] ??= { received: 0, refunded: 0, paidOrders: 0 });
+/** A difference in-flight work explains is a mismatch only when nothing is in flight. */
+function inFlight(books: Books, mismatch: Mismatch): void {
+  if (books.quiet) books.mismatches.push(mismatch);
+  else books.unsettled++;
+}
 
-  const captured = ours.filter((i) => i.status === 'succeeded');
-  for (const intent of captured) {
-    const refunded = refundedOf.get(intent.id) ?? 0;
-    total(intent.currency).received += intent.amount;
-    total(intent.currency).refunded += refunded;
+function totalOf(books: Books, currency: string): Reconciliation['totals'][string] {
+  return (books.totals[currency.toUpperCase()] ??= { received: 0, refunded: 0, paidOrders: 0 });
+}
+
+/** Every captured intent that names an order pays one paid order exactly, or was refunded in full. */
+function checkCaptures(books: Books): void {
+  for (const intent of books.captured) {
+    const refunded = books.refundedOf.get(intent.id) ?? 0;
+    totalOf(books, intent.currency).received += intent.amount;
+    totalOf(books, intent.currency).refunded += refunded;
     if (refunded === intent.amount) continue;
     const ids = [intent.id, intent.orderId];
     if (refunded > 0) {
-      mismatches.push({ check: 'capture_refunded_in_full', message: `intent refunded ${refunded} of ${intent.amount}`, ids });
+      books.mismatches.push({ check: 'capture_refunded_in_full', message: `intent refunded ${refunded} of ${intent.amount}`, ids });
       continue;
     }
-    const payment = paymentOfIntent.get(intent.id);
-    const order = payment ? orders.get(payment.order_id) : undefined;
+    const payment = books.paymentOfIntent.get(intent.id);
+    const order = payment ? books.orders.get(payment.order_id) : undefined;
     if (payment?.status === 'succeeded' && order && isPaid(order.status)) {
-      if (mismatchOf(intent, order)) mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
+      if (mismatchOf(intent, order)) books.mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
       continue;
     }
-    const rejection = rejectedOfIntent.get(intent.id);
-    if (rejection?.status === 'refunded') {
-      mismatches.push({ check: 'capture_refunded_in_full', message: 'a rejected capture recorded as refunded is not refunded at the provider', ids });
-    } else if (rejection) {
-      inFlight({ check: 'capture_refunded_in_full', message: `a rejected capture (${rejection.reason}) is not refunded yet`, ids });
-    } else if (!payment) {
-      inFlight({ check: 'capture_recorded', message: 'the provider captured an intent the database has no record of', ids });
-    } else {
-      inFlight({ check: 'capture_pays_its_order', message: `a capture whose payment is ${payment.status} and order ${order?.status ?? 'missing'} is neither paid nor refunded`, ids: [...ids, payment.order_id] });
-    }
+    checkUnpaidCapture(books, intent, payment, order);
   }
+}
 
-  const unrefundedCaptures = new Map<string, number>();
-  for (const intent of captured) {
-    if ((refundedOf.get(intent.id) ?? 0) === 0) unrefundedCaptures.set(intent.orderId.toLowerCase(), (unrefundedCaptures.get(intent.orderId.toLowerCase()) ?? 0) + 1);
+/** A capture that pays no paid order: refunded (or about to be), or still being applied — else a mismatch. */
+function checkUnpaidCapture(books: Books, intent: PaymentIntent, payment: PaymentRecord | undefined, order: OrderTerms | undefined): void {
+  const ids = [intent.id, intent.orderId];
+  const rejection = books.rejectedOfIntent.get(intent.id);
+  if (rejection?.status === 'refunded') {
+    books.mismatches.push({ check: 'capture_refunded_in_full', message: 'a rejected capture recorded as refunded is not refunded at the provider', ids });
+  } else if (rejection) {
+    inFlight(books, { check: 'capture_refunded_in_full', message: `a rejected capture (${rejection.reason}) is not refunded yet`, ids });
+  } else if (!payment) {
+    inFlight(books, { check: 'capture_recorded', message: 'the provider captured an intent the database has no record of', ids });
+  } else {
+    inFlight(books, { check: 'capture_pays_its_order', message: `a capture whose payment is ${payment.status} and order ${order?.status ?? 'missing'} is neither paid nor refunded`, ids: [...ids, payment.order_id] });
   }
-  for (const [orderId, order] of orders) {
+}
+
+/** Every paid order has exactly one captured, unrefunded intent at the provider, of its total. */
+function checkPaidOrders(books: Books): void {
+  const unrefunded = new Map<string, number>();
+  for (const intent of books.captured) {
+    const orderId = intent.orderId.toLowerCase();
+    if ((books.refundedOf.get(intent.id) ?? 0) === 0) unrefunded.set(orderId, (unrefunded.get(orderId) ?? 0) + 1);
+  }
+  for (const [orderId, order] of books.orders) {
     if (!isPaid(order.status)) continue;
-    total(order.currency).paidOrders += order.totalAmount;
-    const payment = paymentOfOrder.get(orderId);
-    const intent = payment ? intentById.get(payment.provider_intent_id) : undefined;
+    totalOf(books, order.currency).paidOrders += order.totalAmount;
+    const payment = books.paymentOfOrder.get(orderId);
+    const intent = payment ? books.intentById.get(payment.provider_intent_id) : undefined;
     if (!payment || payment.status !== 'succeeded' || !intent || intent.status !== 'succeeded') {
-      mismatches.push({ check: 'paid_order_captured', message: `a ${order.status} order whose payment is ${payment?.status ?? 'missing'} and whose intent at the provider is ${intent?.status ?? 'missing'}`, ids: [orderId, ...(payment ? [payment.provider_intent_id] : [])] });
-    } else if ((refundedOf.get(intent.id) ?? 0) > 0) {
-      mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded at the provider`, ids: [orderId, intent.id] });
+      books.mismatches.push({ check: 'paid_order_captured', message: `a ${order.status} order whose payment is ${payment?.status ?? 'missing'} and whose intent at the provider is ${intent?.status ?? 'missing'}`, ids: [orderId, ...(payment ? [payment.provider_intent_id] : [])] });
+    } else if ((books.refundedOf.get(intent.id) ?? 0) > 0) {
+      books.mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded at the provider`, ids: [orderId, intent.id] });
     } else if (mismatchOf(payment, order)) {
-      mismatches.push({ check: 'capture_matches_order', message: `a recorded capture of ${payment.amount} ${payment.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [orderId, intent.id] });
-    } else if ((unrefundedCaptures.get(orderId) ?? 0) !== 1) {
-      inFlight({ check: 'paid_order_captured_once', message: `a ${order.status} order with ${unrefundedCaptures.get(orderId) ?? 0} unrefunded captures at the provider`, ids: [orderId] });
+      books.mismatches.push({ check: 'capture_matches_order', message: `a recorded capture of ${payment.amount} ${payment.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [orderId, intent.id] });
+    } else if ((unrefunded.get(orderId) ?? 0) !== 1) {
+      inFlight(books, { check: 'paid_order_captured_once', message: `a ${order.status} order with ${unrefunded.get(orderId) ?? 0} unrefunded captures at the provider`, ids: [orderId] });
     }
   }
+}
 
-  const providerRefunds = new Map(refunds.map((r) => [r.id, r]));
+/** Every refund the database recorded exists at the provider, of the same intent and amount. */
+function checkRecordedRefunds(books: Books): void {
+  const providerRefunds = new Map(books.refunds.map((r) => [r.id, r]));
   const recorded = [
-    ...recordedRefunds.map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
-    ...rejected.filter((r) => r.status === 'refunded').map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
+    ...books.recordedRefunds.map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
+    ...books.rejected.filter((r) => r.status === 'refunded').map((r) => ({ id: r.provider_refund_id, intentId: r.provider_intent_id, amount: r.amount })),
   ];
   for (const refund of recorded) {
     const atProvider = refund.id ? providerRefunds.get(refund.id) : undefined;
     if (!atProvider || atProvider.paymentIntentId !== refund.intentId || atProvider.amount !== Number(refund.amount) || atProvider.status !== 'succeeded') {
-      mismatches.push({ check: 'refund_at_provider', message: `a recorded refund of ${refund.amount} the provider ${atProvider ? `has as ${atProvider.amount} ${atProvider.status}` : 'does not have'}`, ids: [refund.intentId, ...(refund.id ? [refund.id] : [])] });
+      books.mismatches.push({ check: 'refund_at_provider', message: `a recorded refund of ${refund.amount} the provider ${atProvider ? `has as ${atProvider.amount} ${atProvider.status}` : 'does not have'}`, ids: [refund.intentId, ...(refund.id ? [refund.id] : [])] });
     }
   }
+}
 
-  if (quiet || unsettled === 0) {
-    for (const [currency, t] of Object.entries(totals)) {
-      if (t.received - t.refunded !== t.paidOrders) {
-        mismatches.push({ check: 'money_balances', message: `${currency}: received ${t.received} − refunded ${t.refunded} ≠ paid orders ${t.paidOrders}`, ids: [] });
-      }
+/** Money received − refunded = what the paid orders cost, per currency. */
+function checkTotals(books: Books): void {
+  for (const [currency, t] of Object.entries(books.totals)) {
+    if (t.received - t.refunded !== t.paidOrders) {
+      books.mismatches.push({ check: 'money_balances', message: `${currency}: received ${t.received} − refunded ${t.refunded} ≠ paid orders ${t.paidOrders}`, ids: [] });
     }
   }
-  const refundsOfOurs = refunds.filter((r) => intentById.has(r.paymentIntentId)).length;
-  return { ok: mismatches.length === 0, checkedAt, intents: ours.length, captures: captured.length, refunds: refundsOfOurs, totals, unsettled, mismatches };
 }
 
 /** Why a capture cannot pay what it was meant for: its amount and currency must equal the order's (currencies in any case). */

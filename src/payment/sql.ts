@@ -67,3 +67,5 @@ export const succeededPayments = `select id, order_id, provider_intent_id, amoun
 
 export const recordedRefunds = `
   select r.provider_refund_id, r.amount, p.provider_intent_id from refunds r join payments p on p.id = r.payment_id`;
+
+export const allPayments = `select order_id, provider_intent_id, amount, currency, status from payments`;
