@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../platform/clock.ts';
 import type { Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
 import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../platform/group-commit.ts';
@@ -21,6 +22,7 @@ interface Attempt {
 }
 
 type AttemptResult = { kind: 'order'; order: Order } | { kind: 'cart'; items: CartItem[] };
+type Committer = GroupCommitter<Attempt, AttemptResult>;
 
 export interface PurchaseOptions {
   groupCommit: GroupCommitOptions;
@@ -36,140 +38,141 @@ export interface PurchaseOptions {
  * reservation, or given back to the gate.
  */
 export function createPurchase(ctx: OrderContext, options: PurchaseOptions) {
-  const { db, clock, catalog, inventory, idempotency, log } = ctx;
-  const committer = new GroupCommitter<Attempt, AttemptResult>(commitBatch, options.groupCommit);
-  let attemptsInFlight = 0;
-
-  /** Resolves the lines against the warm catalog: one sale, known items, the right hold mode, open now. */
-  async function prepare(userId: string, kind: 'order' | 'cart', input: readonly LineInput[], claim: IdempotencyClaim | undefined): Promise<Attempt> {
-    const merged = new Map<string, number>();
-    // UUIDs are case-insensitive on the wire; the warm catalog is keyed by the canonical lower case.
-    for (const line of input) merged.set(line.saleItemId.toLowerCase(), (merged.get(line.saleItemId.toLowerCase()) ?? 0) + line.quantity);
-    let sale: FlashSale | undefined;
-    const known = await Promise.all([...merged.keys()].map((id) => catalog.findSaleItem(id)));
-    const lines = [...merged].map(([saleItemId, quantity], i) => {
-      const item = known[i];
-      if (!item) throw new AppError('unknown_item', `Sale item ${saleItemId} does not exist.`);
-      const itemSale = catalog.getFlashSale(item.saleId)!;
-      if (sale && sale.id !== itemSale.id) throw new AppError('validation_failed', 'All items of an order must belong to one sale.');
-      sale = itemSale;
-      return { saleItemId, quantity, productId: item.productId, unitPrice: item.flashPrice };
-    });
-    if (!sale) throw new AppError('validation_failed', 'At least one item is required.');
-    if (sale.holdMode !== kind) {
-      throw new AppError('hold_mode_mismatch', kind === 'cart' ? 'This sale holds stock on order: use POST /v1/orders.' : 'This sale holds stock in the cart: add to cart, then check out.');
-    }
-    if (catalog.statusOf(sale) !== 'active') throw new AppError('sale_not_active');
-    const expiresAt = new Date(clock.now().getTime() + sale.paymentWindowS * 1000);
-    return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: claim };
-  }
-
-  /** The gate admits, then the batch commits; an admission that does not end in a committed reservation goes back to the gate. */
-  async function admitThenCommit(a: Attempt): Promise<AttemptResult> {
-    attemptsInFlight++;
-    try {
-      const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
-      const admission = await inventory.admit(a.userId, gateLines);
-      if (!admission.ok) throw new AppError(admission.reason);
-      try {
-        return await committer.submit(a);
-      } catch (refused) {
-        // An undo that fails (gate unreachable) keeps the refusal: the gate just stays more
-        // conservative than the database until its next rebuild.
-        await inventory.undoAdmission(a.userId, gateLines).catch((error: unknown) => log.warn({ err: error, userId: a.userId }, 'could not give an admission back to the gate'));
-        throw refused;
-      }
-    } finally {
-      attemptsInFlight--;
-    }
-  }
-
-  async function commitBatch(attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
-    try {
-      const outcomes = await db.transaction((tx) => writeBatch(tx, attempts));
-      const units = attempts.reduce((sum, a, i) => sum + (outcomes[i]!.ok ? a.lines.reduce((n, l) => n + l.quantity, 0) : 0), 0);
-      options.onBatchCommitted?.(attempts.length, units);
-      return outcomes;
-    } catch (error) {
-      return attempts.map(() => ({ ok: false, error: new AppError('unavailable', 'Could not save the order; retry.', { retryAfterS: 1, cause: error }) }));
-    }
-  }
-
-  /** One transaction for the batch: claim idempotency keys, reserve every attempt's stock, write the orders and the stored answers. */
-  async function writeBatch(tx: Tx, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
-    const outcomes: Array<BatchOutcome<AttemptResult> | undefined> = attempts.map(() => undefined);
-    const claimed = await idempotency.claim(tx, attempts.map((a) => a.idempotency));
-    const live: number[] = [];
-    attempts.forEach((a, i) => {
-      if (claimed[i]) live.push(i);
-      else outcomes[i] = { ok: false, error: new AppError('idempotency_in_progress') };
-    });
-    const reserveRequests: ReserveRequest[] = live.map((i) => {
-      const a = attempts[i]!;
-      return { userId: a.userId, lines: a.lines, kind: a.kind, orderId: a.kind === 'order' ? a.id : null, expiresAt: a.expiresAt };
-    });
-    const reserved = await inventory.reserve(tx, reserveRequests);
-    const orders: Order[] = [];
-    const responses: Array<{ claim: IdempotencyClaim; status: number; body: unknown }> = [];
-    const unclaim: IdempotencyClaim[] = [];
-    live.forEach((attemptIndex, k) => {
-      const a = attempts[attemptIndex]!;
-      const result = reserved[k]!;
-      if (!result.ok) {
-        outcomes[attemptIndex] = { ok: false, error: new AppError(result.reason) };
-        if (a.idempotency) unclaim.push(a.idempotency);
-        return;
-      }
-      const value: AttemptResult = a.kind === 'order' ? { kind: 'order', order: toNewOrder(a, result.holds) } : { kind: 'cart', items: toCartItems(a, result.holds) };
-      if (value.kind === 'order') orders.push(value.order);
-      outcomes[attemptIndex] = { ok: true, value };
-      if (a.idempotency) responses.push({ claim: a.idempotency, status: 201, body: value.kind === 'order' ? value.order : value.items[0] });
-    });
-    await writeNewOrders(ctx, tx, orders);
-    await idempotency.complete(tx, responses);
-    await idempotency.release(tx, unclaim);
-    return outcomes as Array<BatchOutcome<AttemptResult>>;
-  }
-
-  function toNewOrder(a: Attempt, holds: Hold[]): Order {
-    const now = clock.now();
-    const items = a.lines.map((line) => ({
-      saleItemId: line.saleItemId, productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice,
-      holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId,
-    }));
-    return {
-      id: a.id, userId: a.userId, saleId: a.sale.id, status: 'PENDING_PAYMENT', currency: a.sale.currency,
-      totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0),
-      createdAt: now, expiresAt: a.expiresAt, updatedAt: now, closedReason: null, items,
-    };
-  }
-
-  function toCartItems(a: Attempt, holds: Hold[]): CartItem[] {
-    return a.lines.map((line) => ({
-      holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId, saleId: a.sale.id, saleItemId: line.saleItemId,
-      productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice, currency: a.sale.currency, expiresAt: a.expiresAt,
-    }));
-  }
+  const committer: Committer = new GroupCommitter<Attempt, AttemptResult>((batch) => commitBatch(ctx, options, batch), options.groupCommit);
+  const inFlight = { count: 0 };
+  const attempt = (a: Attempt) => admitThenCommit(ctx, committer, inFlight, a);
 
   return {
-    buyersWaiting: (): boolean => attemptsInFlight > 0 || committer.busy,
+    buyersWaiting: (): boolean => inFlight.count > 0 || committer.busy,
 
     refuseIfSoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): void {
-      if (lines.some((line) => inventory.flaggedSoldOut(line.saleItemId))) throw new AppError('sold_out');
+      if (lines.some((line) => ctx.inventory.flaggedSoldOut(line.saleItemId))) throw new AppError('sold_out');
     },
 
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {
-      const result = await admitThenCommit(await prepare(userId, 'order', lines, claim));
+      const result = await attempt(await prepare(ctx, userId, 'order', lines, claim));
       if (result.kind !== 'order') throw new Error('unreachable: order attempt produced a cart result');
       return result.order;
     },
 
     async addCartItem(userId: string, line: LineInput, claim?: IdempotencyClaim): Promise<CartItem> {
-      const result = await admitThenCommit(await prepare(userId, 'cart', [line], claim));
+      const result = await attempt(await prepare(ctx, userId, 'cart', [line], claim));
       if (result.kind !== 'cart') throw new Error('unreachable: cart attempt produced an order result');
       return result.items[0]!;
     },
 
     close: (): Promise<void> => committer.close(),
   };
+}
+
+/** Resolves the lines against the warm catalog: one sale, known items, the right hold mode, open now. */
+async function prepare({ clock, catalog }: OrderContext, userId: string, kind: 'order' | 'cart', input: readonly LineInput[], claim: IdempotencyClaim | undefined): Promise<Attempt> {
+  const merged = new Map<string, number>();
+  // UUIDs are case-insensitive on the wire; the warm catalog is keyed by the canonical lower case.
+  for (const line of input) merged.set(line.saleItemId.toLowerCase(), (merged.get(line.saleItemId.toLowerCase()) ?? 0) + line.quantity);
+  let sale: FlashSale | undefined;
+  const known = await Promise.all([...merged.keys()].map((id) => catalog.findSaleItem(id)));
+  const lines = [...merged].map(([saleItemId, quantity], i) => {
+    const item = known[i];
+    if (!item) throw new AppError('unknown_item', `Sale item ${saleItemId} does not exist.`);
+    const itemSale = catalog.getFlashSale(item.saleId)!;
+    if (sale && sale.id !== itemSale.id) throw new AppError('validation_failed', 'All items of an order must belong to one sale.');
+    sale = itemSale;
+    return { saleItemId, quantity, productId: item.productId, unitPrice: item.flashPrice };
+  });
+  if (!sale) throw new AppError('validation_failed', 'At least one item is required.');
+  if (sale.holdMode !== kind) {
+    throw new AppError('hold_mode_mismatch', kind === 'cart' ? 'This sale holds stock on order: use POST /v1/orders.' : 'This sale holds stock in the cart: add to cart, then check out.');
+  }
+  if (catalog.statusOf(sale) !== 'active') throw new AppError('sale_not_active');
+  const expiresAt = new Date(clock.now().getTime() + sale.paymentWindowS * 1000);
+  return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: claim };
+}
+
+/** The gate admits, then the batch commits; an admission that does not end in a committed reservation goes back to the gate. */
+async function admitThenCommit({ inventory, log }: OrderContext, committer: Committer, inFlight: { count: number }, a: Attempt): Promise<AttemptResult> {
+  inFlight.count++;
+  try {
+    const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
+    const admission = await inventory.admit(a.userId, gateLines);
+    if (!admission.ok) throw new AppError(admission.reason);
+    try {
+      return await committer.submit(a);
+    } catch (refused) {
+      // An undo that fails (gate unreachable) keeps the refusal: the gate just stays more
+      // conservative than the database until its next rebuild.
+      await inventory.undoAdmission(a.userId, gateLines).catch((error: unknown) => log.warn({ err: error, userId: a.userId }, 'could not give an admission back to the gate'));
+      throw refused;
+    }
+  } finally {
+    inFlight.count--;
+  }
+}
+
+async function commitBatch(ctx: OrderContext, options: PurchaseOptions, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
+  try {
+    const outcomes = await ctx.db.transaction((tx) => writeBatch(ctx, tx, attempts));
+    const units = attempts.reduce((sum, a, i) => sum + (outcomes[i]!.ok ? a.lines.reduce((n, l) => n + l.quantity, 0) : 0), 0);
+    options.onBatchCommitted?.(attempts.length, units);
+    return outcomes;
+  } catch (error) {
+    return attempts.map(() => ({ ok: false, error: new AppError('unavailable', 'Could not save the order; retry.', { retryAfterS: 1, cause: error }) }));
+  }
+}
+
+/** One transaction for the batch: claim idempotency keys, reserve every attempt's stock, write the orders and the stored answers. */
+async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
+  const { clock, inventory, idempotency } = ctx;
+  const outcomes: Array<BatchOutcome<AttemptResult> | undefined> = attempts.map(() => undefined);
+  const claimed = await idempotency.claim(tx, attempts.map((a) => a.idempotency));
+  const live: number[] = [];
+  attempts.forEach((a, i) => {
+    if (claimed[i]) live.push(i);
+    else outcomes[i] = { ok: false, error: new AppError('idempotency_in_progress') };
+  });
+  const reserveRequests: ReserveRequest[] = live.map((i) => {
+    const a = attempts[i]!;
+    return { userId: a.userId, lines: a.lines, kind: a.kind, orderId: a.kind === 'order' ? a.id : null, expiresAt: a.expiresAt };
+  });
+  const reserved = await inventory.reserve(tx, reserveRequests);
+  const orders: Order[] = [];
+  const responses: Array<{ claim: IdempotencyClaim; status: number; body: unknown }> = [];
+  const unclaim: IdempotencyClaim[] = [];
+  live.forEach((attemptIndex, k) => {
+    const a = attempts[attemptIndex]!;
+    const result = reserved[k]!;
+    if (!result.ok) {
+      outcomes[attemptIndex] = { ok: false, error: new AppError(result.reason) };
+      if (a.idempotency) unclaim.push(a.idempotency);
+      return;
+    }
+    const value: AttemptResult = a.kind === 'order' ? { kind: 'order', order: toNewOrder(clock, a, result.holds) } : { kind: 'cart', items: toCartItems(a, result.holds) };
+    if (value.kind === 'order') orders.push(value.order);
+    outcomes[attemptIndex] = { ok: true, value };
+    if (a.idempotency) responses.push({ claim: a.idempotency, status: 201, body: value.kind === 'order' ? value.order : value.items[0] });
+  });
+  await writeNewOrders(ctx, tx, orders);
+  await idempotency.complete(tx, responses);
+  await idempotency.release(tx, unclaim);
+  return outcomes as Array<BatchOutcome<AttemptResult>>;
+}
+
+function toNewOrder(clock: Clock, a: Attempt, holds: Hold[]): Order {
+  const now = clock.now();
+  const items = a.lines.map((line) => ({
+    saleItemId: line.saleItemId, productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice,
+    holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId,
+  }));
+  return {
+    id: a.id, userId: a.userId, saleId: a.sale.id, status: 'PENDING_PAYMENT', currency: a.sale.currency,
+    totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0),
+    createdAt: now, expiresAt: a.expiresAt, updatedAt: now, closedReason: null, items,
+  };
+}
+
+function toCartItems(a: Attempt, holds: Hold[]): CartItem[] {
+  return a.lines.map((line) => ({
+    holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId, saleId: a.sale.id, saleItemId: line.saleItemId,
+    productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice, currency: a.sale.currency, expiresAt: a.expiresAt,
+  }));
 }
