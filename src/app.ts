@@ -103,7 +103,6 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   }
   // The one outbox emitter: every component's events go through it, and the relay is nudged after commit.
   const emit = createEmitter(clock, () => broker.nudge());
-  const onEventsWritten = () => broker.nudge();
   const redis = redisTarget(config);
   const gate: StockGate = redis
     ? RedisStockGate.connect(redis, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
@@ -114,7 +113,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
   const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
-  const catalog = createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
+  const catalog = createCatalog({ db, clock, inventory, emit, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
   // before closing an order through its own port, PaymentSettlement — no cycle, nothing bound late.

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../platform/clock.ts';
 import type { Database } from '../platform/database/index.ts';
-import { writeEvents } from '../platform/broker/outbox.ts';
+import type { Emit } from '../platform/broker/outbox.ts';
 import { AppError } from '../platform/errors.ts';
 import { LruMap } from '../platform/lru.ts';
 import type { Inventory } from '../inventory/index.ts';
@@ -63,7 +63,8 @@ export interface CatalogDeps {
   db: Database;
   clock: Clock;
   inventory: Inventory;
-  onEventsWritten?: () => void;
+  /** Writes events to the outbox in a transaction (the composition root's one emitter). */
+  emit: Emit;
   /** At most this many not-found ids are remembered (CATALOG_NOT_FOUND_CACHE_MAX). */
   notFoundCacheMax?: number;
 }
@@ -72,7 +73,7 @@ export interface CatalogDeps {
  * Catalog: products and scheduled flash sales. Sales are read on the hot path, so they are kept
  * warm in memory: loaded at start, added after each commit; reads never query the database.
  */
-export function createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax = 10_000 }: CatalogDeps) {
+export function createCatalog({ db, clock, inventory, emit, notFoundCacheMax = 10_000 }: CatalogDeps) {
   const sales = new Map<string, FlashSale>();
   const items = new Map<string, SaleItem>();
   /** Newest creation time seen: a refresh reads only what other processes created since. */
@@ -191,9 +192,9 @@ export function createCatalog({ db, clock, inventory, onEventsWritten, notFoundC
         await tx.query(sql.insertSale, [sale.id, shopId, sale.name, sale.startsAt, sale.endsAt, sale.paymentWindowS, sale.holdMode, sale.currency, sale.createdAt]);
         await tx.query(sql.insertSaleItems, [sale.id, sale.items.map((i) => i.id), sale.items.map((i) => i.productId), sale.items.map((i) => i.flashPrice), sale.items.map((i) => i.stock), sale.items.map((i) => i.perUserLimit)]);
         await inventory.provisionStock(tx, sale.items.map((i) => ({ saleItemId: i.id, saleId, stock: i.stock, perUserLimit: i.perUserLimit, startsAt: sale.startsAt, endsAt: sale.endsAt })));
-        await writeEvents(tx, clock, [{ topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled }]);
+        // In memory before the relay is nudged (emit adds that step): the sale is readable here before its event goes out.
         tx.afterCommit(() => remember(sale));
-        if (onEventsWritten) tx.afterCommit(onEventsWritten);
+        await emit(tx, [{ topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled }]);
         return sale;
       });
       return sale;
