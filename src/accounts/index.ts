@@ -1,13 +1,15 @@
 import type { Clock } from '../platform/clock.ts';
 import type { Database } from '../platform/database/index.ts';
 import type { Principal, Role, TokenService } from '../platform/tokens.ts';
-import { normalizeEmail, type AccountsContext, type Passwords, type Shop, type User } from './model.ts';
+import type { AccountsContext, Passwords } from './context.ts';
+import { normalizeEmail, type Shop, type User } from './model.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { createMerchant, createUser } from './registration.ts';
 import { createLogin } from './login.ts';
 import * as sql from './sql.ts';
 
-export type { Passwords, Shop, User } from './model.ts';
+export type { Passwords } from './context.ts';
+export type { Shop, User } from './model.ts';
 export { normalizeEmail } from './model.ts';
 
 /** Accounts: users with roles, their shops, and tokens. */

@@ -1,6 +1,7 @@
 import { AppError } from '../platform/errors.ts';
 import type { Role } from '../platform/tokens.ts';
-import { normalizeEmail, type AccountsContext, type User } from './model.ts';
+import type { AccountsContext } from './context.ts';
+import { normalizeEmail, type User } from './model.ts';
 import { unmatchableHash } from './passwords.ts';
 import * as sql from './sql.ts';
 

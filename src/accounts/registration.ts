@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
 import type { Role } from '../platform/tokens.ts';
-import { normalizeEmail, type AccountsContext, type Shop, type User } from './model.ts';
+import type { AccountsContext } from './context.ts';
+import { normalizeEmail, type Shop, type User } from './model.ts';
 import * as sql from './sql.ts';
 
 /** A new account (a buyer registering, or an admin); an email is taken once. */
