@@ -6,7 +6,7 @@ import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
 import { declaringOnly, type Broker } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
-import { redisTarget } from './platform/redis.ts';
+import { connectRedis, redisTarget, type RedisClient, type RedisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
@@ -52,6 +52,8 @@ export interface System {
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
+  /** The Redis connection the HTTP rate limits count in (REDIS_URL set): opened by the first HTTP app, closed with the system. */
+  rateLimitRedis(): RedisClient | undefined;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
   /** The money side of the audit alone: the database against the provider's intents and refunds. */
   reconcile(opts?: { quiet?: boolean }): Promise<Reconciliation>;
@@ -103,18 +105,18 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   }
   // The one outbox emitter: every component's events go through it, and the relay is nudged after commit.
   const emit = createEmitter(clock, () => broker.nudge());
-  const onEventsWritten = () => broker.nudge();
   const redis = redisTarget(config);
   const gate: StockGate = redis
     ? RedisStockGate.connect(redis, { prefix: config.REDIS_KEY_PREFIX, onError: (err) => log.warn({ err }, 'stock gate') })
     : new MemoryStockGate();
+  const rateLimitRedis = rateLimitConnection(redis);
   const tokens = new TokenService(config.JWT_SECRET, config.JWT_TTL_S);
   const idempotency = new IdempotencyStore(db, clock);
 
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
   const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
-  const catalog = createCatalog({ db, clock, inventory, onEventsWritten, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
+  const catalog = createCatalog({ db, clock, inventory, emit, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
   // before closing an order through its own port, PaymentSettlement — no cycle, nothing bound late.
@@ -153,6 +155,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   return {
     config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
+    rateLimitRedis: rateLimitRedis.get,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
     async start() {
@@ -169,6 +172,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       await mailer.close();
       await gate.close?.();
       await soldOutChannel.close();
+      rateLimitRedis.close();
       await db.close();
     },
   };
@@ -177,7 +181,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 /** The HTTP API over a built system. Listening is the caller's business. */
 export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
-  const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency });
+  const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
   registerOpsRoutes(app, { system, guards });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
@@ -186,6 +190,29 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();
   return app;
+}
+
+/**
+ * The connection the HTTP edge's rate limits count in, so that every API process counts against the
+ * same limits. Opened when the first HTTP app asks for it (workers and one-shot commands never limit
+ * requests), shared by every app over the system, closed with it.
+ */
+function rateLimitConnection(target: RedisTarget | undefined): { get(): RedisClient | undefined; close(): void } {
+  let client: RedisClient | undefined;
+  return {
+    get() {
+      if (target && !client) {
+        client = connectRedis(target, { connectTimeout: 1000, maxRetriesPerRequest: 1 });
+        // A failure surfaces per request, where the limiter lets it through (skipOnError); unheard,
+        // ioredis would print every reconnection error.
+        client.on('error', () => {});
+      }
+      return client;
+    },
+    close() {
+      client?.disconnect();
+    },
+  };
 }
 
 /**

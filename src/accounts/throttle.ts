@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Config } from '../platform/config.ts';
 import { AppError, isAppError } from '../platform/errors.ts';
 import { clientAddress, type App, type Hook } from '../platform/http/server.ts';
-import { normalizeEmail } from './index.ts';
+import { normalizeEmail } from './model.ts';
 
 /** The login and register limits' settings (docs/operations.md, "Login and register limits"). */
 export type AccountLimits = Pick<Config,

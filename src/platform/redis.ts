@@ -28,8 +28,11 @@ function nodeOf(url: string): { host: string; port: number; options: RedisOption
   return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || 6379), options };
 }
 
+/** A connection to one node or to a cluster, as `connectRedis` opens it. */
+export type RedisClient = Redis | Cluster;
+
 /** A new connection (a subscriber needs its own); `options` apply to every node. */
-export function connectRedis(target: RedisTarget, options: RedisOptions = {}): Redis | Cluster {
+export function connectRedis(target: RedisTarget, options: RedisOptions = {}): RedisClient {
   if (!target.cluster) return new Redis(target.urls[0]!, options);
   const nodes = target.urls.map(nodeOf);
   return new Cluster(nodes.map(({ host, port }) => ({ host, port })), { redisOptions: { ...nodes[0]!.options, ...options } });

@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
-import { connectRedis, redisTarget } from '../redis.ts';
+import type { RedisClient } from '../redis.ts';
 import underPressure from '@fastify/under-pressure';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -41,6 +41,11 @@ export interface HttpDeps {
   metrics: Metrics;
   tokens: TokenService;
   idempotency: IdempotencyStore;
+  /**
+   * Where the rate limits count: with a Redis connection (built and closed by the composition root),
+   * every API process counts against the same limits; without one, this process's bounded LRU.
+   */
+  rateLimitRedis?: RedisClient | undefined;
 }
 
 /** Guards a route: who may call it, the per-user rate limit, and Idempotency-Key handling. */
@@ -137,12 +142,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   }
 
   // With Redis, every API process counts against the same limits.
-  const redis = redisTarget(config);
-  const limitStore = redis ? connectRedis(redis, { connectTimeout: 1000, maxRetriesPerRequest: 1 }) : undefined;
-  if (limitStore) {
-    limitStore.on('error', () => {});
-    app.addHook('onClose', async () => limitStore.disconnect());
-  }
+  const limitStore = deps.rateLimitRedis;
   await app.register(rateLimit, {
     ...(limitStore ? { redis: limitStore, nameSpace: `${config.REDIS_KEY_PREFIX}:rate-limit:`, skipOnError: true } : {}),
     global: true,

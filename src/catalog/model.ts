@@ -1,0 +1,69 @@
+/** The catalog's shapes: a product, a flash sale and its items, as every caller sees them. */
+
+export type HoldMode = 'order' | 'cart';
+export type SaleStatus = 'scheduled' | 'active' | 'ended';
+
+export interface Product {
+  id: string;
+  shopId: string;
+  name: string;
+  description: string;
+  price: number;
+  currency: string;
+  createdAt: Date;
+}
+
+export interface SaleItem {
+  id: string;
+  saleId: string;
+  productId: string;
+  productName: string;
+  flashPrice: number;
+  stock: number;
+  perUserLimit: number;
+}
+
+export interface FlashSale {
+  id: string;
+  shopId: string;
+  name: string;
+  startsAt: Date;
+  endsAt: Date;
+  paymentWindowS: number;
+  holdMode: HoldMode;
+  currency: string;
+  createdAt: Date;
+  items: SaleItem[];
+}
+
+export interface NewProduct {
+  name: string;
+  description?: string;
+  price: number;
+  currency: string;
+}
+
+export interface NewFlashSale {
+  name: string;
+  startsAt: Date;
+  endsAt: Date;
+  paymentWindowS: number;
+  holdMode: HoldMode;
+  items: Array<{ productId: string; flashPrice: number; stock: number; perUserLimit: number }>;
+}
+
+export function saleStatus(sale: FlashSale, now: Date): SaleStatus {
+  if (now < sale.startsAt) return 'scheduled';
+  return now < sale.endsAt ? 'active' : 'ended';
+}
+
+export interface SaleRow { id: string; shop_id: string; name: string; starts_at: Date; ends_at: Date; payment_window_s: number; hold_mode: HoldMode; currency: string; created_at: Date }
+export interface ItemRow { id: string; sale_id: string; product_id: string; product_name: string; flash_price: number; stock: number; per_user_limit: number }
+
+export function toSale(r: SaleRow, saleItems: SaleItem[]): FlashSale {
+  return { id: r.id, shopId: r.shop_id, name: r.name, startsAt: r.starts_at, endsAt: r.ends_at, paymentWindowS: r.payment_window_s, holdMode: r.hold_mode, currency: r.currency, createdAt: r.created_at, items: saleItems };
+}
+
+export function toItem(r: ItemRow): SaleItem {
+  return { id: r.id, saleId: r.sale_id, productId: r.product_id, productName: r.product_name, flashPrice: r.flash_price, stock: r.stock, perUserLimit: r.per_user_limit };
+}
