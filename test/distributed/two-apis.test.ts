@@ -5,6 +5,7 @@ import { buildHttpApp, buildSystem, type System } from '../../src/app.ts';
 import type { App } from '../../src/platform/http/server.ts';
 import { freshAmqpPrefix, freshPostgres, freshRedisPrefix } from '../support/engines.ts';
 import { countBy, httpClient, runConcurrently, testConfig, type HttpClient } from '../support/harness.ts';
+import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 
 /**
  * Two API instances on one PostgreSQL database and one Redis gate: what one sells the other cannot
@@ -13,15 +14,19 @@ import { countBy, httpClient, runConcurrently, testConfig, type HttpClient } fro
 describe('two API instances sharing PostgreSQL and Redis', () => {
   const apis: Array<{ system: System; app: App; http: HttpClient }> = [];
   let drops: Array<() => Promise<void>> = [];
+  let psp: PspServer;
 
   before(async () => {
+    // The audit reconciles money with the payment provider: both instances talk to one simulator.
+    psp = await createPspServer({ config: testConfig({ PSP_DATA_DIR: 'memory://' }) });
+    const pspUrl = await psp.listen({ host: '127.0.0.1', port: 0 });
     const postgres = await freshPostgres();
     const redis = await freshRedisPrefix();
     const rabbit = await freshAmqpPrefix();
     drops = [() => rabbit.drop(apis.map((api) => api.system.broker)), () => postgres.drop(), () => redis.drop()];
     for (let i = 0; i < 2; i++) {
       const config = testConfig({
-        DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, AMQP_URL: rabbit.url, AMQP_PREFIX: rabbit.prefix, CATALOG_REFRESH_MS: 100_000,
+        DATABASE_URL: postgres.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, AMQP_URL: rabbit.url, AMQP_PREFIX: rabbit.prefix, CATALOG_REFRESH_MS: 100_000, PSP_URL: pspUrl,
       });
       // Each instance gets its own connection pool, as a separate process would.
       const system = await buildSystem(config);
@@ -39,6 +44,7 @@ describe('two API instances sharing PostgreSQL and Redis', () => {
       await api.system.close();
     }
     for (const drop of drops) await drop();
+    await psp.close();
   });
 
   it('when 3,000 buyers race for 200 units over both instances, then exactly 200 orders and the audit is clean on each', async () => {
