@@ -28,8 +28,15 @@ const AuditBody = Type.Object({
   violations: Type.Array(Violation),
 });
 
-/** Liveness, readiness, metrics and the audit. */
-export function registerOpsRoutes(app: App, { system, guards }: { system: System; guards: Guards }): void {
+/** Liveness, readiness, metrics, dead letters, the audit and the reconciliation. */
+export function registerOpsRoutes(app: App, deps: { system: System; guards: Guards }): void {
+  registerProbes(app, deps.system);
+  registerDeadLetterRoutes(app, deps);
+  registerAuditRoutes(app, deps);
+}
+
+/** What an orchestrator and Prometheus ask: unauthenticated (except /metrics with METRICS_TOKEN) and never rate limited. */
+function registerProbes(app: App, system: System): void {
   const noLimit = { rateLimit: false } as const;
 
   app.get('/health', { config: noLimit, schema: { hide: true } }, async () => ({ status: 'ok' }));
@@ -61,7 +68,9 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
     }
     return reply.type(system.metrics.registry.contentType).send(await system.metrics.registry.metrics());
   });
+}
 
+function registerDeadLetterRoutes(app: App, { system, guards }: { system: System; guards: Guards }): void {
   const DeadLetterBody = Type.Object({
     consumer: Type.String(), messageId: Type.String(), topic: Type.String(), payload: Type.Unknown(),
     attempts: Type.Integer(), lastError: Type.Union([Type.String(), Type.Null()]), deadAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
@@ -99,7 +108,9 @@ export function registerOpsRoutes(app: App, { system, guards }: { system: System
     if (!(await system.broker.replayDeadLetter(request.params.consumer, request.params.messageId))) throw new AppError('not_found', 'No such dead letter.');
     return reply.code(202).send({ replayed: true });
   });
+}
 
+function registerAuditRoutes(app: App, { system, guards }: { system: System; guards: Guards }): void {
   app.get('/v1/admin/audit', {
     preHandler: guards.auth('admin'),
     schema: {

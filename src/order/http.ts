@@ -9,6 +9,9 @@ const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positi
 const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
 const OrderBody = OrderSchema;
 const CartItemBody = CartItemSchema;
+/** Runs a purchase attempt, counting its outcome. */
+type Counted = <T>(kind: 'order' | 'cart', run: () => Promise<T>) => Promise<T>;
+
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
 export function registerOrderRoutes(app: App, { orders, guards, metrics }: { orders: Orders; guards: Guards; metrics: Metrics }): void {
@@ -80,6 +83,12 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     },
   }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
 
+  registerCartRoutes(app, { orders, guards, buyer, counted, soldOutFirst });
+  registerAdminOrderRoutes(app, orders, guards);
+}
+
+/** Cart-hold sales: add to cart (a purchase attempt like an order), list, give back, check out. */
+function registerCartRoutes(app: App, { orders, guards, buyer, counted, soldOutFirst }: { orders: Orders; guards: Guards; buyer: Hook[]; counted: Counted; soldOutFirst: Hook }): void {
   app.post('/v1/cart/items', {
     preHandler: buyer,
     config: { idempotency: 'atomic' },
@@ -106,6 +115,18 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     return reply.code(204).send(null);
   });
 
+  app.post('/v1/checkout', {
+    preHandler: buyer,
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'checkout', tags: ['cart'], summary: 'Turn your cart holds into orders (one per sale); hold expiry is kept', security: bearer,
+      response: { 201: Type.Object({ orders: Type.Array(OrderBody) }), ...errors(401, 403, 409, 422) },
+    },
+  }, async (request, reply) => reply.code(201).send({ orders: await orders.checkout(request.principal!.userId) }));
+}
+
+/** An admin cancels any order (a paid one is refunded). */
+function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): void {
   app.post('/v1/admin/orders/:id/cancel', {
     // The body is optional: no body means the defaults (Fastify would otherwise validate `undefined`).
     preValidation: async (request) => {
@@ -121,13 +142,4 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
       response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422, 503) },
     },
   }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
-
-  app.post('/v1/checkout', {
-    preHandler: buyer,
-    config: { idempotency: 'store' },
-    schema: {
-      operationId: 'checkout', tags: ['cart'], summary: 'Turn your cart holds into orders (one per sale); hold expiry is kept', security: bearer,
-      response: { 201: Type.Object({ orders: Type.Array(OrderBody) }), ...errors(401, 403, 409, 422) },
-    },
-  }, async (request, reply) => reply.code(201).send({ orders: await orders.checkout(request.principal!.userId) }));
 }
