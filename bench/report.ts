@@ -34,41 +34,51 @@ export function machine(): BenchReport['machine'] {
 
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || b === null || b === undefined || b === 0 ? null : Math.round((a / b) * 100) / 100);
 const check = (name: string, value: number | null, bound: string, ok: (v: number) => boolean): TargetCheck => ({ name, value, bound, met: value === null ? null : ok(value) });
+const atLeast = (n: number) => [`≥ ${n}`, (v: number) => v >= n] as const;
+const atMost = (n: number) => [`≤ ${n}`, (v: number) => v <= n] as const;
+
+/** Seed 001's cause 7: it oversells, so it is no yardstick for speed. */
+const RACY_BASELINE = 'check-then-update';
+
+/** flashsale's runs and the share of the ceiling's attempts/s each must reach in flash and multi. */
+const FLASHSALE_RUNS = [['flashsale-embedded', 0.5], ['flashsale-distributed', 0.4]] as const;
 
 /**
- * The issue's targets, as ratios between runs of the same invocation (absolute numbers on a shared
- * 2-core machine are noise). check-then-update is not a candidate for "best baseline": it oversells.
+ * Issue #14's targets, as ratios between runs of the same invocation (absolute numbers on a shared
+ * 2-core machine are noise). The correct baselines are every baseline but check-then-update.
  */
-export function targetChecks(runs: readonly RunResult[], _scenario: string): TargetCheck[] {
+export function targetChecks(runs: readonly RunResult[], scenario: string): TargetCheck[] {
   const live = runs.filter((r) => !r.skipped);
   const byName = new Map(live.map((r) => [r.name, r]));
-  const rate = (name: string) => byName.get(name)?.attempts_per_s;
-  const correctBaselines = live.filter((r) => r.kind === 'baseline' && r.name !== 'check-then-update');
-  const best = correctBaselines.reduce<RunResult | undefined>((top, r) => (!top || r.attempts_per_s > top.attempts_per_s ? r : top), undefined);
-  const checks: TargetCheck[] = [];
-  const embedded = byName.get('flashsale-embedded');
-  const distributed = byName.get('flashsale-distributed');
   const ceiling = byName.get('ceiling');
-  if (embedded) {
-    checks.push(
-      check('flashsale-embedded attempts/s ÷ ceiling', ratio(embedded.attempts_per_s, rate('ceiling')), '≥ 0.5', (v) => v >= 0.5),
-      check('flashsale-embedded attempts/s ÷ guarded-update', ratio(embedded.attempts_per_s, rate('guarded-update')), '≥ 10', (v) => v >= 10),
-      check(`flashsale-embedded attempts/s ÷ best correct baseline (${best?.name ?? 'none'})`, ratio(embedded.attempts_per_s, best?.attempts_per_s), '≥ 2', (v) => v >= 2),
-    );
-  }
-  if (distributed) {
-    checks.push(
-      check('flashsale-distributed attempts/s ÷ ceiling', ratio(distributed.attempts_per_s, rate('ceiling')), '≥ 0.35', (v) => v >= 0.35),
-      check('flashsale-distributed attempts/s ÷ redis-prededuct', ratio(distributed.attempts_per_s, rate('redis-prededuct')), '≥ 1.5', (v) => v >= 1.5),
-    );
-  }
-  for (const run of [embedded, distributed]) {
+  const baselines = live.filter((r) => r.kind === 'baseline' && r.name !== RACY_BASELINE);
+  const checks: TargetCheck[] = [];
+  for (const [name, share] of FLASHSALE_RUNS) {
+    const run = byName.get(name);
     if (!run) continue;
+    if (scenario === 'rush') {
+      const settled = run.settled_orders_per_s;
+      for (const b of baselines) {
+        // batched is the seeds' best durable approach: the bar against it is lower.
+        const [bound, ok] = atLeast(b.name === 'batched' ? 1.1 : 1.5);
+        checks.push(check(`${name} settled orders/s ÷ ${b.name}'s`, ratio(settled, b.settled_orders_per_s), bound, ok));
+      }
+      checks.push(check(`${name} settled orders/s ÷ ceiling attempts/s`, ratio(settled, ceiling?.attempts_per_s), ...atLeast(0.3)));
+      checks.push(check(`${name} ms from the last answer to the audit quiet-clean`, run.quiet_clean_ms ?? null, ...atMost(15_000)));
+    } else {
+      checks.push(check(`${name} attempts/s ÷ ceiling`, ratio(run.attempts_per_s, ceiling?.attempts_per_s), ...atLeast(share)));
+      for (const b of baselines) checks.push(check(`${name} attempts/s ÷ ${b.name}`, ratio(run.attempts_per_s, b.attempts_per_s), ...atLeast(1.2)));
+    }
     checks.push(
-      check(`${run.name} oversold units`, run.oversold, '= 0', (v) => v === 0),
-      check(`${run.name} rejected p99 ÷ ceiling p99`, ratio(run.rejected_p99_ms, ceiling?.p99_ms), '≤ 2', (v) => v <= 2),
-      check(`${run.name} ms from first request to last unit held`, run.sellout_ms, '≤ 1500', (v) => v <= 1500),
-      check(`${run.name} 5xx (not counting 503 sheds) + timeouts`, run.errors_5xx + run.timeouts, '= 0', (v) => v === 0),
+      check(`${name} p99 (accepted and refused) ÷ ceiling p99`, ratio(run.p99_ms, ceiling?.p99_ms), ...atMost(3)),
+      check(`${name} server event-loop delay max (ms)`, run.event_loop_delay_max_ms, ...atMost(100)),
+    );
+    if (name === 'flashsale-embedded' && (scenario === 'flash' || scenario === 'rush')) checks.push(check(`${name} peak RSS (MB)`, run.peak_rss_mb, ...atMost(400)));
+    checks.push(
+      check(`${name} oversold units`, run.oversold, '= 0', (v) => v === 0),
+      check(`${name} 5xx (not counting 503 sheds) + timeouts`, run.errors_5xx + run.timeouts, '= 0', (v) => v === 0),
+      check(`${name} audit violations${run.audit_problems ? ` (${run.audit_problems.slice(0, 2).map((p) => p.slice(0, 120)).join('; ')})` : ''}`,
+        run.audit_ok === null ? null : run.audit_ok ? 0 : Math.max(1, run.audit_problems?.length ?? 0), '= 0', (v) => v === 0),
     );
   }
   return checks;
