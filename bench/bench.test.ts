@@ -53,7 +53,21 @@ describe('flashsale bench', { timeout: 300_000 }, () => {
       assert.equal(run.accepted, 40);
       assert.equal(run.errors_5xx + run.timeouts, 0);
       assert.ok(run.db_tx_per_order !== null && run.db_tx_per_order > 0);
+      assert.equal(run.audit_ok, true, `${run.name} audit: ${run.audit_problems?.join('; ')}`);
     }
+    // Every process of ours reports its event-loop delay over the load and its peak RSS.
+    for (const run of report.runs) {
+      assert.ok(run.processes.length > 0, `${run.name} has no process figures`);
+      for (const p of run.processes) {
+        for (const figure of [p.peak_rss_mb, p.event_loop_delay_p50_ms, p.event_loop_delay_p99_ms, p.event_loop_delay_max_ms]) {
+          assert.ok(typeof figure === 'number' && figure >= 0, `${run.name} ${p.name}: ${JSON.stringify(p)}`);
+        }
+      }
+      assert.equal(run.event_loop_delay_max_ms, run.processes[0]!.event_loop_delay_max_ms);
+    }
+    // The distributed run is production's shape: the API and the worker are separate processes.
+    assert.deepEqual(byName.get('flashsale-distributed')!.processes.map((p) => p.name), ['api', 'worker']);
+    assert.deepEqual(byName.get('flashsale-embedded')!.processes.map((p) => p.name), ['start']);
     for (const name of ['guarded-update', 'serialized-consumer', 'batched', 'redis-prededuct']) {
       assert.equal(byName.get(name)!.oversold, 0, `${name} oversold`);
       assert.equal(byName.get(name)!.units_sold, 40, `${name} sold every unit`);
@@ -73,17 +87,57 @@ describe('flashsale bench', { timeout: 300_000 }, () => {
     assert.equal(json.buyers, 400);
     assert.equal(json.units, 40);
     for (const run of json.runs) {
-      for (const key of ['name', 'kind', 'attempts_per_s', 'accepted', 'oversold', 'p50_ms', 'p99_ms', 'accepted_p99_ms', 'rejected_p99_ms', 'sellout_ms', 'errors_5xx', 'db_tx_per_order']) {
+      for (const key of ['name', 'kind', 'attempts_per_s', 'accepted', 'oversold', 'p50_ms', 'p99_ms', 'accepted_p99_ms', 'rejected_p99_ms', 'sellout_ms', 'errors_5xx', 'db_tx_per_order',
+        'peak_rss_mb', 'event_loop_delay_p99_ms', 'event_loop_delay_max_ms', 'processes', 'audit_ok']) {
         assert.ok(key in run, `run ${run.name} lacks ${key}`);
       }
       assert.ok(['ceiling', 'flashsale', 'baseline'].includes(run.kind));
       assert.ok(run.attempts_per_s > 0);
     }
     assert.ok(json.targets.length > 0);
+    assert.ok(json.targets.some((t: { name: string }) => t.name === 'flashsale-embedded attempts/s ÷ batched'), 'a target against every correct baseline');
+    assert.ok(json.targets.some((t: { name: string }) => t.name === 'flashsale-distributed server event-loop delay max (ms)'));
     const markdown = await readFile(files.markdown, 'utf8');
     assert.match(markdown, /\| check-then-update \| baseline \|/);
     assert.match(markdown, /!\[attempts per second and stock left over time\]\(latest\.svg\)/);
     assert.match(await readFile(files.chart, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/);
+  });
+
+  it('when a rush of 200 buyers takes 200 units, then every order reaches the database, flashsale (API and worker apart) comes quiet-clean, and its backlog is sampled', async () => {
+    const rush = await runBench(options({ scenario: 'rush', buyers: 200, units: 200, only: ['ceiling', 'flashsale-embedded', 'flashsale-distributed', 'batched', 'redis-prededuct'] }));
+    assert.equal(rush.scenario, 'rush');
+    const byName = new Map(rush.runs.map((r) => [r.name, r]));
+    for (const run of rush.runs) assert.equal(run.skipped, undefined, `${run.name} skipped: ${run.skipped}`);
+    // The ceiling takes no orders: no finish line for it, its attempts/s is the yardstick.
+    assert.equal(byName.get('ceiling')!.settled_orders_per_s, undefined);
+    for (const run of rush.runs.filter((r) => r.kind !== 'ceiling')) {
+      assert.equal(run.accepted, 200, `${run.name}: every attempt succeeds`);
+      assert.equal(run.oversold, 0);
+      assert.equal(run.durable_orders, 200, `${run.name}: every accepted order in its database`);
+      assert.ok(run.settled_ms !== null && run.settled_ms !== undefined && run.settled_ms > 0, `${run.name} settled`);
+      assert.ok(typeof run.settled_orders_per_s === 'number' && run.settled_orders_per_s > 0);
+      assert.ok(run.backlog && run.backlog.length > 0, `${run.name} sampled`);
+      assert.equal(run.backlog.at(-1)!.orders, 200);
+      assert.equal(run.audit_ok, true, `${run.name} audit: ${run.audit_problems?.join('; ')}`);
+    }
+    for (const run of rush.runs.filter((r) => r.kind === 'flashsale')) {
+      assert.ok(typeof run.quiet_clean_ms === 'number', `${run.name} never quiet-clean: ${run.audit_problems?.join('; ')}`);
+      for (const sample of run.backlog!) assert.ok(typeof sample.outbox === 'number' && typeof sample.deliveries === 'number', `${run.name} backlog ${JSON.stringify(sample)}`);
+      // Sampled until quiet: the last sample finds nothing waiting.
+      assert.deepEqual([run.backlog!.at(-1)!.outbox, run.backlog!.at(-1)!.deliveries], [0, 0]);
+    }
+    // The API consumes nothing: the events were handled by the separate worker process.
+    assert.deepEqual(byName.get('flashsale-distributed')!.processes.map((p) => p.name), ['api', 'worker']);
+    for (const name of ['batched', 'redis-prededuct']) {
+      const run = byName.get(name)!;
+      assert.equal('quiet_clean_ms' in run, false, `${name} has no events to be quiet about`);
+      for (const sample of run.backlog!) assert.deepEqual([sample.outbox, sample.deliveries], [null, null]);
+    }
+    const targets = rush.targets.map((t) => t.name);
+    for (const name of ["flashsale-embedded settled orders/s ÷ batched's", "flashsale-distributed settled orders/s ÷ redis-prededuct's", 'flashsale-embedded settled orders/s ÷ ceiling attempts/s',
+      'flashsale-distributed ms from the last answer to the audit quiet-clean', 'flashsale-embedded peak RSS (MB)']) {
+      assert.ok(targets.includes(name), `missing target ${name}`);
+    }
   });
 
   it('when the lifecycle scenario runs, then winners pay, cancel or expire, and late buyers take every released unit', async () => {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { writeReport, terminalRows } from './report.ts';
-import { runBench, SCALES, type Scenario } from './run.ts';
+import { QUICK_SCALES, runBench, SCALES, type Scenario } from './run.ts';
 import { enginesFrom } from './targets.ts';
 
 export interface BenchFlags {
@@ -30,11 +30,13 @@ function positive(name: string, text: string | undefined, fallback: number): num
   return n;
 }
 
+const isScenario = (name: string): name is Scenario => Object.hasOwn(SCALES, name);
+
 /** `flashsale bench`: runs every run of one scenario, prints the table, writes the reports. */
 export async function benchCommand(flags: BenchFlags, argv: readonly string[]): Promise<boolean> {
-  if (flags.scenario !== 'flash' && flags.scenario !== 'multi' && flags.scenario !== 'lifecycle') throw new Error(`--scenario must be flash, multi or lifecycle, got ${flags.scenario}`);
+  if (!isScenario(flags.scenario)) throw new Error(`--scenario must be flash, multi, lifecycle or rush, got ${flags.scenario}`);
   const scenario: Scenario = flags.scenario;
-  const scale = { ...SCALES[scenario], ...(flags.quick ? SCALES.quick : {}) };
+  const scale = { ...SCALES[scenario], ...(flags.quick ? QUICK_SCALES[scenario] : {}) };
   const options = {
     scenario,
     buyers: positive('buyers', flags.buyers, scale.buyers),

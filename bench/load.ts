@@ -38,6 +38,8 @@ export interface LoadResult {
   records: AttemptRecord[];
   /** Wall time from the first request sent to the last answer received. */
   durationMs: number;
+  /** performance.now() when the load started: the records' times are relative to it. */
+  t0: number;
 }
 
 interface Pending {
@@ -131,7 +133,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     first = Math.min(first, r.startMs);
     last = Math.max(last, r.endMs);
   }
-  return { records, durationMs: records.length === 0 ? 0 : last - first };
+  return { records, durationMs: records.length === 0 ? 0 : last - first, t0 };
 }
 
 function createdId(text: string): string | undefined {

@@ -7,11 +7,12 @@ import type { Baseline } from './baselines/baseline.ts';
 import { BASELINES } from './baselines/index.ts';
 import { runLoad, type PlannedAttempt } from './load.ts';
 import { machine, targetChecks, type BenchReport } from './report.ts';
-import { skippedRun, summarize, type RunKind, type RunResult } from './summary.ts';
+import { skippedRun, summarize, type ProcessFigures, type RunKind, type RunResult } from './summary.ts';
 import { runLifecycle, type LifecycleTarget } from './lifecycle.ts';
-import { benchSecret, reachableEngines, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type ItemSpec, type RunningFlashsale, type RunningTarget } from './targets.ts';
+import { RushWatch } from './rush.ts';
+import { benchSecret, peakRssMb, reachableEngines, readProbe, resetProbe, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type EventLoopDelay, type ItemSpec, type RunningFlashsale, type RunningTarget } from './targets.ts';
 
-export type Scenario = 'flash' | 'multi' | 'lifecycle';
+export type Scenario = 'flash' | 'multi' | 'lifecycle' | 'rush';
 
 export interface BenchOptions {
   scenario: Scenario;
@@ -36,13 +37,21 @@ export interface BenchOptions {
   command: string;
 }
 
-/** The issue's scales: full and `--quick`. */
+/** The issues' scales: full, and `--quick` (a fifth of the buyers and of the units). */
 export const SCALES = {
   flash: { buyers: 10_000, units: 1_000, items: 1, perUserLimit: 1 },
   lifecycle: { buyers: 10_000, units: 1_000, items: 1, perUserLimit: 1 },
   multi: { buyers: 10_000, units: 1_000, items: 20, perUserLimit: 1 },
-  quick: { buyers: 2_000, units: 200 },
+  /** Every buyer wants one unit and there is one for each: every attempt should succeed. */
+  rush: { buyers: 20_000, units: 20_000, items: 1, perUserLimit: 1 },
 } as const;
+
+export const QUICK_SCALES: Record<Scenario, { buyers: number; units: number }> = {
+  flash: { buyers: 2_000, units: 200 },
+  lifecycle: { buyers: 2_000, units: 200 },
+  multi: { buyers: 2_000, units: 200 },
+  rush: { buyers: 4_000, units: 4_000 },
+};
 
 interface RunSpec {
   name: string;
@@ -108,7 +117,7 @@ function runSpecs(options: BenchOptions, secret: string): RunSpec[] {
       lifecycle: lifecycleOf,
     },
     {
-      name: 'flashsale-distributed', kind: 'flashsale', description: '`flashsale start` on PostgreSQL + Redis + RabbitMQ (all roles in one process)', needs: ['postgres', 'redis', 'rabbitmq'],
+      name: 'flashsale-distributed', kind: 'flashsale', description: '`flashsale api` and `flashsale worker` as separate processes (and `flashsale psp`) on PostgreSQL + Redis + RabbitMQ', needs: ['postgres', 'redis', 'rabbitmq'],
       start: (items) => startFlashsale({ mode: 'distributed', engines: options.engines, items, jwtSecret: secret, nodeArgs, paymentWindowS: options.paymentWindowS }),
       lifecycle: lifecycleOf,
     },
@@ -120,10 +129,11 @@ function runSpecs(options: BenchOptions, secret: string): RunSpec[] {
 async function measure(spec: RunSpec, options: BenchOptions, items: readonly ItemSpec[], attempts: ReadonlyArray<{ token: string; buyer: number; item: number }>): Promise<RunResult> {
   const target = await spec.start(items);
   let bar: SingleBar | undefined;
+  let watch: RushWatch | undefined;
   // Interrupted: stop the target and remove its data, or its process and database outlive the bench.
   const onSignal = () => {
     bar?.stop();
-    void target.abort().finally(() => process.exit(130));
+    void Promise.resolve(watch?.stop()).then(() => target.abort()).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -138,13 +148,19 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
     const unknownItem = JSON.stringify({ items: [{ saleItemId: randomUUID(), quantity: 1 }] });
     await runLoad({ url: target.url, connections: options.connections, attempts: planned.slice(0, options.warmup).map((a) => ({ token: a.token, body: unknownItem })), maxRetries: 0 });
     await target.markStart();
+    // The event-loop delay window of every process starts with the load.
+    await Promise.all(target.processes.map((p) => resetProbe(p)));
+    // The ceiling writes nothing: the rush's finish line is for targets that take orders.
+    if (options.scenario === 'rush' && spec.kind !== 'ceiling') watch = new RushWatch(target);
     const progressBar = bar;
     const startedAt = Date.now();
     const load = await runLoad({
       url: target.url, connections: options.connections, attempts: planned,
       ...(progressBar ? { onProgress: (done: number, accepted: number) => progressBar.update(done, { accepted }) } : {}),
     });
+    const eventLoop = await Promise.all(target.processes.map((p) => readProbe(p).catch((): EventLoopDelay | undefined => undefined)));
     bar?.stop();
+    const rush = watch ? await watch.finish(load) : undefined;
     const accepted = load.records.filter((r) => r.status >= 200 && r.status < 300);
     const lifecycle = options.scenario === 'lifecycle' && spec.lifecycle && accepted.length > 0
       ? await runLifecycle(spec.lifecycle(target), { records: load.records, attempts: planned }, {
@@ -152,10 +168,21 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
         firstOrderAt: startedAt + Math.min(...accepted.map((r) => r.endMs)),
       })
       : undefined;
+    const processes = await Promise.all(target.processes.map(async (p, i): Promise<ProcessFigures> => ({
+      name: p.name,
+      peak_rss_mb: await peakRssMb(p.pid),
+      event_loop_delay_p50_ms: eventLoop[i]?.p50_ms ?? null,
+      event_loop_delay_p99_ms: eventLoop[i]?.p99_ms ?? null,
+      event_loop_delay_max_ms: eventLoop[i]?.max_ms ?? null,
+    })));
     const facts = await target.finish();
-    return { ...summarize({ name: spec.name, kind: spec.kind, description: spec.description }, load.records, load.durationMs, options.units, facts), ...(lifecycle ? { lifecycle } : {}) };
+    return {
+      ...summarize({ name: spec.name, kind: spec.kind, description: spec.description }, load.records, load.durationMs, options.units, facts, { processes, ...(rush ? { rush } : {}) }),
+      ...(lifecycle ? { lifecycle } : {}),
+    };
   } catch (error) {
     bar?.stop();
+    await watch?.stop();
     await target.abort().catch(() => {});
     throw error;
   } finally {
@@ -191,12 +218,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       continue;
     }
     const result = await measure(spec, options, items, attempts);
-    log(`${spec.name}: ${result.attempts_per_s} attempts/s, ${result.accepted} accepted, oversold ${result.oversold}`);
+    const rushLine = result.settled_orders_per_s === undefined ? '' : `, ${result.settled_orders_per_s ?? '–'} settled orders/s${result.quiet_clean_ms === undefined ? '' : `, quiet-clean after ${result.quiet_clean_ms ?? '–'} ms`}`;
+    log(`${spec.name}: ${result.attempts_per_s} attempts/s, ${result.accepted} accepted, oversold ${result.oversold}${rushLine}, event-loop delay p99/max ${result.event_loop_delay_p99_ms ?? '–'}/${result.event_loop_delay_max_ms ?? '–'} ms, peak RSS ${result.peak_rss_mb ?? '–'} MB`);
     runs.push(result);
   }
   return {
     machine: machine(), command: options.command, started_at: started, scenario: options.scenario,
     buyers: options.buyers, units: options.units, items: options.items, per_user_limit: options.perUserLimit, connections: options.connections,
-    runs, targets: targetChecks(runs),
+    runs, targets: targetChecks(runs, options.scenario),
   };
 }

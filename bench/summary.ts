@@ -39,7 +39,28 @@ export interface RunResult {
   db_tx_per_order: number | null;
   /** flashsale only: purchase commits and attempts per commit (group commit at work). */
   group_commit?: { batches: number; attempts_per_batch: number };
+  /** Peak RSS of the process buyers talk to (VmHWM: since it started). */
   peak_rss_mb: number | null;
+  /** Event-loop delay of the process buyers talk to, over the load (bench/probe.ts). */
+  event_loop_delay_p50_ms: number | null;
+  event_loop_delay_p99_ms: number | null;
+  event_loop_delay_max_ms: number | null;
+  /** Each process of the run (flashsale-distributed: the API, then the worker), with the same figures. */
+  processes: ProcessFigures[];
+  /** The target's audit after the run: flashsale's (quiet in the rush, else live); a baseline's finds nothing oversold. */
+  audit_ok: boolean | null;
+  /** What the audit found, when it was not clean. */
+  audit_problems?: string[];
+  /** Rush only: accepted orders ÷ (first request → every accepted order in the database). */
+  settled_orders_per_s?: number | null;
+  /** Rush only: first request → every accepted order in the database. */
+  settled_ms?: number | null;
+  /** Rush only: orders in the database when the run ended. */
+  durable_orders?: number;
+  /** Rush only, flashsale only: last answer → the audit quiet-clean (every event delivered, every notice sent); null if not within the wait. */
+  quiet_clean_ms?: number | null;
+  /** Rush only: sampled every 250 ms during and after the load; outbox and deliveries are null for targets without events. */
+  backlog?: BacklogSample[];
   duration_ms: number;
   /** The lifecycle scenario's figures (flashsale runs only). */
   lifecycle?: LifecycleResult;
@@ -51,9 +72,39 @@ export interface TargetFacts {
   oversold: number;
   unitsSold: number;
   dbTransactions: number | null;
-  peakRssMb: number | null;
   /** flashsale only: group-commit transactions and attempts per transaction, from its /metrics. */
   groupCommit?: { batches: number; attemptsPerBatch: number };
+  auditOk: boolean;
+  auditProblems: string[];
+}
+
+/** One process of a run, as the bench measured it. */
+export interface ProcessFigures {
+  /** `start`, `api`, `worker` or `serve`. */
+  name: string;
+  peak_rss_mb: number | null;
+  event_loop_delay_p50_ms: number | null;
+  event_loop_delay_p99_ms: number | null;
+  event_loop_delay_max_ms: number | null;
+}
+
+/** One sample of the rush: orders in the database and the event backlog, ms since the first request. */
+export interface BacklogSample {
+  t_ms: number;
+  orders: number;
+  outbox: number | null;
+  deliveries: number | null;
+}
+
+/** What the rush measures besides the load itself (bench/rush.ts). */
+export interface RushFigures {
+  settled_orders_per_s: number | null;
+  settled_ms: number | null;
+  durable_orders: number;
+  quiet_clean_ms: number | null;
+  /** The quiet audit's last problems when it never came clean. */
+  quiet_problems: string[];
+  backlog: BacklogSample[];
 }
 
 const BUCKET_MS = 100;
@@ -74,6 +125,7 @@ export function summarize(
   durationMs: number,
   units: number,
   facts: TargetFacts,
+  measured: { processes: ProcessFigures[]; rush?: RushFigures },
 ): RunResult {
   const isAccepted = (r: AttemptRecord) => r.status >= 200 && r.status < 300;
   const accepted = records.filter(isAccepted);
@@ -84,6 +136,12 @@ export function summarize(
   const refusedMs = latencies(refused);
   const first = records.reduce((min, r) => Math.min(min, r.startMs), Infinity);
   const lastAccepted = accepted.reduce((max, r) => Math.max(max, r.endMs), 0);
+  const server = measured.processes[0];
+  const rush = measured.rush;
+  // In the rush, the audit must also have come quiet-clean (flashsale: every event delivered, every notice sent).
+  const quietMissed = rush !== undefined && run.kind === 'flashsale' && rush.quiet_clean_ms === null;
+  const auditOk = facts.auditOk && !quietMissed;
+  const auditProblems = [...facts.auditProblems, ...(quietMissed ? rush.quiet_problems.map((p) => `not quiet: ${p}`) : [])];
   return {
     ...run,
     attempts: records.length,
@@ -107,7 +165,18 @@ export function summarize(
     oversold: facts.oversold,
     units_sold: facts.unitsSold,
     db_tx_per_order: facts.dbTransactions === null || accepted.length === 0 ? null : round(facts.dbTransactions / accepted.length),
-    peak_rss_mb: facts.peakRssMb,
+    peak_rss_mb: server?.peak_rss_mb ?? null,
+    event_loop_delay_p50_ms: server?.event_loop_delay_p50_ms ?? null,
+    event_loop_delay_p99_ms: server?.event_loop_delay_p99_ms ?? null,
+    event_loop_delay_max_ms: server?.event_loop_delay_max_ms ?? null,
+    processes: measured.processes,
+    audit_ok: auditOk,
+    ...(auditProblems.length > 0 ? { audit_problems: auditProblems } : {}),
+    ...(rush ? {
+      settled_orders_per_s: rush.settled_orders_per_s, settled_ms: rush.settled_ms, durable_orders: rush.durable_orders,
+      ...(run.kind === 'flashsale' ? { quiet_clean_ms: rush.quiet_clean_ms } : {}),
+      backlog: rush.backlog,
+    } : {}),
     ...(facts.groupCommit ? { group_commit: { batches: facts.groupCommit.batches, attempts_per_batch: facts.groupCommit.attemptsPerBatch } } : {}),
     duration_ms: Math.round(durationMs),
     timeline: timeline(records, units),
@@ -146,6 +215,7 @@ export function skippedRun(run: { name: string; kind: RunKind; description: stri
   return {
     ...run, skipped: why, attempts: 0, attempts_per_s: 0, accepted: 0, rejected: {}, shed: 0, shed_codes: {}, errors_5xx: 0, timeouts: 0,
     p50_ms: 0, p90_ms: 0, p99_ms: 0, max_ms: 0, accepted_p50_ms: 0, accepted_p99_ms: 0, rejected_p50_ms: 0, rejected_p99_ms: 0,
-    sellout_ms: null, oversold: 0, units_sold: 0, db_tx_per_order: null, peak_rss_mb: null, duration_ms: 0, timeline: [],
+    sellout_ms: null, oversold: 0, units_sold: 0, db_tx_per_order: null, peak_rss_mb: null,
+    event_loop_delay_p50_ms: null, event_loop_delay_p99_ms: null, event_loop_delay_max_ms: null, processes: [], audit_ok: null, duration_ms: 0, timeline: [],
   };
 }
