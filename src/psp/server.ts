@@ -1,13 +1,15 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createHash, randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Config } from '../platform/config.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
+import { registerApiKeyCheck } from './auth.ts';
+import { registerBodyParsers } from './body-parsers.ts';
 import { PspCore, type RequestContext, type Result } from './core.ts';
 import { PspError } from './errors.ts';
-import { assertNestingWithinLimit, parseForm } from './form.ts';
-import type { Params } from './params.ts';
 import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
 import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
+import type { Params } from './params.ts';
+import { registerResponseShape, sendError, toPspError } from './responses.ts';
 import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 
@@ -33,16 +35,6 @@ export interface PspOptions {
 export type PspServer = FastifyInstance;
 
 const MEMORY = 'memory://';
-/**
- * On every answer: nothing may frame the hosted page (a framed Pay button can be clickjacked), and
- * nothing is cached (intents carry client secrets). Harmless on the JSON answers.
- */
-const RESPONSE_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'cache-control': 'no-store',
-};
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /**
@@ -82,60 +74,9 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     frameworkErrors: (error, _request, reply) => sendError(reply, toPspError(error)),
   });
 
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    let form;
-    try {
-      form = parseForm(String(body));
-    } catch (error) {
-      return done(error as Error, undefined); // a PspError 400 for a body beyond the form limits
-    }
-    done(null, form);
-  });
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, {});
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
-    }
-    try {
-      assertNestingWithinLimit(parsed);
-    } catch (error) {
-      return done(error as Error, undefined); // a PspError 400 for a body nested beyond the form limits
-    }
-    done(null, parsed);
-  });
-
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
-    const pspError = toPspError(error);
-    if (pspError.status >= 500) log.error({ err: error }, 'psp request failed');
-    return sendError(reply, pspError);
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
-
-  app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('request-id', request.id).headers(RESPONSE_HEADERS);
-    return payload;
-  });
-
-  // Authentication on the API and the simulator controls; /health and the hosted page are public.
-  const keyDigest = sha256(config.PSP_API_KEY);
-  app.addHook('onRequest', async (request) => {
-    // The matched route pattern, not the raw URL: an encoded or odd spelling of a path cannot slip past.
-    const route = request.routeOptions.url;
-    if (route === undefined || route === '/health' || route.startsWith('/pay/')) return; // unmatched: the 404 handler answers
-    const given = bearerKey(request.headers.authorization);
-    if (given === undefined) {
-      throw new PspError(401, 'invalid_request_error', 'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').');
-    }
-    if (!timingSafeEqual(sha256(given), keyDigest)) {
-      throw new PspError(401, 'invalid_request_error', `Invalid API Key provided: ${redact(given)}`, 'api_key_invalid');
-    }
-  });
+  registerBodyParsers(app);
+  registerResponseShape(app, log);
+  registerApiKeyCheck(app, config.PSP_API_KEY);
 
   const sleep = (ms: number) => abortableSleep(ms, closing.signal);
 
@@ -152,7 +93,7 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     }
     let result: Result;
     const stored = key === undefined ? undefined : store.idempotency.get(key);
-    const hash = sha256(JSON.stringify([request.method, request.routeOptions.url, request.params, params])).toString('base64url');
+    const hash = createHash('sha256').update(JSON.stringify([request.method, request.routeOptions.url, request.params, params])).digest('base64url');
     if (stored) {
       if (stored.hash !== hash) {
         throw new PspError(400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`);
@@ -329,24 +270,6 @@ function paramsOf(request: FastifyRequest): Params {
   return source as Params;
 }
 
-function bearerKey(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const [scheme, value] = header.split(' ', 2) as [string, string | undefined];
-  if (!value) return undefined;
-  if (scheme.toLowerCase() === 'bearer') return value.trim();
-  // `curl -u sk_test_…:` sends the key as the Basic user name, as Stripe accepts.
-  if (scheme.toLowerCase() === 'basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
-  return undefined;
-}
-
-function redact(key: string): string {
-  return key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(Math.min(20, key.length - 7))}${key.slice(-4)}`;
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
@@ -358,22 +281,6 @@ function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-function toPspError(error: unknown): PspError {
-  if (error instanceof PspError) return error;
-  const e = error as Partial<FastifyError>;
-  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
-  if (status >= 500) return new PspError(500, 'api_error', 'An unknown error occurred on the simulator.');
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new PspError(400, 'invalid_request_error', 'Send parameters as application/x-www-form-urlencoded (as Stripe does) or application/json.', 'content_type_invalid');
-  }
-  return new PspError(status, 'invalid_request_error', e.message ?? 'The request is malformed.');
-}
-
-function sendError(reply: FastifyReply, error: PspError) {
-  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="psp"');
-  return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
 }
 
 /**
