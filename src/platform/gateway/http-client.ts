@@ -1,7 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { encodeForm, type Form } from './form-encoding.ts';
-import { GatewayError, WebhookVerificationError, type PaymentGateway, type PaymentIntent, type Refund } from './gateway.ts';
+import { GatewayError, type PaymentGateway, type PaymentIntent, type Refund } from './gateway.ts';
+import { verifySignature } from './webhook-signature.ts';
 import { errorDetail, parseEvent, parseJson, toIntent, toListPage, toRefund, type HttpGatewayEvent } from './wire.ts';
 
 export type { HttpGatewayEvent } from './wire.ts';
@@ -91,28 +91,7 @@ export class HttpPaymentGateway implements PaymentGateway {
   }
 
   verifyWebhook(rawBody: string, signatureHeader: string | undefined, nowMs: number): HttpGatewayEvent {
-    if (!signatureHeader) throw new WebhookVerificationError('missing signature header');
-    let timestamp: number | undefined;
-    const signatures: Buffer[] = [];
-    for (const part of signatureHeader.split(',')) {
-      const at = part.indexOf('=');
-      if (at < 0) continue;
-      const key = part.slice(0, at).trim();
-      const value = part.slice(at + 1).trim();
-      if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
-      else if (key === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(Buffer.from(value, 'hex'));
-    }
-    if (timestamp === undefined) throw new WebhookVerificationError('signature header has no timestamp');
-    if (signatures.length === 0) throw new WebhookVerificationError('signature header has no v1 signature');
-    const matches = this.#opts.webhookSecrets.some((secret) => {
-      const expected = createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest();
-      // Every candidate is compared (no early exit on the first byte that differs), in constant time.
-      return signatures.map((given) => timingSafeEqual(given, expected)).includes(true);
-    });
-    if (!matches) throw new WebhookVerificationError('no signature matches the payload');
-    if (Math.abs(nowMs / 1000 - timestamp) > this.#opts.toleranceS) {
-      throw new WebhookVerificationError(`timestamp ${timestamp} is outside the ${this.#opts.toleranceS} s tolerance`);
-    }
+    verifySignature(rawBody, signatureHeader, nowMs, this.#opts);
     return parseEvent(rawBody);
   }
 
@@ -141,37 +120,20 @@ export class HttpPaymentGateway implements PaymentGateway {
   }
 
   async #call(method: 'GET' | 'POST', path: string, form?: Form, idempotencyKey?: string): Promise<unknown> {
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#opts.apiKey}`,
-      accept: 'application/json',
-      'user-agent': 'flashsale/0.1 (HttpPaymentGateway)',
-    };
-    let body: string | undefined;
-    if (method === 'POST') {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = encodeForm(form ?? {});
-      if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-    }
     const what = `${method} ${path}`;
-    let response: Response;
-    let text: string;
+    const { response, text } = await this.#exchange(what, path, requestInit(method, this.#opts.apiKey, form, idempotencyKey));
+    return answerOf(what, response, text);
+  }
+
+  /** Sends the request and reads the whole answer; no answer in time, or none at all, is a retryable GatewayError. */
+  async #exchange(what: string, path: string, init: RequestInit): Promise<{ response: Response; text: string }> {
     try {
-      response = await this.#fetch(`${this.#base}${path}`, { method, headers, body, signal: AbortSignal.timeout(this.#opts.timeoutMs), redirect: 'error' });
-      text = await response.text();
+      const response = await this.#fetch(`${this.#base}${path}`, { ...init, signal: AbortSignal.timeout(this.#opts.timeoutMs), redirect: 'error' });
+      return { response, text: await response.text() };
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
       throw new GatewayError(`${what}: ${timedOut ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${describe(error)}`}`, true, undefined);
     }
-    const parsed = parseJson(text);
-    if (response.status >= 200 && response.status < 300) {
-      if (parsed === undefined) throw new GatewayError(`${what}: answer is not JSON`, true, response.status);
-      return parsed;
-    }
-    const detail = errorDetail(parsed);
-    const message = `${what}: ${response.status}${detail.code ? ` ${detail.code}` : ''}${detail.message ? `: ${detail.message}` : ''}`;
-    const shouldRetry = response.headers.get('stripe-should-retry');
-    const retryable = shouldRetry !== null ? shouldRetry === 'true' : response.status >= 500 || response.status === 409 || response.status === 429;
-    throw new ProviderError(message, retryable, response.status, detail.code);
   }
 }
 
@@ -180,6 +142,36 @@ export class ProviderError extends GatewayError {
   constructor(message: string, retryable: boolean, status: number, readonly code: string | undefined) {
     super(message, retryable, status);
   }
+}
+
+/** Bearer key and JSON answers; a POST carries its form and, when given, its Idempotency-Key. */
+function requestInit(method: 'GET' | 'POST', apiKey: string, form: Form | undefined, idempotencyKey: string | undefined) {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${apiKey}`,
+    accept: 'application/json',
+    'user-agent': 'flashsale/0.1 (HttpPaymentGateway)',
+  };
+  let body: string | undefined;
+  if (method === 'POST') {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = encodeForm(form ?? {});
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+  }
+  return { method, headers, body };
+}
+
+/** A 2xx answer's JSON; any other status a ProviderError, retryable as Stripe-Should-Retry says or else for 5xx, 409 and 429. */
+function answerOf(what: string, response: Response, text: string): unknown {
+  const parsed = parseJson(text);
+  if (response.status >= 200 && response.status < 300) {
+    if (parsed === undefined) throw new GatewayError(`${what}: answer is not JSON`, true, response.status);
+    return parsed;
+  }
+  const detail = errorDetail(parsed);
+  const message = `${what}: ${response.status}${detail.code ? ` ${detail.code}` : ''}${detail.message ? `: ${detail.message}` : ''}`;
+  const shouldRetry = response.headers.get('stripe-should-retry');
+  const retryable = shouldRetry !== null ? shouldRetry === 'true' : response.status >= 500 || response.status === 409 || response.status === 429;
+  throw new ProviderError(message, retryable, response.status, detail.code);
 }
 
 function describe(error: unknown): string {
