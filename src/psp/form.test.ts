@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
-import { PspError } from './core.ts';
+import { PspError } from './errors.ts';
 import { FORM_LIMITS, parseForm } from './form.ts';
 import type { IntentObject } from './index.ts';
 import { startPsp, TEST_API_KEY, type RunningPsp } from './testing.ts';

@@ -1,4 +1,4 @@
-import { PspError } from './core.ts';
+import { PspError } from './errors.ts';
 
 /**
  * Parses an `application/x-www-form-urlencoded` body with the bracket notation Stripe's SDKs use:

@@ -1,12 +1,17 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../platform/config.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { PspCore, PspError, type Params, type RequestContext, type Result } from './core.ts';
-import { assertNestingWithinLimit, parseForm } from './form.ts';
-import { defaultKnobs, patchKnobs, seededRandom, type Knobs, type PspKnobConfig } from './knobs.ts';
-import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
-import { FileJournal, MemoryJournal, PspStore, type EventObject, type Op } from './state.ts';
+import { registerApiRoutes } from './api-routes.ts';
+import { registerApiKeyCheck } from './auth.ts';
+import { registerBodyParsers } from './body-parsers.ts';
+import { registerSimulatorControls } from './controls.ts';
+import { PspCore } from './core.ts';
+import { registerHostedPage } from './hosted-routes.ts';
+import { defaultKnobs, seededRandom, type PspKnobConfig } from './knobs.ts';
+import { registerResponseShape, sendError, toPspError } from './responses.ts';
+import type { Simulator } from './simulator.ts';
+import { FileJournal, MemoryJournal, PspStore } from './state.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 
 export type PspConfig = PspKnobConfig & Pick<Config,
@@ -31,17 +36,6 @@ export interface PspOptions {
 export type PspServer = FastifyInstance;
 
 const MEMORY = 'memory://';
-/**
- * On every answer: nothing may frame the hosted page (a framed Pay button can be clickjacked), and
- * nothing is cached (intents carry client secrets). Harmless on the JSON answers.
- */
-const RESPONSE_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-  'x-frame-options': 'DENY',
-  'x-content-type-options': 'nosniff',
-  'cache-control': 'no-store',
-};
-const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 /**
  * A payment service provider simulator whose wire format follows Stripe's: form-encoded (or JSON)
@@ -51,26 +45,8 @@ const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 export async function createPspServer(options: PspOptions): Promise<PspServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config);
-  const now = options.now ?? Date.now;
-  const random = options.random ?? seededRandom(config.PSP_SEED);
-  let knobs: Knobs = defaultKnobs(config);
-  const secrets = config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
-
-  const store = new PspStore(config.PSP_DATA_DIR === MEMORY ? new MemoryJournal() : new FileJournal(config.PSP_DATA_DIR));
-  const publicUrl = options.publicUrl ?? (() => config.PSP_PUBLIC_URL);
-  const core = new PspCore({ store, knobs: () => knobs, random, now, publicUrl });
-  const dispatcher = new WebhookDispatcher({
-    url: config.PSP_WEBHOOK_URL,
-    secrets,
-    now,
-    knobs: () => knobs,
-    retry: { attempts: 8, baseMs: 1000, maxMs: 60_000, ...options.webhookRetry },
-    attemptTimeoutMs: options.webhookAttemptTimeoutMs ?? 10_000,
-    log,
-    onOutcome: (eventId, outcome) => store.commit([{ op: 'delivery', eventId, ...outcome }]),
-  });
-  /** Aborted when the server closes: hanging (latency / timeout) requests answer at once. */
   const closing = new AbortController();
+  const sim = createSimulator(options, log, closing.signal);
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -79,316 +55,54 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
     genReqId: () => `req_${randomBytes(10).toString('hex')}`,
     frameworkErrors: (error, _request, reply) => sendError(reply, toPspError(error)),
   });
-
-  app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
-    let form;
-    try {
-      form = parseForm(String(body));
-    } catch (error) {
-      return done(error as Error, undefined); // a PspError 400 for a body beyond the form limits
-    }
-    done(null, form);
-  });
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, {});
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return done(new PspError(400, 'invalid_request_error', 'Invalid JSON received in the request body.', 'parameter_invalid_json'), undefined);
-    }
-    try {
-      assertNestingWithinLimit(parsed);
-    } catch (error) {
-      return done(error as Error, undefined); // a PspError 400 for a body nested beyond the form limits
-    }
-    done(null, parsed);
-  });
-
-  app.setErrorHandler((error: FastifyError, _request, reply) => {
-    const pspError = toPspError(error);
-    if (pspError.status >= 500) log.error({ err: error }, 'psp request failed');
-    return sendError(reply, pspError);
-  });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
-
-  app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('request-id', request.id).headers(RESPONSE_HEADERS);
-    return payload;
-  });
-
-  // Authentication on the API and the simulator controls; /health and the hosted page are public.
-  const keyDigest = sha256(config.PSP_API_KEY);
-  app.addHook('onRequest', async (request) => {
-    // The matched route pattern, not the raw URL: an encoded or odd spelling of a path cannot slip past.
-    const route = request.routeOptions.url;
-    if (route === undefined || route === '/health' || route.startsWith('/pay/')) return; // unmatched: the 404 handler answers
-    const given = bearerKey(request.headers.authorization);
-    if (given === undefined) {
-      throw new PspError(401, 'invalid_request_error', 'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').');
-    }
-    if (!timingSafeEqual(sha256(given), keyDigest)) {
-      throw new PspError(401, 'invalid_request_error', `Invalid API Key provided: ${redact(given)}`, 'api_key_invalid');
-    }
-  });
-
-  const sleep = (ms: number) => abortableSleep(ms, closing.signal);
-
-  /** Every /v1 call: latency knob, Idempotency-Key, one journal batch, webhooks, timeout knob. */
-  async function api(request: FastifyRequest, reply: FastifyReply, run: (params: Params, ctx: RequestContext) => Result): Promise<unknown> {
-    const once = requestKnobs(request.headers['x-sim-knobs']);
-    await sleep(once.latencyMs ?? knobs.latencyMs);
-    if (closing.signal.aborted) throw new PspError(503, 'api_error', 'The simulator is shutting down.');
-    const params = paramsOf(request);
-    const header = request.headers['idempotency-key'];
-    const key = request.method === 'POST' && typeof header === 'string' ? header : undefined;
-    if (key !== undefined && !KEY_PATTERN.test(key)) {
-      throw new PspError(400, 'invalid_request_error', 'Idempotency-Key must be 1–255 printable ASCII characters.', 'idempotency_key_invalid');
-    }
-    let result: Result;
-    const stored = key === undefined ? undefined : store.idempotency.get(key);
-    const hash = sha256(JSON.stringify([request.method, request.routeOptions.url, request.params, params])).toString('base64url');
-    if (stored) {
-      if (stored.hash !== hash) {
-        throw new PspError(400, 'idempotency_error', `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`);
-      }
-      reply.header('idempotent-replayed', 'true');
-      result = { status: stored.status, body: stored.body, ops: [] };
-    } else {
-      result = run(params, { requestId: request.id, idempotencyKey: key ?? null });
-      const ops: Op[] = [...result.ops];
-      if (key !== undefined) ops.push({ op: 'idempotency', key, response: { hash, status: result.status, body: result.body } });
-      store.commit(ops);
-      for (const op of ops) if (op.op === 'event') dispatcher.schedule(op.event, op.copies);
-    }
-    const timeoutRate = once.timeoutRate ?? knobs.timeoutRate;
-    if (timeoutRate > 0 && random() < timeoutRate) {
-      // Handled and durable, but the answer never arrives in time: the ambiguous case a client must survive.
-      await sleep(knobs.timeoutMs);
-      throw new PspError(504, 'api_error', 'The request timed out.');
-    }
-    return reply.code(result.status).send(result.body);
-  }
-
-  app.post('/v1/payment_intents', (request, reply) => api(request, reply, (params, ctx) => core.createIntent(params, ctx)));
-  app.get<{ Params: { id: string } }>('/v1/payment_intents/:id', (request, reply) =>
-    api(request, reply, () => ({ status: 200, body: core.intent(request.params.id), ops: [] })));
-  app.post<{ Params: { id: string } }>('/v1/payment_intents/:id/confirm', (request, reply) =>
-    api(request, reply, (params, ctx) => core.confirm(request.params.id, params, ctx)));
-  app.post<{ Params: { id: string } }>('/v1/payment_intents/:id/cancel', (request, reply) =>
-    api(request, reply, (params, ctx) => core.cancel(request.params.id, params, ctx)));
-  app.post('/v1/refunds', (request, reply) => api(request, reply, (params, ctx) => core.refund(params, ctx)));
-  app.get<{ Params: { id: string } }>('/v1/refunds/:id', (request, reply) =>
-    api(request, reply, () => ({ status: 200, body: core.refundById(request.params.id), ops: [] })));
-  app.get<{ Params: { id: string } }>('/v1/events/:id', (request, reply) =>
-    api(request, reply, () => ({ status: 200, body: core.eventById(request.params.id), ops: [] })));
-
-  // ---- lists, Stripe-shaped, newest first (one helper: listNewestFirst) ----
-  app.get('/v1/payment_intents', (request, reply) => api(request, reply, (params) =>
-    ({ status: 200, body: listNewestFirst('/v1/payment_intents', store.intents.values(), params), ops: [] })));
-  app.get('/v1/refunds', (request, reply) => api(request, reply, (params) =>
-    ({ status: 200, body: listNewestFirst('/v1/refunds', store.refunds.values(), params, whereParam(params, 'payment_intent', (r) => r.payment_intent)), ops: [] })));
-  app.get('/v1/events', (request, reply) => api(request, reply, (params) =>
-    ({ status: 200, body: listNewestFirst('/v1/events', store.events, params, whereParam(params, 'type', (e) => e.type)), ops: [] })));
-  // ---- end of lists ----
-
-  // ---- the hosted payment page ----
-  /** Pay and Decline only from the page itself: a form another site posts (CSRF) is refused before its body is read. */
-  async function refuseCrossSite(request: FastifyRequest, reply: FastifyReply) {
-    if (isCrossSite(request, publicUrl())) return reply.code(403).type('text/html; charset=utf-8').send(crossSitePage());
-  }
-  app.get<{ Params: { id: string }; Querystring: { result?: string } }>('/pay/:id', async (request, reply) => {
-    const intent = store.intents.get(request.params.id);
-    if (!intent) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(request.params.id));
-    const result = request.query.result;
-    const shown: PageResult = result === 'succeeded' || result === 'declined' || result === 'unchanged' ? result : undefined;
-    return reply.type('text/html; charset=utf-8').send(hostedPage(intent, shown));
-  });
-  for (const action of ['pay', 'decline'] as const) {
-    app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, { onRequest: refuseCrossSite }, async (request, reply) => {
-      const id = request.params.id;
-      if (!store.intents.has(id)) return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage(id));
-      const { ops, outcome } = core.hostedAction(id, action);
-      store.commit(ops);
-      for (const op of ops) if (op.op === 'event') dispatcher.schedule(op.event, op.copies);
-      return reply.redirect(`/pay/${encodeURIComponent(id)}?result=${outcome}`, 303);
-    });
-  }
-
-  // ---- simulator controls ----
-  app.get('/_sim/knobs', async () => knobs);
-  app.post('/_sim/knobs', async (request, reply) => {
-    const patched = patchKnobs(knobs, request.body ?? {});
-    if ('errors' in patched) return sendError(reply, new PspError(400, 'invalid_request_error', `Invalid knobs: ${patched.errors.join('; ')}`, 'parameter_invalid'));
-    knobs = patched.knobs;
-    log.info({ knobs }, 'psp knobs changed');
-    return knobs;
-  });
-  app.get<{ Querystring: { payment_intent?: string; type?: string } }>('/_sim/events', async (request) => {
-    const { payment_intent: intentId, type } = request.query;
-    const data = store.events
-      .filter((e) => (!type || e.type === type) && (!intentId || intentIdOf(e) === intentId))
-      .map((event) => ({ ...simEvent(event), event }));
-    return { object: 'list', data };
-  });
-  app.post<{ Params: { id: string } }>('/_sim/events/:id/resend', async (request) => {
-    const ops = core.resend(request.params.id);
-    store.commit(ops);
-    dispatcher.schedule(core.eventById(request.params.id), 1);
-    return simEvent(core.eventById(request.params.id));
-  });
-
-  app.get('/health', async () => ({ status: 'ok', intents: store.intents.size, events: store.events.length }));
+  registerBodyParsers(app);
+  registerResponseShape(app, log);
+  registerApiKeyCheck(app, config.PSP_API_KEY);
+  registerApiRoutes(app, sim);
+  registerHostedPage(app, sim);
+  registerSimulatorControls(app, sim);
+  app.get('/health', async () => ({ status: 'ok', intents: sim.store.intents.size, events: sim.store.events.length }));
 
   app.addHook('preClose', async () => {
     closing.abort();
-    dispatcher.close();
+    sim.dispatcher.close();
   });
-  app.addHook('onClose', async () => store.close());
+  app.addHook('onClose', async () => sim.store.close());
 
-  // Deliveries a previous run planned but did not finish go out again (at-least-once, like a provider).
-  for (const event of store.events) {
-    const pending = store.pendingCopies(event.id);
-    if (pending > 0) dispatcher.schedule(event, pending);
-  }
-
-  function simEvent(event: EventObject) {
-    const d = store.deliveries.get(event.id);
-    const copies = d?.copies ?? 0;
-    const status = copies === 0 ? 'dropped' : d && d.delivered + d.failed >= copies ? (d.failed > 0 ? 'failed' : 'delivered') : 'pending';
-    return {
-      id: event.id, type: event.type, created: event.created, payment_intent: intentIdOf(event), status,
-      copies, delivered: d?.delivered ?? 0, failed: d?.failed ?? 0, attempts: d?.attempts ?? 0,
-      last_status: d?.lastStatus ?? null, last_error: d?.lastError ?? null,
-    };
-  }
-
+  redeliverUnfinished(sim);
   return app;
 }
 
-function intentIdOf(event: EventObject): string {
-  const object = event.data.object;
-  return object.object === 'payment_intent' ? object.id : object.payment_intent;
+/** The state (replayed from the journal), the operations on it and the webhook sender, all reading the same knobs. */
+function createSimulator(options: PspOptions, log: Logger, closing: AbortSignal): Simulator {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const random = options.random ?? seededRandom(config.PSP_SEED);
+  const secrets = config.PSP_WEBHOOK_SECRET.split(',').map((s) => s.trim()).filter(Boolean);
+  const store = new PspStore(config.PSP_DATA_DIR === MEMORY ? new MemoryJournal() : new FileJournal(config.PSP_DATA_DIR));
+  const publicUrl = options.publicUrl ?? (() => config.PSP_PUBLIC_URL);
+  const sim: Simulator = {
+    store, log, random, publicUrl, closing,
+    knobs: defaultKnobs(config),
+    core: new PspCore({ store, knobs: () => sim.knobs, random, now, publicUrl }),
+    dispatcher: new WebhookDispatcher({
+      url: config.PSP_WEBHOOK_URL,
+      secrets,
+      now,
+      knobs: () => sim.knobs,
+      retry: { attempts: 8, baseMs: 1000, maxMs: 60_000, ...options.webhookRetry },
+      attemptTimeoutMs: options.webhookAttemptTimeoutMs ?? 10_000,
+      log,
+      onOutcome: (eventId, outcome) => store.commit([{ op: 'delivery', eventId, ...outcome }]),
+    }),
+  };
+  return sim;
 }
 
-/**
- * Stripe's list shape `{ object: 'list', url, has_more, data }`, newest first: `limit` (clamped to
- * 1–100, default 10) and `starting_after` (the last id of the previous page; an unknown one lists
- * nothing). The store keeps items in creation order (a Map keeps a key's first position on update).
- */
-function listNewestFirst<T extends { id: string }>(url: string, oldestFirst: Iterable<T>, params: Params, matches: (item: T) => boolean = () => true) {
-  const limitText = params.limit;
-  const limit = typeof limitText === 'string' && /^\d+$/.test(limitText) ? Math.min(100, Math.max(1, Number(limitText))) : 10;
-  let newest = [...oldestFirst].reverse().filter(matches);
-  if (typeof params.starting_after === 'string') {
-    const at = newest.findIndex((item) => item.id === params.starting_after);
-    newest = at < 0 ? [] : newest.slice(at + 1);
+/** Deliveries a previous run planned but did not finish go out again (at-least-once, like a provider). */
+function redeliverUnfinished(sim: Simulator): void {
+  for (const event of sim.store.events) {
+    const pending = sim.store.pendingCopies(event.id);
+    if (pending > 0) sim.dispatcher.schedule(event, pending);
   }
-  return { object: 'list', url, has_more: newest.length > limit, data: newest.slice(0, limit) };
-}
-
-/** A list filter from a query parameter (`?type=…`): items whose field equals it, or all when it is absent. */
-function whereParam<T>(params: Params, name: string, field: (item: T) => string): (item: T) => boolean {
-  const wanted = params[name];
-  return typeof wanted === 'string' ? (item) => field(item) === wanted : () => true;
-}
-
-/**
- * A browser's cross-site form post: `Sec-Fetch-Site` other than same-origin, or an `Origin` that is
- * neither the public URL's (behind a proxy) nor the one the request reached. No Origin at all is not a
- * browser's form post (curl, the README tour) and passes.
- */
-function isCrossSite(request: FastifyRequest, publicUrl: string): boolean {
-  const site = request.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
-  const origin = request.headers.origin;
-  if (origin === undefined) return false;
-  const given = originOf(origin);
-  return given === undefined || (given !== originOf(publicUrl) && given !== originOf(`${request.protocol}://${request.host}`));
-}
-
-/** `https://Example.test:443/x` → `https://example.test`; undefined for `null` (an opaque origin) or a non-URL. */
-function originOf(url: string): string | undefined {
-  try {
-    const { origin } = new URL(url);
-    return origin === 'null' ? undefined : origin;
-  } catch {
-    return undefined;
-  }
-}
-
-function paramsOf(request: FastifyRequest): Params {
-  const source: unknown = request.method === 'GET' ? request.query : request.body;
-  if (source === undefined || source === null) return {};
-  if (typeof source !== 'object' || Array.isArray(source)) throw new PspError(400, 'invalid_request_error', 'The request body must be an object of parameters.');
-  return source as Params;
-}
-
-function bearerKey(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const [scheme, value] = header.split(' ', 2) as [string, string | undefined];
-  if (!value) return undefined;
-  if (scheme.toLowerCase() === 'bearer') return value.trim();
-  // `curl -u sk_test_…:` sends the key as the Basic user name, as Stripe accepts.
-  if (scheme.toLowerCase() === 'basic') return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
-  return undefined;
-}
-
-function redact(key: string): string {
-  return key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(Math.min(20, key.length - 7))}${key.slice(-4)}`;
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
-function toPspError(error: unknown): PspError {
-  if (error instanceof PspError) return error;
-  const e = error as Partial<FastifyError>;
-  const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
-  if (status >= 500) return new PspError(500, 'api_error', 'An unknown error occurred on the simulator.');
-  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return new PspError(400, 'invalid_request_error', 'Send parameters as application/x-www-form-urlencoded (as Stripe does) or application/json.', 'content_type_invalid');
-  }
-  return new PspError(status, 'invalid_request_error', e.message ?? 'The request is malformed.');
-}
-
-function sendError(reply: FastifyReply, error: PspError) {
-  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="psp"');
-  return reply.code(error.status).type('application/json; charset=utf-8').send(error.toBody());
-}
-
-/**
- * Per-request knobs: `X-Sim-Knobs: {"latencyMs": 2000, "timeoutRate": 1}` applies to that call
- * only (declines per request use the provider's test cards, e.g. `pm_card_chargeDeclined`).
- */
-function requestKnobs(header: string | string[] | undefined): { latencyMs?: number; timeoutRate?: number } {
-  if (typeof header !== 'string') return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(header);
-  } catch {
-    throw new PspError(400, 'invalid_request_error', 'X-Sim-Knobs must be a JSON object.');
-  }
-  const { latencyMs, timeoutRate } = (parsed ?? {}) as Record<string, unknown>;
-  const knobs: { latencyMs?: number; timeoutRate?: number } = {};
-  if (typeof latencyMs === 'number' && latencyMs >= 0 && latencyMs <= 600_000) knobs.latencyMs = latencyMs;
-  if (typeof timeoutRate === 'number' && timeoutRate >= 0 && timeoutRate <= 1) knobs.timeoutRate = timeoutRate;
-  return knobs;
 }

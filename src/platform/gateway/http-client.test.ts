@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../config.ts';
+import { encodeForm } from './form-encoding.ts';
 import { GatewayError, WebhookVerificationError } from './gateway.ts';
-import { encodeForm, HttpPaymentGateway } from './http-client.ts';
+import { HttpPaymentGateway } from './http-client.ts';
 import { startPsp, TEST_API_KEY, TEST_WEBHOOK_SECRET, type RunningPsp } from '../../psp/testing.ts';
 
 const SECRET = 'whsec_current_secret_0123456789';

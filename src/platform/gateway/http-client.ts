@@ -1,10 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../config.ts';
-import { hasLoneSurrogate } from '../unicode.ts';
-import {
-  GatewayError, WebhookVerificationError,
-  type GatewayEvent, type IntentStatus, type PaymentGateway, type PaymentIntent, type Refund,
-} from './gateway.ts';
+import { encodeForm, type Form } from './form-encoding.ts';
+import { GatewayError, type PaymentGateway, type PaymentIntent, type Refund } from './gateway.ts';
+import { verifySignature } from './webhook-signature.ts';
+import { errorDetail, parseEvent, parseJson, toIntent, toListPage, toRefund, type HttpGatewayEvent } from './wire.ts';
+
+export type { HttpGatewayEvent } from './wire.ts';
 
 export interface HttpGatewayOptions {
   /** The provider's base URL, e.g. http://127.0.0.1:3001 (the simulator) or https://api.stripe.com. */
@@ -19,16 +19,6 @@ export interface HttpGatewayOptions {
   /** Injectable for tests; defaults to the global fetch. */
   fetch?: typeof fetch;
 }
-
-/** A verified event, with what a refund event carries (it names the intent but is not one). */
-export interface HttpGatewayEvent extends GatewayEvent {
-  /** The payment intent the event is about: the intent's id, or a refund's `payment_intent`. */
-  intentId: string | undefined;
-  /** Set for `charge.refunded`. */
-  refund: Refund | undefined;
-}
-
-type Form = Record<string, string | number | Record<string, string | number>>;
 
 /**
  * PaymentGateway over HTTP, speaking Stripe's wire format (form-encoded bodies with bracket
@@ -100,18 +90,21 @@ export class HttpPaymentGateway implements PaymentGateway {
     return (await this.#listAll('/v1/refunds')).map(toRefund);
   }
 
+  verifyWebhook(rawBody: string, signatureHeader: string | undefined, nowMs: number): HttpGatewayEvent {
+    verifySignature(rawBody, signatureHeader, nowMs, this.#opts);
+    return parseEvent(rawBody);
+  }
+
   /** Follows a Stripe list (newest first, `starting_after` cursor) to its end; answers oldest first. */
   async #listAll(path: string): Promise<unknown[]> {
     const all: unknown[] = [];
     let after: string | undefined;
     for (;;) {
       const query = new URLSearchParams({ limit: '100', ...(after ? { starting_after: after } : {}) });
-      const page = await this.#readPage(`${path}?${query}`);
-      if (!isObject(page) || !Array.isArray(page.data)) throw new GatewayError(`GET ${path}: answer is not a list`, false);
+      const page = toListPage(await this.#readPage(`${path}?${query}`), path);
       all.push(...page.data);
-      const last: unknown = page.data.at(-1);
-      if (page.has_more !== true || !isObject(last) || typeof last.id !== 'string') return all.reverse();
-      after = last.id;
+      if (page.nextAfter === undefined) return all.reverse();
+      after = page.nextAfter;
     }
   }
 
@@ -126,70 +119,21 @@ export class HttpPaymentGateway implements PaymentGateway {
     }
   }
 
-  verifyWebhook(rawBody: string, signatureHeader: string | undefined, nowMs: number): HttpGatewayEvent {
-    if (!signatureHeader) throw new WebhookVerificationError('missing signature header');
-    let timestamp: number | undefined;
-    const signatures: Buffer[] = [];
-    for (const part of signatureHeader.split(',')) {
-      const at = part.indexOf('=');
-      if (at < 0) continue;
-      const key = part.slice(0, at).trim();
-      const value = part.slice(at + 1).trim();
-      if (key === 't' && /^\d{1,12}$/.test(value)) timestamp = Number(value);
-      else if (key === 'v1' && /^[0-9a-f]{64}$/i.test(value)) signatures.push(Buffer.from(value, 'hex'));
-    }
-    if (timestamp === undefined) throw new WebhookVerificationError('signature header has no timestamp');
-    if (signatures.length === 0) throw new WebhookVerificationError('signature header has no v1 signature');
-    const matches = this.#opts.webhookSecrets.some((secret) => {
-      const expected = createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest();
-      // Every candidate is compared (no early exit on the first byte that differs), in constant time.
-      return signatures.map((given) => timingSafeEqual(given, expected)).includes(true);
-    });
-    if (!matches) throw new WebhookVerificationError('no signature matches the payload');
-    if (Math.abs(nowMs / 1000 - timestamp) > this.#opts.toleranceS) {
-      throw new WebhookVerificationError(`timestamp ${timestamp} is outside the ${this.#opts.toleranceS} s tolerance`);
-    }
-    let event: unknown;
-    try {
-      event = JSON.parse(rawBody);
-    } catch {
-      throw new WebhookVerificationError('body is not JSON');
-    }
-    return toEvent(event);
+  async #call(method: 'GET' | 'POST', path: string, form?: Form, idempotencyKey?: string): Promise<unknown> {
+    const what = `${method} ${path}`;
+    const { response, text } = await this.#exchange(what, path, requestInit(method, this.#opts.apiKey, form, idempotencyKey));
+    return answerOf(what, response, text);
   }
 
-  async #call(method: 'GET' | 'POST', path: string, form?: Form, idempotencyKey?: string): Promise<unknown> {
-    const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#opts.apiKey}`,
-      accept: 'application/json',
-      'user-agent': 'flashsale/0.1 (HttpPaymentGateway)',
-    };
-    let body: string | undefined;
-    if (method === 'POST') {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = encodeForm(form ?? {});
-      if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
-    }
-    const what = `${method} ${path}`;
-    let response: Response;
-    let text: string;
+  /** Sends the request and reads the whole answer; no answer in time, or none at all, is a retryable GatewayError. */
+  async #exchange(what: string, path: string, init: RequestInit): Promise<{ response: Response; text: string }> {
     try {
-      response = await this.#fetch(`${this.#base}${path}`, { method, headers, body, signal: AbortSignal.timeout(this.#opts.timeoutMs), redirect: 'error' });
-      text = await response.text();
+      const response = await this.#fetch(`${this.#base}${path}`, { ...init, signal: AbortSignal.timeout(this.#opts.timeoutMs), redirect: 'error' });
+      return { response, text: await response.text() };
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
       throw new GatewayError(`${what}: ${timedOut ? `no answer within ${this.#opts.timeoutMs} ms` : `network error: ${describe(error)}`}`, true, undefined);
     }
-    const parsed = parseJson(text);
-    if (response.status >= 200 && response.status < 300) {
-      if (parsed === undefined) throw new GatewayError(`${what}: answer is not JSON`, true, response.status);
-      return parsed;
-    }
-    const detail = errorDetail(parsed);
-    const message = `${what}: ${response.status}${detail.code ? ` ${detail.code}` : ''}${detail.message ? `: ${detail.message}` : ''}`;
-    const shouldRetry = response.headers.get('stripe-should-retry');
-    const retryable = shouldRetry !== null ? shouldRetry === 'true' : response.status >= 500 || response.status === 409 || response.status === 429;
-    throw new ProviderError(message, retryable, response.status, detail.code);
   }
 }
 
@@ -200,110 +144,34 @@ export class ProviderError extends GatewayError {
   }
 }
 
-/** Stripe's form encoding: nested objects as `metadata[order_id]=…`. */
-export function encodeForm(form: Form): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(form)) {
-    if (typeof value === 'object') for (const [sub, v] of Object.entries(value)) params.append(`${key}[${sub}]`, String(v));
-    else params.append(key, String(value));
-  }
-  return params.toString();
-}
-
-const INTENT_STATUSES: readonly string[] = ['requires_payment_method', 'requires_confirmation', 'processing', 'succeeded', 'canceled'];
-
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
-function toIntent(value: unknown): PaymentIntent {
-  if (!isObject(value) || value.object !== 'payment_intent' || typeof value.id !== 'string' || typeof value.amount !== 'number') {
-    throw new GatewayError('provider answered something that is not a payment intent', false);
-  }
-  const rawStatus = str(value.status) ?? '';
-  // `requires_action` (3-D Secure and the like) is, for us, still waiting for the buyer.
-  const status = (INTENT_STATUSES.includes(rawStatus) ? rawStatus : rawStatus === 'requires_action' || rawStatus === 'requires_capture' ? 'processing' : 'requires_payment_method') as IntentStatus;
-  const metadata = isObject(value.metadata) ? value.metadata : {};
-  const nextAction = isObject(value.next_action) ? value.next_action : {};
-  const redirect = isObject(nextAction.redirect_to_url) ? nextAction.redirect_to_url : {};
-  const lastError = isObject(value.last_payment_error) ? value.last_payment_error : undefined;
-  return {
-    id: value.id,
-    amount: value.amount,
-    currency: str(value.currency) ?? '',
-    status,
-    orderId: str(metadata.order_id) ?? '',
-    hostedUrl: str(redirect.url) ?? '',
-    lastError: lastError ? str(lastError.message) ?? str(lastError.code) ?? 'payment failed' : null,
+/** Bearer key and JSON answers; a POST carries its form and, when given, its Idempotency-Key. */
+function requestInit(method: 'GET' | 'POST', apiKey: string, form: Form | undefined, idempotencyKey: string | undefined) {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${apiKey}`,
+    accept: 'application/json',
+    'user-agent': 'flashsale/0.1 (HttpPaymentGateway)',
   };
+  let body: string | undefined;
+  if (method === 'POST') {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = encodeForm(form ?? {});
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+  }
+  return { method, headers, body };
 }
 
-function toRefund(value: unknown): Refund {
-  if (!isObject(value) || value.object !== 'refund' || typeof value.id !== 'string' || typeof value.amount !== 'number') {
-    throw new GatewayError('provider answered something that is not a refund', false);
+/** A 2xx answer's JSON; any other status a ProviderError, retryable as Stripe-Should-Retry says or else for 5xx, 409 and 429. */
+function answerOf(what: string, response: Response, text: string): unknown {
+  const parsed = parseJson(text);
+  if (response.status >= 200 && response.status < 300) {
+    if (parsed === undefined) throw new GatewayError(`${what}: answer is not JSON`, true, response.status);
+    return parsed;
   }
-  const status = str(value.status);
-  return {
-    id: value.id,
-    paymentIntentId: str(value.payment_intent) ?? '',
-    amount: value.amount,
-    status: status === 'succeeded' || status === 'failed' ? status : 'pending',
-  };
-}
-
-function toEvent(value: unknown): HttpGatewayEvent {
-  if (!isObject(value) || value.object !== 'event' || typeof value.id !== 'string' || typeof value.type !== 'string') {
-    throw new WebhookVerificationError('body is not an event');
-  }
-  const object = isObject(value.data) && isObject(value.data.object) ? value.data.object : undefined;
-  let intent: PaymentIntent | undefined;
-  let refund: Refund | undefined;
-  let intentId: string | undefined;
-  if (object?.object === 'payment_intent') {
-    intent = toIntent(object);
-    intentId = intent.id;
-  } else if (object?.object === 'refund') {
-    refund = toRefund(object);
-    intentId = refund.paymentIntentId || undefined;
-  } else if (object && typeof object.payment_intent === 'string') {
-    intentId = object.payment_intent; // a charge, as the real provider sends with charge.refunded
-  }
-  const event = { id: value.id, type: value.type, created: typeof value.created === 'number' ? value.created : 0, intent, intentId, refund };
-  assertStorable(event);
-  return event;
-}
-
-/**
- * The event's text the payment component stores must be storable: PostgreSQL refuses a NUL and a
- * lone UTF-16 surrogate (valid JSON: "\ud800"), which would fail its transaction as a 500. A plain
- * Error, not a WebhookVerificationError: the signature is genuine, the content malformed (→ 422).
- */
-function assertStorable(event: HttpGatewayEvent): void {
-  const texts: Array<[string, string | null | undefined]> = [
-    ['event id', event.id], ['event type', event.type],
-    ['intent id', event.intent?.id], ['currency', event.intent?.currency], ['metadata.order_id', event.intent?.orderId],
-    ['last_payment_error', event.intent?.lastError], ['refund id', event.refund?.id], ['payment_intent', event.intentId],
-  ];
-  for (const [field, text] of texts) {
-    if (text && (text.includes('\u0000') || hasLoneSurrogate(text))) {
-      throw new Error(`webhook event's ${field} holds text that cannot be stored (a NUL or a lone UTF-16 surrogate)`);
-    }
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function errorDetail(body: unknown): { code: string | undefined; message: string | undefined } {
-  const error = isObject(body) && isObject(body.error) ? body.error : {};
-  const message = str(error.message);
-  const type = str(error.type);
-  return { code: str(error.code), message: type && message ? `${message} (${type})` : message ?? type };
+  const detail = errorDetail(parsed);
+  const message = `${what}: ${response.status}${detail.code ? ` ${detail.code}` : ''}${detail.message ? `: ${detail.message}` : ''}`;
+  const shouldRetry = response.headers.get('stripe-should-retry');
+  const retryable = shouldRetry !== null ? shouldRetry === 'true' : response.status >= 500 || response.status === 409 || response.status === 429;
+  throw new ProviderError(message, retryable, response.status, detail.code);
 }
 
 function describe(error: unknown): string {
