@@ -243,9 +243,9 @@ function withEngineOptions(command: Command): Command {
 
 withEngineOptions(program.command('bench'))
   .description('Run a flash sale against flashsale and the seeds\' approaches, report attempts/s, latencies, oversold (bench/results/)')
-  .option('--scenario <name>', 'flash (one item), multi (20 items, 1-3 per buyer) or lifecycle (flash, then pay / cancel / expire and re-sell)', 'flash')
+  .option('--scenario <name>', 'flash (one item), multi (20 items, 1-3 per buyer), lifecycle (flash, then pay / cancel / expire and re-sell) or rush (a unit for every buyer: settled orders/s)', 'flash')
   .option('--window <s>', 'lifecycle: the payment window in seconds', '20')
-  .option('--quick', 'every run on a smaller scale: 2,000 buyers, 200 units')
+  .option('--quick', 'every run on a smaller scale (see docs/benchmarks.md for each scenario\'s quick size)')
   .option('--buyers <n>', 'virtual buyers, each with its own token')
   .option('--units <n>', 'units on sale, over all items')
   .option('--items <n>', 'sale items')
