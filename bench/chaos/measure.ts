@@ -140,7 +140,7 @@ async function countDoubled(cluster: ChaosCluster, captured: Map<string, Set<str
   tally.doubled.push(['orders with two terminal transitions', await excess(
     `select count(*) as c from outbox where topic = any('{${TERMINAL_EVENTS.join(',')}}') group by payload->>'orderId' having count(*) > 1`)]);
   tally.doubled.push(['holds released twice', await excess(`select count(*) as c from outbox where topic = 'stock.released' group by payload->>'holdId' having count(*) > 1`)]);
-  tally.doubled.push(['holds committed twice', await excess(`select count(*) as c from outbox where topic = 'stock.committed' group by payload->>'holdId' having count(*) > 1`)]);
+  tally.doubled.push(['holds sold twice', await excess(`select count(*) as c from outbox where topic = 'stock.sold' group by payload->>'holdId' having count(*) > 1`)]);
   tally.doubled.push(['payments recorded twice', await excess(`select count(*) as c from outbox where topic = 'payment.succeeded' group by payload->>'orderId' having count(*) > 1`)]);
   tally.doubled.push(['refunds issued twice', await excess(`select count(*) as c from outbox where topic = 'payment.refunded' group by payload->>'orderId' having count(*) > 1`)]);
   tally.doubled.push(['notices sent twice', await excess(`select count(*) as c from notifications group by user_id, kind, channel having count(*) > 1`)]);

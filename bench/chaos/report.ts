@@ -49,7 +49,7 @@ then counts from the database, the simulator's records and the processes' logs:
 - **lost**: an accepted order missing, an order stuck awaiting payment, a capture neither applied nor
   refunded, a Pay the simulator took but never captured, an event never published, a notice never
   sent, a unit still held by a closed order, a hold without an order (must be 0).
-- **doubled**: two terminal transitions of one order, a hold released or committed twice, a payment
+- **doubled**: two terminal transitions of one order, a hold released or sold twice, a payment
   or refund recorded twice, a notice of one kind sent twice to one buyer, an order captured twice at
   the provider (must be 0).
 - **money_mismatches**: differences the audit's reconciliation found between the database and the

@@ -4,7 +4,8 @@ import { Type, type Static } from '@sinclair/typebox';
 export const InventoryTopics = {
   reserved: 'stock.reserved',
   released: 'stock.released',
-  committed: 'stock.committed',
+  /** A paid order's held units became sold. */
+  sold: 'stock.sold',
   soldOut: 'stock.sold_out',
   restocked: 'stock.restocked',
   /** Internal: a cart hold's time is up (delayed message to itself). */
@@ -25,8 +26,8 @@ export type StockSoldOut = Static<typeof StockSoldOut>;
 export const StockRestocked = Type.Object({ saleItemId: Type.String(), available: Type.Integer() });
 export type StockRestocked = Static<typeof StockRestocked>;
 
-export const StockCommitted = Type.Object({ holdId: Type.String(), orderId: Type.String(), saleItemId: Type.String(), quantity: Type.Integer() });
-export type StockCommitted = Static<typeof StockCommitted>;
+export const StockSold = Type.Object({ holdId: Type.String(), orderId: Type.String(), saleItemId: Type.String(), quantity: Type.Integer() });
+export type StockSold = Static<typeof StockSold>;
 
 export const HoldExpiry = Type.Object({ holdId: Type.String() });
 export type HoldExpiry = Static<typeof HoldExpiry>;

@@ -11,7 +11,7 @@ import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, 
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
-import { commitOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
+import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
 import { provisionStock, rebuildGate } from './provisioning.ts';
 import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { auditStock } from './audit.ts';
@@ -69,7 +69,7 @@ export interface Inventory extends InventoryPurchase {
   /** Cart holds whose time ran out, oldest expiry first (the sweeper releases them). */
   expiredCartHolds(limit: number): Promise<string[]>;
   /** The order was paid: its held units become sold. Idempotent. */
-  commitOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]>;
+  sellOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]>;
   /** An admin cancelled a paid order: its sold units go back on sale (`restock`) or are written off. */
   unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]>;
   /** Hold status per order, for the cross-component audit. */
@@ -109,7 +109,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     releaseOrder: (tx, orderId, reason) => releaseOrder(ctx, tx, orderId, reason),
     releaseHolds: (tx, holdIds, reason) => releaseHolds(ctx, tx, holdIds, reason),
     expiredCartHolds: (limit) => expiredCartHolds(ctx, limit),
-    commitOrder: (tx, orderId) => commitOrder(ctx, tx, orderId),
+    sellOrder: (tx, orderId) => sellOrder(ctx, tx, orderId),
     unsellOrder: (tx, orderId, restock) => unsellOrder(ctx, tx, orderId, restock),
     holdsOfOrders: () => holdsOfOrders(ctx),
     audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),

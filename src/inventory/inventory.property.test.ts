@@ -474,7 +474,7 @@ class Pay implements Cmd {
     count('pay');
     const orderId = m.orders[this.pick % m.orders.length]!;
     const targets = m.holds.filter((h) => h.orderId === orderId && h.status === 'held');
-    const pay = () => db.transaction((tx) => r.process.inventory.commitOrder(tx, orderId));
+    const pay = () => db.transaction((tx) => r.process.inventory.sellOrder(tx, orderId));
     assert.deepEqual((await pay()).map((h) => h.holdId).sort(), targets.map((h) => h.id).sort(), `${this}: sold`);
     for (const h of targets) h.status = 'sold';
     if (this.twice) {
@@ -497,7 +497,7 @@ class CancelWhilePaying implements Cmd {
     const targets = m.holds.filter((h) => h.orderId === orderId && h.status === 'held');
     const [released, sold] = await Promise.all([
       db.transaction((tx) => r.process.inventory.releaseOrder(tx, orderId, 'cancelled')),
-      db.transaction((tx) => r.process.inventory.commitOrder(tx, orderId)),
+      db.transaction((tx) => r.process.inventory.sellOrder(tx, orderId)),
     ]);
     const label = `${this}: released ${released.length}, sold ${sold.length} of ${targets.length}`;
     assert.ok(released.length === 0 || sold.length === 0, `${label}: both won`);

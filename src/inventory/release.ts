@@ -1,6 +1,6 @@
 import type { Tx } from '../platform/database/index.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
-import { InventoryTopics, type StockCommitted, type StockReleased, type StockRestocked } from './contracts.ts';
+import { InventoryTopics, type StockSold, type StockReleased, type StockRestocked } from './contracts.ts';
 import type { InventoryContext } from './context.ts';
 import { quotaDeltas, sumBy, toReleased, type HoldRow, type ReleasedHold, type StockLeft } from './model.ts';
 import * as sql from './sql.ts';
@@ -24,12 +24,12 @@ export async function releaseExpiredCartHold(ctx: InventoryContext, tx: Tx, hold
 }
 
 /** The order was paid: its held units become sold. Idempotent. */
-export async function commitOrder({ emit }: InventoryContext, tx: Tx, orderId: string): Promise<ReleasedHold[]> {
+export async function sellOrder({ emit }: InventoryContext, tx: Tx, orderId: string): Promise<ReleasedHold[]> {
   const rows = (await tx.query<HoldRow>(sql.sellHoldsOfOrder, [orderId])).map(toReleased);
   if (rows.length === 0) return rows;
   const perItem = sumBy(rows, (h) => h.saleItemId);
   await tx.query(sql.moveHeldToSold, [[...perItem.keys()], [...perItem.values()]]);
-  await emit(tx, rows.map((h) => ({ topic: InventoryTopics.committed, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } satisfies StockCommitted })));
+  await emit(tx, rows.map((h) => ({ topic: InventoryTopics.sold, payload: { holdId: h.holdId, orderId, saleItemId: h.saleItemId, quantity: h.quantity } satisfies StockSold })));
   return rows;
 }
 

@@ -12,7 +12,7 @@ export async function applyPayment({ clock, inventory, emit }: OrderContext, tx:
   const { orderId, paymentId } = payment;
   const [paid] = await tx.query<{ user_id: string }>(sql.markPaid, [orderId, clock.now()]);
   if (paid) {
-    await inventory.commitOrder(tx, orderId);
+    await inventory.sellOrder(tx, orderId);
     await emit(tx, [{ topic: OrderTopics.paid, payload: { orderId, userId: paid.user_id, paymentId } satisfies OrderPaid }]);
     return;
   }
