@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestContext, Result } from './core.ts';
 import { PspError } from './errors.ts';
 import type { Params } from './params.ts';
-import { commitAndSend, type Simulator } from './simulator.ts';
+import { recordAndSend, type Simulator } from './simulator.ts';
 import type { Op } from './state.ts';
 
 /** What one /v1 route does with the call's parameters: decide, and return the answer with its changes. */
@@ -84,7 +84,7 @@ function runAndCommit(sim: Simulator, run: Operation, params: Params, ctx: Reque
   const ops: Op[] = [...result.ops];
   const key = ctx.idempotencyKey;
   if (key !== null) ops.push({ op: 'idempotency', key, response: { hash, status: result.status, body: result.body } });
-  commitAndSend(sim, ops);
+  recordAndSend(sim, ops);
   return result;
 }
 

@@ -25,7 +25,7 @@ export function registerSimulatorControls(app: FastifyInstance, sim: Simulator):
   });
   app.post<{ Params: { id: string } }>('/_sim/events/:id/resend', async (request) => {
     const ops = core.resend(request.params.id);
-    store.commit(ops);
+    store.record(ops);
     sim.dispatcher.schedule(core.eventById(request.params.id), 1);
     return simEvent(store, core.eventById(request.params.id));
   });

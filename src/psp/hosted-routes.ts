@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
-import { commitAndSend, type Simulator } from './simulator.ts';
+import { recordAndSend, type Simulator } from './simulator.ts';
 
 const HTML = 'text/html; charset=utf-8';
 
@@ -22,7 +22,7 @@ export function registerHostedPage(app: FastifyInstance, sim: Simulator): void {
       const id = request.params.id;
       if (!sim.store.intents.has(id)) return reply.code(404).type(HTML).send(notFoundPage(id));
       const { ops, outcome } = sim.core.hostedAction(id, action);
-      commitAndSend(sim, ops);
+      recordAndSend(sim, ops);
       return reply.redirect(`/pay/${encodeURIComponent(id)}?result=${outcome}`, 303);
     });
   }

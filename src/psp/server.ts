@@ -93,7 +93,7 @@ function createSimulator(options: PspOptions, log: Logger, closing: AbortSignal)
       retry: { attempts: 8, baseMs: 1000, maxMs: 60_000, ...options.webhookRetry },
       attemptTimeoutMs: options.webhookAttemptTimeoutMs ?? 10_000,
       log,
-      onOutcome: (eventId, outcome) => store.commit([{ op: 'delivery', eventId, ...outcome }]),
+      onOutcome: (eventId, outcome) => store.record([{ op: 'delivery', eventId, ...outcome }]),
     }),
   };
   return sim;

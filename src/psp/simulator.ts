@@ -21,7 +21,7 @@ export interface Simulator {
 }
 
 /** Journals the changes in one batch, then sends the events among them. */
-export function commitAndSend(sim: Simulator, ops: Op[]): void {
-  sim.store.commit(ops);
+export function recordAndSend(sim: Simulator, ops: Op[]): void {
+  sim.store.record(ops);
   for (const op of ops) if (op.op === 'event') sim.dispatcher.schedule(op.event, op.copies);
 }

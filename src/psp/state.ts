@@ -175,7 +175,7 @@ export class PspStore {
   }
 
   /** Journals the batch, then applies it: memory never holds a change the journal lacks. */
-  commit(ops: Op[]): void {
+  record(ops: Op[]): void {
     if (ops.length === 0) return;
     this.journal.append(ops);
     for (const op of ops) this.#apply(op);
