@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../src/platform/config.ts';
-import { HttpPaymentGateway } from '../src/platform/gateway/http-client.ts';
+import { HttpPaymentGateway } from '../src/platform/payment-provider/http-client.ts';
 import { TokenService } from '../src/platform/tokens.ts';
 import { signatureHeader } from '../src/psp/index.ts';
 import type { OrderCreated } from '../src/order/contracts.ts';

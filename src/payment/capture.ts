@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
-import type { PaymentIntent } from '../platform/gateway/gateway.ts';
+import type { PaymentIntent } from '../platform/payment-provider/port.ts';
 import { isUuid } from '../platform/uuid.ts';
 import { PaymentTopics, type CaptureRejected, type CaptureRejection, type PaymentSucceeded } from './contracts.ts';
 import type { PaymentContext, PaymentRow } from './context.ts';

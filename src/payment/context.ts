@@ -2,7 +2,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import { AppError } from '../platform/errors.ts';
-import type { PaymentGateway } from '../platform/gateway/gateway.ts';
+import type { PaymentGateway } from '../platform/payment-provider/port.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { OrderRecords } from '../order/index.ts';
 import type { CaptureRejection } from './contracts.ts';

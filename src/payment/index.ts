@@ -2,7 +2,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database, Tx } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
-import type { PaymentGateway } from '../platform/gateway/gateway.ts';
+import type { PaymentGateway } from '../platform/payment-provider/port.ts';
 import type { Logger } from '../platform/logger.ts';
 import { OrderRefundRequested, OrderTopics } from '../order/contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
-import type { PaymentIntent } from '../platform/gateway/gateway.ts';
+import type { PaymentIntent } from '../platform/payment-provider/port.ts';
 import { paymentOfOrder, unavailable, type PaymentContext, type PaymentRow, type PaymentStatus } from './context.ts';
 import * as sql from './sql.ts';
 

@@ -1,5 +1,5 @@
 import type { Database } from '../platform/database/index.ts';
-import type { PaymentGateway, PaymentIntent, Refund } from '../platform/gateway/gateway.ts';
+import type { PaymentGateway, PaymentIntent, Refund } from '../platform/payment-provider/port.ts';
 import type { OrderTerms } from '../order/index.ts';
 import * as sql from './sql.ts';
 

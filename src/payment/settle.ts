@@ -1,4 +1,4 @@
-import { GatewayError, type PaymentIntent } from '../platform/gateway/gateway.ts';
+import { GatewayError, type PaymentIntent } from '../platform/payment-provider/port.ts';
 import { paymentOfOrder, unavailable, type PaymentContext } from './context.ts';
 import { recordCapture } from './capture.ts';
 import * as sql from './sql.ts';

@@ -1,5 +1,5 @@
 import { AppError } from '../platform/errors.ts';
-import { WebhookVerificationError } from '../platform/gateway/gateway.ts';
+import { WebhookVerificationError } from '../platform/payment-provider/port.ts';
 import { PaymentTopics, type PaymentFailed } from './contracts.ts';
 import type { PaymentContext } from './context.ts';
 import { recordCapture } from './capture.ts';

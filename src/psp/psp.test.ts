@@ -4,8 +4,8 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { GatewayError } from '../platform/gateway/gateway.ts';
-import { HttpPaymentGateway } from '../platform/gateway/http-client.ts';
+import { GatewayError } from '../platform/payment-provider/port.ts';
+import { HttpPaymentGateway } from '../platform/payment-provider/http-client.ts';
 import type { EventObject, IntentObject, RefundObject } from './index.ts';
 import { startPsp, startWebhookReceiver, TEST_API_KEY, TEST_WEBHOOK_SECRET, type RunningPsp, type WebhookReceiver } from './testing.ts';
 

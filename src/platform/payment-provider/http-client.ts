@@ -1,6 +1,6 @@
 import type { Config } from '../config.ts';
 import { encodeForm, type Form } from './form-encoding.ts';
-import { GatewayError, type PaymentGateway, type PaymentIntent, type Refund } from './gateway.ts';
+import { GatewayError, type PaymentGateway, type PaymentIntent, type Refund } from './port.ts';
 import { verifySignature } from './webhook-signature.ts';
 import { errorDetail, parseEvent, parseJson, toIntent, toListPage, toRefund, type HttpGatewayEvent } from './wire.ts';
 

@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { WebhookVerificationError } from './gateway.ts';
+import { WebhookVerificationError } from './port.ts';
 
 export interface SignatureKeys {
   /** Accepted signing secrets: more than one while a secret is being rolled. */

@@ -1,7 +1,7 @@
 import {
   GatewayError, WebhookVerificationError,
   type GatewayEvent, type IntentStatus, type PaymentIntent, type Refund,
-} from './gateway.ts';
+} from './port.ts';
 import { assertStorable } from './storable-text.ts';
 
 /**

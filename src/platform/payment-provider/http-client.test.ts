@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../config.ts';
 import { encodeForm } from './form-encoding.ts';
-import { GatewayError, WebhookVerificationError } from './gateway.ts';
+import { GatewayError, WebhookVerificationError } from './port.ts';
 import { HttpPaymentGateway } from './http-client.ts';
 import { startPsp, TEST_API_KEY, TEST_WEBHOOK_SECRET, type RunningPsp } from '../../psp/testing.ts';
 
