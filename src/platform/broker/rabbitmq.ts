@@ -1,12 +1,15 @@
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Clock } from '../clock.ts';
-import type { Database, Tx } from '../database/database.ts';
+import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Broker, BrokerStats, DeadLetter, Handler, Message, SelfManagedHandler } from './broker.ts';
 import { attemptOf, deadRecordOf, decode, messageIdOf, topicOf } from './rabbitmq/codec.ts';
-import { claimForReplay, countDeadLetters, getDeadLetter, listDeadLetters, recordDeadLetter } from './rabbitmq/dead-letters.ts';
-import { publishConfirmed, waitForDrain, withTimeout } from './rabbitmq/publish.ts';
+import { getDeadLetter, listDeadLetters, recordDeadLetter } from './rabbitmq/dead-letters.ts';
+import { publishConfirmed } from './rabbitmq/publish.ts';
 import { PassLoop } from './pass-loop.ts';
+import { relayDueRows } from './rabbitmq/relay.ts';
+import { replayDeadLetter } from './rabbitmq/replay.ts';
+import { collectStats, dueOutboxRows, queueDepths, type QueueDepths } from './rabbitmq/stats.ts';
 import { Session } from './rabbitmq/session.ts';
 import {
   ATTEMPT_HEADER, LAST_ERROR_HEADER, buildTopology, declareTopology, names, retryTtl, validateConsumerName, validatePattern,
@@ -53,8 +56,6 @@ interface Delivery {
   channel: Channel;
   message: ConsumeMessage;
 }
-
-interface OutboxRow { seq: number; message_id: string; topic: string; body: string }
 
 /** A retry we parked in a TTL queue: drain() waits for it once its TTL has passed. */
 const STALE_RETRY_MS = 60_000;
@@ -238,21 +239,9 @@ export class RabbitMqBroker implements Broker {
    */
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
     const session = this.#requireSession();
-    const queue = names.work(this.#prefix, consumer);
-    const replayed = await this.db.transaction(async (tx) => {
-      const letter = await claimForReplay(tx, consumer, messageId, this.clock.now());
-      if (!letter) return false;
-      if (!this.#subs.some((s) => s.consumer === consumer)) await this.#requireQueue(session, queue);
-      const { outcome } = publishConfirmed(
-        session.confirm, names.direct(this.#prefix), queue, Buffer.from(JSON.stringify(letter.payload)),
-        { messageId: letter.messageId, type: letter.topic, contentType: 'application/json', mandatory: true, headers: { [ATTEMPT_HEADER]: 1 } },
-        this.opts.confirmTimeoutMs,
-      );
-      const result = await outcome;
-      if (!result.ok) throw new Error(`replay of ${consumer}/${messageId} not confirmed by RabbitMQ: ${result.error.message}`);
-      return true;
-    });
-    return replayed;
+    return replayDeadLetter(this.db, this.clock, session, {
+      prefix: this.#prefix, confirmTimeoutMs: this.opts.confirmTimeoutMs, consumesHere: (c) => this.#subs.some((s) => s.consumer === c),
+    }, consumer, messageId);
   }
 
   /**
@@ -261,32 +250,16 @@ export class RabbitMqBroker implements Broker {
    * readiness reports the broker down.
    */
   async stats(): Promise<BrokerStats> {
-    const now = this.clock.now();
-    const [row] = await this.db.query<{ outbox: number; oldest: Date | null }>(
-      `select count(*) as outbox, min(deliver_after) as oldest from outbox where published_at is null and deliver_after <= $1`,
-      [now.toISOString()],
+    return collectStats(
+      this.db, this.clock.now(),
+      () => this.#depths(this.#requireSession()),
+      () => [...this.#workers.values()].reduce((n, w) => n + w.busy, 0),
     );
-    const depths = await this.#depths(this.#requireSession());
-    const inFlight = [...this.#workers.values()].reduce((n, w) => n + w.busy, 0);
-    const lagMs = row?.oldest ? now.getTime() - row.oldest.getTime() : 0;
-    return {
-      outboxPending: row?.outbox ?? 0,
-      outboxLagSeconds: Math.max(0, lagMs / 1000),
-      deliveriesPending: depths.work + inFlight,
-      deadLetters: (await countDeadLetters(this.db)) + depths.dead,
-    };
   }
 
   /** Declares the topology again on the live connection (it is idempotent; start() and every reconnect do it). */
   async declareTopology(): Promise<void> {
-    const session = this.#requireSession();
-    const channel = await session.publisher.createChannel();
-    channel.on('error', () => {});
-    try {
-      await declareTopology(channel, this.#topology ?? this.topology());
-    } finally {
-      await channel.close().catch(() => {});
-    }
+    await this.#requireSession().onThrowawayChannel((channel) => declareTopology(channel, this.#topology ?? this.topology()));
   }
 
   /** The live AMQP connections and channels, for tests that break them from outside. */
@@ -370,57 +343,13 @@ export class RabbitMqBroker implements Broker {
     return session;
   }
 
-  async #requireQueue(session: Session, queue: string): Promise<void> {
-    const channel = await session.publisher.createChannel();
-    channel.on('error', () => {});
-    try {
-      await withTimeout(channel.checkQueue(queue), this.opts.confirmTimeoutMs, `checking ${queue}`);
-    } catch (error) {
-      throw new Error(`RabbitMQ has no queue ${queue} (${String(error)})`);
-    } finally {
-      await channel.close().catch(() => {});
-    }
-  }
-
   // ---- outbox relay ----
 
-  /** One round: publish due rows with confirms, mark the confirmed ones. True if any was sent. */
+  /** One round of the relay (see rabbitmq/relay.ts), while a live session is up. */
   async #relay(): Promise<boolean> {
     const session = this.#session;
     if (!session?.alive || this.#stopping) return false;
-    const exchange = names.events(this.#prefix);
-    return this.db.transaction(async (tx: Tx) => {
-      const now = this.clock.now();
-      const rows = await tx.query<OutboxRow>(
-        `select seq, message_id, topic, payload::text as body from outbox
-          where published_at is null and deliver_after <= $1
-          order by seq limit $2 for update skip locked`,
-        [now.toISOString(), this.#batch],
-      );
-      if (rows.length === 0) return false;
-      const outcomes = [];
-      for (const row of rows) {
-        const { writable, outcome } = publishConfirmed(
-          session.confirm, exchange, row.topic, Buffer.from(row.body),
-          { messageId: row.message_id, type: row.topic, contentType: 'application/json', timestamp: Math.floor(now.getTime() / 1000), appId: 'flashsale' },
-          this.opts.confirmTimeoutMs,
-        );
-        outcomes.push(outcome);
-        if (!writable) await waitForDrain(session.confirm, this.opts.confirmTimeoutMs);
-      }
-      const results = await Promise.all(outcomes);
-      const sent = rows.filter((_, i) => results[i]?.ok).map((r) => r.seq);
-      if (sent.length > 0) await tx.query('update outbox set published_at = $2 where seq = any($1::bigint[])', [sent, now.toISOString()]);
-      const failed = results.filter((r) => !r.ok);
-      if (failed.length > 0) {
-        const first = failed[0]!;
-        this.log.warn(
-          { failed: failed.length, timedOut: failed.filter((r) => !r.ok && r.reason === 'timeout').length, err: first.ok ? undefined : first.error },
-          'outbox rows not confirmed by RabbitMQ: they stay unpublished and are sent again (consumers dedupe)',
-        );
-      }
-      return sent.length > 0;
-    });
+    return relayDueRows(this.db, this.clock, this.log, session, { exchange: names.events(this.#prefix), batchSize: this.#batch, confirmTimeoutMs: this.opts.confirmTimeoutMs });
   }
 
   // ---- consumers ----
@@ -558,11 +487,7 @@ export class RabbitMqBroker implements Broker {
         return false;
       }
     }
-    const [row] = await this.db.query<{ due: number }>(
-      'select count(*) as due from outbox where published_at is null and deliver_after <= $1',
-      [this.clock.now().toISOString()],
-    );
-    if ((row?.due ?? 0) > 0) return false;
+    if ((await dueOutboxRows(this.db, this.clock.now())) > 0) return false;
     try {
       const depths = await this.#depths(session);
       return depths.work === 0 && depths.dead === 0;
@@ -571,21 +496,8 @@ export class RabbitMqBroker implements Broker {
     }
   }
 
-  /** Ready messages in this process's work queues and dead-letter queues (see Session.readyCount). */
-  async #depths(session: Session): Promise<{ work: number; dead: number }> {
-    let work = 0;
-    let dead = 0;
-    try {
-      for (const sub of this.#subs) {
-        work += await session.readyCount(names.work(this.#prefix, sub.consumer), this.opts.confirmTimeoutMs);
-        dead += await session.readyCount(names.dlq(this.#prefix, sub.consumer), this.opts.confirmTimeoutMs);
-      }
-    } catch (error) {
-      // An RPC that got no answer leaves the channel unusable; a missing queue closed it. Start over.
-      session.fail(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
-    return { work, dead };
+  #depths(session: Session): Promise<QueueDepths> {
+    return queueDepths(session, this.#prefix, this.#subs, this.opts.confirmTimeoutMs);
   }
 
   /** Sleeps `ms`, or less if stop() is called. */
