@@ -1,21 +1,18 @@
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import type { Broker, BrokerStats, DeadLetter, Handler, Message, SelfManagedHandler } from './broker.ts';
-import { attemptOf, deadRecordOf, decode, messageIdOf, topicOf } from './rabbitmq/codec.ts';
-import { getDeadLetter, listDeadLetters, recordDeadLetter } from './rabbitmq/dead-letters.ts';
-import { publishConfirmed } from './rabbitmq/publish.ts';
+import type { Broker, BrokerStats, DeadLetter, Handler, SelfManagedHandler } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
+import { Consumers } from './rabbitmq/consumers.ts';
+import { getDeadLetter, listDeadLetters } from './rabbitmq/dead-letters.ts';
 import { relayDueRows } from './rabbitmq/relay.ts';
 import { replayDeadLetter } from './rabbitmq/replay.ts';
-import { collectStats, dueOutboxRows, queueDepths, type QueueDepths } from './rabbitmq/stats.ts';
 import { Session } from './rabbitmq/session.ts';
-import {
-  ATTEMPT_HEADER, LAST_ERROR_HEADER, buildTopology, declareTopology, names, retryTtl, validateConsumerName, validatePattern,
-  TopologyMismatchError, type Topology,
-} from './rabbitmq/topology.ts';
-import { Worker } from './rabbitmq/worker.ts';
+import { collectStats, dueOutboxRows, queueDepths, type QueueDepths } from './rabbitmq/stats.ts';
+import { StopSignal } from './rabbitmq/stop-signal.ts';
+import { Subscriptions, type Subscription } from './rabbitmq/subscriptions.ts';
+import { buildTopology, declareTopology, names, TopologyMismatchError, type Topology } from './rabbitmq/topology.ts';
 
 export interface RabbitMqBrokerOptions {
   /** AMQP_URL. Heartbeat 15 s unless the URL sets `heartbeat`. */
@@ -46,19 +43,6 @@ export interface RabbitMqBrokerOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
 }
-
-type Subscription =
-  | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
-  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
-
-interface Delivery {
-  session: Session;
-  channel: Channel;
-  message: ConsumeMessage;
-}
-
-/** A retry we parked in a TTL queue: drain() waits for it once its TTL has passed. */
-const STALE_RETRY_MS = 60_000;
 
 /**
  * The distributed broker: RabbitMQ with quorum queues, over the same transactional outbox.
@@ -92,25 +76,19 @@ const STALE_RETRY_MS = 60_000;
  */
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
-  #subs: Subscription[] = [];
-  /** Groups other processes consume: their queues are declared here too, never consumed. */
-  #declared: Array<{ consumer: string; topics: readonly string[] }> = [];
+  readonly #subs = new Subscriptions();
+  readonly #signal = new StopSignal();
+  readonly #consumers: Consumers;
   #topology: Topology | undefined;
   #session: Session | undefined;
   #started = false;
-  #stopping = false;
   #opening: Promise<void> | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnectDelay: number;
   #relayLoop: PassLoop;
-  #workers = new Map<string, Worker<Delivery>>();
-  #recorders = new Map<string, Worker<Delivery>>();
-  #retries = new Map<string, number>();
-  #wake: Array<() => void> = [];
   readonly #prefix: string;
   readonly #batch: number;
   readonly #deliveryLimit: number;
-  readonly #concurrency: number;
 
   constructor(
     private readonly db: Database,
@@ -122,9 +100,12 @@ export class RabbitMqBroker implements Broker {
     if (!/^[A-Za-z0-9_:-]{1,60}$/.test(this.#prefix)) throw new Error(`AMQP prefix ${JSON.stringify(this.#prefix)} must be 1-60 characters of [A-Za-z0-9_:-]`);
     this.#batch = opts.batchSize ?? 200;
     this.#deliveryLimit = opts.deliveryLimit ?? 20;
-    this.#concurrency = opts.concurrency ?? 1;
     this.#reconnectDelay = opts.reconnectMinMs ?? 100;
     this.#relayLoop = new PassLoop(() => this.#relay(), opts.pollMs, (error) => this.log.error({ err: error }, 'outbox relay round failed'));
+    this.#consumers = new Consumers(this.#subs, db, clock, log, this.#signal, {
+      prefix: this.#prefix, prefetch: opts.prefetch, concurrency: opts.concurrency ?? 1,
+      maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs,
+    });
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
@@ -137,37 +118,28 @@ export class RabbitMqBroker implements Broker {
 
   declareConsumerGroup(consumer: string, topics: readonly string[]): void {
     if (this.#started) throw new Error('declare consumer groups before start()');
-    if (this.#subs.some((s) => s.consumer === consumer) || this.#declared.some((d) => d.consumer === consumer)) return;
-    this.#declared.push({ consumer, topics });
+    this.#subs.declare(consumer, topics);
   }
 
   #subscribe(sub: Subscription): void {
     if (this.#started) throw new Error(`consumer ${sub.consumer}: subscribe before start()`);
-    if (this.#subs.some((s) => s.consumer === sub.consumer)) throw new Error(`consumer ${sub.consumer} already registered`);
-    validateConsumerName(sub.consumer);
-    for (const topic of sub.topics) validatePattern(topic);
-    this.#subs.push(sub);
+    this.#subs.add(sub);
   }
 
   /** Every exchange and queue this broker declares, with its arguments (for operators and test cleanup). */
   topology(): Topology {
     return buildTopology(
       { prefix: this.#prefix, maxAttempts: this.opts.maxAttempts, backoffBaseMs: this.opts.backoffBaseMs, deliveryLimit: this.#deliveryLimit },
-      // Every process declares every group's queues: an event published before its consumer ever
-      // ran must wait in that queue, not be dropped by an exchange with nothing bound.
-      [...this.#subs, ...this.#declared.filter((d) => !this.#subs.some((s) => s.consumer === d.consumer))],
+      this.#subs.all(),
     );
   }
 
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.#stopping = false;
+    this.#signal.clear();
     this.#topology = this.topology();
-    for (const sub of this.#subs) {
-      this.#workers.set(sub.consumer, new Worker(this.#concurrency, (d) => this.#handle(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
-      this.#recorders.set(sub.consumer, new Worker(1, (d) => this.#record(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
-    }
+    this.#consumers.prepare();
     try {
       await this.#open();
     } catch (error) {
@@ -181,23 +153,20 @@ export class RabbitMqBroker implements Broker {
 
   async stop(): Promise<void> {
     if (!this.#started) return;
-    this.#stopping = true;
+    this.#signal.raise();
     const relayStopped = this.#relayLoop.stop();
     clearTimeout(this.#reconnectTimer);
-    for (const wake of this.#wake.splice(0)) wake();
+    this.#signal.wakeAll();
     await this.#opening?.catch(() => {});
     await relayStopped;
     const session = this.#session;
     // Cancel first, so no new deliveries arrive; deliveries waiting in a worker stay unacked and
     // go back to their queue when the channel closes.
     await session?.cancelConsumers(this.opts.confirmTimeoutMs);
-    for (const worker of [...this.#workers.values(), ...this.#recorders.values()]) worker.clearWaiting();
-    await Promise.all([...this.#workers.values(), ...this.#recorders.values()].map((w) => w.idle()));
+    await this.#consumers.settle();
     this.#session = undefined;
     await session?.close();
-    this.#workers.clear();
-    this.#recorders.clear();
-    this.#retries.clear();
+    this.#consumers.reset();
     this.#started = false;
   }
 
@@ -233,14 +202,11 @@ export class RabbitMqBroker implements Broker {
     return getDeadLetter(this.db, consumer, messageId);
   }
 
-  /**
-   * Claims the dead letter in the database and republishes it, attempts reset to 1, straight to
-   * the consumer's work queue; the claim commits only after RabbitMQ confirmed the publish.
-   */
+  /** Republishes a dead letter to its work queue, attempts reset to 1 (see rabbitmq/replay.ts). */
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
     const session = this.#requireSession();
     return replayDeadLetter(this.db, this.clock, session, {
-      prefix: this.#prefix, confirmTimeoutMs: this.opts.confirmTimeoutMs, consumesHere: (c) => this.#subs.some((s) => s.consumer === c),
+      prefix: this.#prefix, confirmTimeoutMs: this.opts.confirmTimeoutMs, consumesHere: (c) => this.#subs.consumes(c),
     }, consumer, messageId);
   }
 
@@ -250,11 +216,7 @@ export class RabbitMqBroker implements Broker {
    * readiness reports the broker down.
    */
   async stats(): Promise<BrokerStats> {
-    return collectStats(
-      this.db, this.clock.now(),
-      () => this.#depths(this.#requireSession()),
-      () => [...this.#workers.values()].reduce((n, w) => n + w.busy, 0),
-    );
+    return collectStats(this.db, this.clock.now(), () => this.#depths(this.#requireSession()), () => this.#consumers.inFlight);
   }
 
   /** Declares the topology again on the live connection (it is idempotent; start() and every reconnect do it). */
@@ -284,19 +246,14 @@ export class RabbitMqBroker implements Broker {
         (error) => this.#lost(opened, error),
       );
       opened = session;
-      if (this.#stopping) {
+      if (this.#signal.stopping) {
         await session.close();
         return;
       }
       // Current before the consumers start: their first deliveries may come before this resolves.
       this.#session = session;
       try {
-        for (const sub of this.#subs) {
-          await session.consume(names.work(this.#prefix, sub.consumer), this.opts.prefetch, (channel, message) => this.#deliver(sub, session, channel, message));
-          await session.consume(names.dlq(this.#prefix, sub.consumer), Math.min(this.opts.prefetch, 16), (channel, message) => {
-            if (!this.#stopping) this.#recorders.get(sub.consumer)?.push({ session, channel, message });
-          });
-        }
+        await this.#consumers.attach(session);
         if (!session.alive) throw new Error('the connection was lost while it was being set up');
       } catch (error) {
         if (this.#session === session) this.#session = undefined;
@@ -304,7 +261,7 @@ export class RabbitMqBroker implements Broker {
         throw error;
       }
       this.#reconnectDelay = this.opts.reconnectMinMs ?? 100;
-      this.log.info({ prefix: this.#prefix, consumers: this.#subs.length }, 'RabbitMQ session up');
+      this.log.info({ prefix: this.#prefix, consumers: this.#subs.consumed.length }, 'RabbitMQ session up');
       this.nudge();
     })();
     this.#opening = opening;
@@ -316,18 +273,18 @@ export class RabbitMqBroker implements Broker {
   #lost(session: Session | undefined, error: Error): void {
     if (!session || session !== this.#session) return;
     this.#session = undefined;
-    if (this.#stopping) return;
+    if (this.#signal.stopping) return;
     this.log.warn({ err: error }, 'RabbitMQ connection or channel lost; reconnecting');
     this.#scheduleReconnect();
   }
 
   #scheduleReconnect(): void {
-    if (this.#stopping || this.#reconnectTimer) return;
+    if (this.#signal.stopping || this.#reconnectTimer) return;
     const delay = this.#reconnectDelay * (0.75 + Math.random() / 2);
     this.#reconnectDelay = Math.min(this.opts.reconnectMaxMs ?? 5000, this.#reconnectDelay * 2);
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
-      if (this.#stopping) return;
+      if (this.#signal.stopping) return;
       this.#open().catch((error: unknown) => {
         const level = error instanceof TopologyMismatchError ? 'error' : 'warn';
         this.log[level]({ err: error }, 'RabbitMQ reconnect failed; trying again');
@@ -348,145 +305,16 @@ export class RabbitMqBroker implements Broker {
   /** One round of the relay (see rabbitmq/relay.ts), while a live session is up. */
   async #relay(): Promise<boolean> {
     const session = this.#session;
-    if (!session?.alive || this.#stopping) return false;
+    if (!session?.alive || this.#signal.stopping) return false;
     return relayDueRows(this.db, this.clock, this.log, session, { exchange: names.events(this.#prefix), batchSize: this.#batch, confirmTimeoutMs: this.opts.confirmTimeoutMs });
   }
 
-  // ---- consumers ----
-
-  #deliver(sub: Subscription, session: Session, channel: Channel, message: ConsumeMessage): void {
-    if (this.#stopping) return; // unacked: requeued when the channel closes
-    const id = messageIdOf(message);
-    // Only after a crash, a lost connection or a requeue: rare enough to log each, and the trail a drill counts.
-    if (message.fields.redelivered) this.log.info({ consumer: sub.consumer, messageId: id }, 'redelivered message');
-    if (id) this.#retries.delete(retryKey(sub.consumer, id, attemptOf(message)));
-    this.#workers.get(sub.consumer)?.push({ session, channel, message });
-  }
-
-  async #handle(sub: Subscription, delivery: Delivery): Promise<void> {
-    if (!delivery.session.owns(delivery.channel)) return; // its session died: RabbitMQ redelivers it
-    let message: Message;
-    try {
-      message = decode(delivery.message);
-    } catch (error) {
-      await this.#sendOff(sub, delivery, attemptOf(delivery.message), error, true);
-      return;
-    }
-    try {
-      if (sub.transactional) await this.#runTransactional(sub.consumer, sub.handler, message);
-      else await this.#runSelfManaged(sub.consumer, sub.handler, message);
-    } catch (error) {
-      const dead = message.attempt >= this.opts.maxAttempts;
-      this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
-      await this.#sendOff(sub, delivery, message.attempt, error, dead);
-      return;
-    }
-    ack(delivery);
-  }
-
-  async #runTransactional(consumer: string, handler: Handler, message: Message): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      const fresh = await tx.query(
-        `insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3)
-         on conflict do nothing returning 1`,
-        [consumer, message.id, this.clock.now().toISOString()],
-      );
-      if (fresh.length === 0) return; // effect already committed by an earlier delivery
-      await handler(tx, message);
-    });
-  }
-
-  async #runSelfManaged(consumer: string, handler: SelfManagedHandler, message: Message): Promise<void> {
-    const seen = await this.db.query('select 1 from processed_messages where consumer = $1 and message_id = $2', [consumer, message.id]);
-    if (seen.length === 0) await handler(message);
-    await this.db.query(
-      'insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3) on conflict do nothing',
-      [consumer, message.id, this.clock.now().toISOString()],
-    );
-  }
-
-  /**
-   * After a failed attempt: to the retry queue whose TTL is the backoff, or to the dead-letter
-   * queue; the original is acked only once RabbitMQ confirmed the copy. Until then it stays
-   * unacked in our hands: a confirm that timed out or a nack (a resource alarm) is tried again
-   * after a pause — not requeued, which would count against x-delivery-limit. A copy no queue took
-   * (a queue deleted from outside) abandons the session: the reconnect declares the topology again
-   * and RabbitMQ redelivers the original. Possible duplicate copies are deduped by message id.
-   */
-  async #sendOff(sub: Subscription, delivery: Delivery, attempt: number, error: unknown, dead: boolean): Promise<void> {
-    const { session } = delivery;
-    const ttl = retryTtl(attempt, this.opts.backoffBaseMs);
-    const queue = dead ? names.dlq(this.#prefix, sub.consumer) : names.retry(this.#prefix, sub.consumer, ttl);
-    const id = messageIdOf(delivery.message);
-    const key = id && !dead ? retryKey(sub.consumer, id, attempt + 1) : undefined;
-    const properties = delivery.message.properties;
-    for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
-      if (!session.owns(delivery.channel) || this.#stopping) return; // RabbitMQ redelivers it
-      if (key) this.#retries.set(key, performance.now() + ttl);
-      const { outcome } = publishConfirmed(
-        session.confirm, names.direct(this.#prefix), queue, delivery.message.content,
-        {
-          messageId: id, type: topicOf(delivery.message), contentType: properties.contentType as string | undefined,
-          timestamp: properties.timestamp as number | undefined, appId: 'flashsale', mandatory: true,
-          headers: { [ATTEMPT_HEADER]: dead ? attempt : attempt + 1, [LAST_ERROR_HEADER]: String(error).slice(0, 2000) },
-        },
-        this.opts.confirmTimeoutMs,
-      );
-      const result = await outcome;
-      if (result.ok) {
-        ack(delivery);
-        return;
-      }
-      if (key) this.#retries.delete(key);
-      if (result.reason === 'unroutable') {
-        this.log.warn({ consumer: sub.consumer, messageId: id, queue, err: result.error }, 'no queue took a failed message; declaring the topology again');
-        session.fail(result.error);
-        return;
-      }
-      this.log.warn({ consumer: sub.consumer, messageId: id, queue, err: result.error }, 'could not park a failed message yet; holding it and trying again');
-      await this.#pause(pause);
-    }
-  }
-
-  /** Copies a dead letter from the consumer's dead-letter queue into `dead_letters`, then acks. */
-  async #record(sub: Subscription, delivery: Delivery): Promise<void> {
-    const record = deadRecordOf(sub.consumer, delivery.message, this.clock.now());
-    for (let wait = 200; ; wait = Math.min(wait * 2, 10_000)) {
-      if (!delivery.session.owns(delivery.channel) || this.#stopping) return;
-      try {
-        const recorded = await recordDeadLetter(this.db, record);
-        if (recorded) this.log.error({ consumer: sub.consumer, messageId: record.messageId, topic: record.topic, attempts: record.attempts, lastError: record.lastError }, 'message dead-lettered');
-        ack(delivery);
-        return;
-      } catch (error) {
-        // Never nack: a dead-letter queue has no dead-letter queue. Hold it and try again.
-        this.log.error({ err: error, consumer: sub.consumer, messageId: record.messageId }, 'could not record a dead letter; retrying');
-        await this.#pause(wait);
-      }
-    }
-  }
-
-  /** A bug, not a handler failure: the delivery would stay unacked, holding a prefetch slot. Start over. */
-  #unexpected(sub: Subscription, delivery: Delivery, error: unknown): void {
-    this.log.error({ err: error, consumer: sub.consumer, messageId: messageIdOf(delivery.message) }, 'unexpected error while handling a delivery; reconnecting');
-    delivery.session.fail(error instanceof Error ? error : new Error(String(error)));
-  }
-
-  // ---- drain and stats ----
+  // ---- drain ----
 
   async #quiet(): Promise<boolean> {
     const session = this.#session;
     if (!session?.alive || this.#relayLoop.busy || this.#opening) return false;
-    for (const worker of [...this.#workers.values(), ...this.#recorders.values()]) if (worker.busy > 0) return false;
-    const now = performance.now();
-    for (const [key, due] of this.#retries) {
-      if (now > due + STALE_RETRY_MS) {
-        this.log.warn({ retry: key }, 'a parked retry never came back; drain stops waiting for it');
-        this.#retries.delete(key);
-      } else if (now >= due) {
-        return false;
-      }
-    }
+    if (this.#consumers.busy || this.#consumers.retries.anyOverdue(this.log)) return false;
     if ((await dueOutboxRows(this.db, this.clock.now())) > 0) return false;
     try {
       const depths = await this.#depths(session);
@@ -497,35 +325,8 @@ export class RabbitMqBroker implements Broker {
   }
 
   #depths(session: Session): Promise<QueueDepths> {
-    return queueDepths(session, this.#prefix, this.#subs, this.opts.confirmTimeoutMs);
+    return queueDepths(session, this.#prefix, this.#subs.consumed, this.opts.confirmTimeoutMs);
   }
-
-  /** Sleeps `ms`, or less if stop() is called. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = this.#wake.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref?.();
-      this.#wake.push(done);
-    });
-  }
-}
-
-function ack(delivery: Delivery): void {
-  if (!delivery.session.owns(delivery.channel)) return; // redelivered after the reconnect; deduped then
-  try {
-    delivery.channel.ack(delivery.message);
-  } catch {
-    // the channel closed under us: same as above
-  }
-}
-
-function retryKey(consumer: string, messageId: string, attempt: number): string {
-  return `${consumer}\u0000${messageId}\u0000${attempt}`;
 }
 
 function sleep(ms: number): Promise<void> {
