@@ -4,15 +4,16 @@ import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import type { Broker, BrokerStats, DeadLetter, Handler, SelfManagedHandler } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
+import { connectFailure, Connection } from './rabbitmq/connection.ts';
 import { Consumers } from './rabbitmq/consumers.ts';
 import { getDeadLetter, listDeadLetters } from './rabbitmq/dead-letters.ts';
 import { relayDueRows } from './rabbitmq/relay.ts';
 import { replayDeadLetter } from './rabbitmq/replay.ts';
-import { Session } from './rabbitmq/session.ts';
+import type { Session } from './rabbitmq/session.ts';
 import { collectStats, dueOutboxRows, queueDepths, type QueueDepths } from './rabbitmq/stats.ts';
 import { StopSignal } from './rabbitmq/stop-signal.ts';
 import { Subscriptions, type Subscription } from './rabbitmq/subscriptions.ts';
-import { buildTopology, declareTopology, names, TopologyMismatchError, type Topology } from './rabbitmq/topology.ts';
+import { buildTopology, declareTopology, names, type Topology } from './rabbitmq/topology.ts';
 
 export interface RabbitMqBrokerOptions {
   /** AMQP_URL. Heartbeat 15 s unless the URL sets `heartbeat`. */
@@ -45,12 +46,11 @@ export interface RabbitMqBrokerOptions {
 }
 
 /**
- * The distributed broker: RabbitMQ with quorum queues, over the same transactional outbox.
+ * The distributed broker: RabbitMQ with quorum queues, over the same transactional outbox. This
+ * class wires the parts in rabbitmq/ together:
  *
- * - Relay: due outbox rows (`for update skip locked`, so any number of processes relay) are
- *   published to the topic exchange with publisher confirms; a row is marked published only after
- *   its confirm. A confirm that does not come within confirmTimeoutMs is unknown: the row stays
- *   and goes again next round, and consumers dedupe by message id.
+ * - Relay (relay.ts): due outbox rows are published to the topic exchange with publisher
+ *   confirms, and marked published only after their confirm; consumers dedupe what goes twice.
  * - Delays (payment deadlines): a delayed outbox row simply waits in the outbox until it is due.
  *   Chosen over fixed-TTL delay queues because the deadline is per sale (payment_window_s varies),
  *   and a TTL queue holds one delay only (a quorum queue expires at its head, so mixed TTLs block
@@ -58,37 +58,28 @@ export interface RabbitMqBrokerOptions {
  *   is already durable and replicated with the database, committed atomically with the order, is
  *   visible to the audit, and follows the injected Clock, so tests move deadlines without waiting.
  *   Cost: the relay polls (BROKER_POLL_MS) an indexed `deliver_after` range.
- * - Consumers: one durable quorum queue per consumer group, bound to the topic exchange by its
- *   patterns; manual ack only after the effect committed (the message id is recorded in
- *   processed_messages in the handler's transaction, or after a self-managed handler resolved).
- * - Retries: a failed attempt is republished (with confirm) to the consumer's retry queue whose
- *   fixed TTL is the backoff, which dead-letters it back to the work queue; the attempt number
- *   travels in a header. After maxAttempts it goes to the consumer's dead-letter queue instead.
- *   x-delivery-limit on the work queue is the safety net for crash loops (no ack, no nack).
- * - Dead letters: each consumer's dead-letter queue is consumed by a recorder that copies the
- *   message into the `dead_letters` table (migration 003) and acks after the commit. Admins list,
- *   inspect and replay from the table: browsing a queue (basic.get + requeue) would reorder it,
- *   bump delivery counts and race with other browsers, and finding one message by id would mean
- *   reading the whole queue. The queue is the at-least-once hand-over (RabbitMQ's own
- *   delivery-limit dead letters arrive there too), the table the index.
- * - Connections: see Session. Any lost connection or channel → a new session with backoff, the
- *   topology declared again (idempotent: same arguments every time).
+ * - Consumers (consumers.ts, dedupe.ts): one durable quorum queue per consumer group (topology.ts),
+ *   acked only after the effect committed.
+ * - Retries (retry.ts): through fixed-TTL retry queues, then the consumer's dead-letter queue.
+ * - Dead letters (recorder.ts, dead-letters.ts, replay.ts): copied from each dead-letter queue into
+ *   the `dead_letters` table, which admins list, inspect and replay from.
+ * - Connections (connection.ts, session.ts): any lost connection or channel → a new session with
+ *   backoff, the topology declared again.
+ * - Stats and drain (stats.ts): counts from the database and from the queues.
  */
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
-  readonly #subs = new Subscriptions();
-  readonly #signal = new StopSignal();
-  readonly #consumers: Consumers;
-  #topology: Topology | undefined;
-  #session: Session | undefined;
-  #started = false;
-  #opening: Promise<void> | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reconnectDelay: number;
-  #relayLoop: PassLoop;
   readonly #prefix: string;
   readonly #batch: number;
   readonly #deliveryLimit: number;
+  readonly #subs = new Subscriptions();
+  readonly #signal = new StopSignal();
+  readonly #relayLoop: PassLoop;
+  readonly #consumers: Consumers;
+  readonly #connection: Connection;
+  /** Fixed at start(): the reconnects declare the same topology. */
+  #topology: Topology | undefined;
+  #started = false;
 
   constructor(
     private readonly db: Database,
@@ -100,12 +91,23 @@ export class RabbitMqBroker implements Broker {
     if (!/^[A-Za-z0-9_:-]{1,60}$/.test(this.#prefix)) throw new Error(`AMQP prefix ${JSON.stringify(this.#prefix)} must be 1-60 characters of [A-Za-z0-9_:-]`);
     this.#batch = opts.batchSize ?? 200;
     this.#deliveryLimit = opts.deliveryLimit ?? 20;
-    this.#reconnectDelay = opts.reconnectMinMs ?? 100;
     this.#relayLoop = new PassLoop(() => this.#relay(), opts.pollMs, (error) => this.log.error({ err: error }, 'outbox relay round failed'));
     this.#consumers = new Consumers(this.#subs, db, clock, log, this.#signal, {
       prefix: this.#prefix, prefetch: opts.prefetch, concurrency: opts.concurrency ?? 1,
       maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs,
     });
+    this.#connection = new Connection(
+      { url: opts.url, name: `flashsale ${this.#prefix}`, rpcTimeoutMs: opts.confirmTimeoutMs, reconnectMinMs: opts.reconnectMinMs, reconnectMaxMs: opts.reconnectMaxMs },
+      log, this.#signal,
+      {
+        declare: (channel) => declareTopology(channel, this.#topology!),
+        consume: (session) => this.#consumers.attach(session),
+        up: () => {
+          this.log.info({ prefix: this.#prefix, consumers: this.#subs.consumed.length }, 'RabbitMQ session up');
+          this.nudge();
+        },
+      },
+    );
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
@@ -141,12 +143,11 @@ export class RabbitMqBroker implements Broker {
     this.#topology = this.topology();
     this.#consumers.prepare();
     try {
-      await this.#open();
+      await this.#connection.open();
     } catch (error) {
       this.#started = false;
-      clearTimeout(this.#reconnectTimer);
-      this.#reconnectTimer = undefined;
-      throw error instanceof TopologyMismatchError ? error : new Error(`RabbitMQ: could not connect to ${redact(this.opts.url)}: ${String(error)}`, { cause: error });
+      this.#connection.resetReconnect();
+      throw connectFailure(this.opts.url, error);
     }
     this.#relayLoop.start();
   }
@@ -155,16 +156,16 @@ export class RabbitMqBroker implements Broker {
     if (!this.#started) return;
     this.#signal.raise();
     const relayStopped = this.#relayLoop.stop();
-    clearTimeout(this.#reconnectTimer);
+    this.#connection.cancelReconnect();
     this.#signal.wakeAll();
-    await this.#opening?.catch(() => {});
+    await this.#connection.opening?.catch(() => {});
     await relayStopped;
-    const session = this.#session;
+    const session = this.#connection.session;
     // Cancel first, so no new deliveries arrive; deliveries waiting in a worker stay unacked and
     // go back to their queue when the channel closes.
     await session?.cancelConsumers(this.opts.confirmTimeoutMs);
     await this.#consumers.settle();
-    this.#session = undefined;
+    this.#connection.forget();
     await session?.close();
     this.#consumers.reset();
     this.#started = false;
@@ -204,7 +205,7 @@ export class RabbitMqBroker implements Broker {
 
   /** Republishes a dead letter to its work queue, attempts reset to 1 (see rabbitmq/replay.ts). */
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
-    const session = this.#requireSession();
+    const session = this.#connection.require();
     return replayDeadLetter(this.db, this.clock, session, {
       prefix: this.#prefix, confirmTimeoutMs: this.opts.confirmTimeoutMs, consumesHere: (c) => this.#subs.consumes(c),
     }, consumer, messageId);
@@ -216,95 +217,30 @@ export class RabbitMqBroker implements Broker {
    * readiness reports the broker down.
    */
   async stats(): Promise<BrokerStats> {
-    return collectStats(this.db, this.clock.now(), () => this.#depths(this.#requireSession()), () => this.#consumers.inFlight);
+    return collectStats(this.db, this.clock.now(), () => this.#depths(this.#connection.require()), () => this.#consumers.inFlight);
   }
 
   /** Declares the topology again on the live connection (it is idempotent; start() and every reconnect do it). */
   async declareTopology(): Promise<void> {
-    await this.#requireSession().onThrowawayChannel((channel) => declareTopology(channel, this.#topology ?? this.topology()));
+    await this.#connection.require().onThrowawayChannel((channel) => declareTopology(channel, this.#topology ?? this.topology()));
   }
 
   /** The live AMQP connections and channels, for tests that break them from outside. */
   connectionsForTests(): { publisher?: ChannelModel; consumer?: ChannelModel; channels: readonly Channel[] } {
-    const session = this.#session;
+    const session = this.#connection.session;
     return session?.alive ? { publisher: session.publisher, consumer: session.consumer, channels: session.channels } : { channels: [] };
   }
 
   /** Whether a live session is up (connected, topology declared, consumers running). */
   get connected(): boolean {
-    return this.#session?.alive ?? false;
-  }
-
-  // ---- connection ----
-
-  #open(): Promise<void> {
-    const opening = (async () => {
-      let opened: Session | undefined;
-      const session = await Session.open(
-        this.opts.url, `flashsale ${this.#prefix}`, this.opts.confirmTimeoutMs,
-        (channel) => declareTopology(channel, this.#topology!),
-        (error) => this.#lost(opened, error),
-      );
-      opened = session;
-      if (this.#signal.stopping) {
-        await session.close();
-        return;
-      }
-      // Current before the consumers start: their first deliveries may come before this resolves.
-      this.#session = session;
-      try {
-        await this.#consumers.attach(session);
-        if (!session.alive) throw new Error('the connection was lost while it was being set up');
-      } catch (error) {
-        if (this.#session === session) this.#session = undefined;
-        await session.close();
-        throw error;
-      }
-      this.#reconnectDelay = this.opts.reconnectMinMs ?? 100;
-      this.log.info({ prefix: this.#prefix, consumers: this.#subs.consumed.length }, 'RabbitMQ session up');
-      this.nudge();
-    })();
-    this.#opening = opening;
-    return opening.finally(() => {
-      if (this.#opening === opening) this.#opening = undefined;
-    });
-  }
-
-  #lost(session: Session | undefined, error: Error): void {
-    if (!session || session !== this.#session) return;
-    this.#session = undefined;
-    if (this.#signal.stopping) return;
-    this.log.warn({ err: error }, 'RabbitMQ connection or channel lost; reconnecting');
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#signal.stopping || this.#reconnectTimer) return;
-    const delay = this.#reconnectDelay * (0.75 + Math.random() / 2);
-    this.#reconnectDelay = Math.min(this.opts.reconnectMaxMs ?? 5000, this.#reconnectDelay * 2);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      if (this.#signal.stopping) return;
-      this.#open().catch((error: unknown) => {
-        const level = error instanceof TopologyMismatchError ? 'error' : 'warn';
-        this.log[level]({ err: error }, 'RabbitMQ reconnect failed; trying again');
-        this.#scheduleReconnect();
-      });
-    }, delay);
-    this.#reconnectTimer.unref?.();
-  }
-
-  #requireSession(): Session {
-    const session = this.#session;
-    if (!session?.alive) throw new Error('RabbitMQ is not connected');
-    return session;
+    return this.#connection.session?.alive ?? false;
   }
 
   // ---- outbox relay ----
 
   /** One round of the relay (see rabbitmq/relay.ts), while a live session is up. */
   async #relay(): Promise<boolean> {
-    const session = this.#session;
+    const session = this.#connection.session;
     if (!session?.alive || this.#signal.stopping) return false;
     return relayDueRows(this.db, this.clock, this.log, session, { exchange: names.events(this.#prefix), batchSize: this.#batch, confirmTimeoutMs: this.opts.confirmTimeoutMs });
   }
@@ -312,8 +248,8 @@ export class RabbitMqBroker implements Broker {
   // ---- drain ----
 
   async #quiet(): Promise<boolean> {
-    const session = this.#session;
-    if (!session?.alive || this.#relayLoop.busy || this.#opening) return false;
+    const session = this.#connection.session;
+    if (!session?.alive || this.#relayLoop.busy || this.#connection.opening) return false;
     if (this.#consumers.busy || this.#consumers.retries.anyOverdue(this.log)) return false;
     if ((await dueOutboxRows(this.db, this.clock.now())) > 0) return false;
     try {
@@ -331,14 +267,4 @@ export class RabbitMqBroker implements Broker {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'AMQP_URL';
-  }
 }

@@ -6,6 +6,15 @@ import { recordDeadLetter } from './dead-letters.ts';
 import { ack, type Delivery } from './delivery.ts';
 import type { StopSignal } from './stop-signal.ts';
 
+/**
+ * Dead letters: each consumer's dead-letter queue is consumed by a recorder that copies the
+ * message into the `dead_letters` table (migration 003) and acks after the commit. Admins list,
+ * inspect and replay from the table: browsing a queue (basic.get + requeue) would reorder it,
+ * bump delivery counts and race with other browsers, and finding one message by id would mean
+ * reading the whole queue. The queue is the at-least-once hand-over (RabbitMQ's own
+ * delivery-limit dead letters arrive there too), the table the index.
+ */
+
 export interface RecorderDeps {
   db: Database;
   clock: Clock;
@@ -13,11 +22,7 @@ export interface RecorderDeps {
   signal: StopSignal;
 }
 
-/**
- * Copies a dead letter from the consumer's dead-letter queue into `dead_letters`, then acks. The
- * queue is the at-least-once hand-over (RabbitMQ's own delivery-limit dead letters arrive there
- * too), the table the index that admins list, inspect and replay from (see dead-letters.ts).
- */
+/** Copies a dead letter from the consumer's dead-letter queue into `dead_letters`, then acks. */
 export async function recordDelivery(deps: RecorderDeps, consumer: string, delivery: Delivery): Promise<void> {
   const record = deadRecordOf(consumer, delivery.message, deps.clock.now());
   for (let wait = 200; ; wait = Math.min(wait * 2, 10_000)) {

@@ -9,6 +9,7 @@ import { ATTEMPT_HEADER, LAST_ERROR_HEADER, names, retryTtl } from './topology.t
  * Retries: a failed attempt is republished (with confirm) to the consumer's retry queue whose fixed
  * TTL is the backoff, which dead-letters it back to the work queue; the attempt number travels in a
  * header. After maxAttempts it goes to the consumer's dead-letter queue instead.
+ * x-delivery-limit on the work queue is the safety net for crash loops (no ack, no nack).
  */
 
 /** A retry we parked in a TTL queue: drain() waits for it once its TTL has passed. */
