@@ -36,7 +36,7 @@ export class Consumers {
   #workers = new Map<string, Worker<Delivery>>();
   #recorders = new Map<string, Worker<Delivery>>();
   readonly retries = new ParkedRetries();
-  readonly #sendOff: SendOffDeps;
+  readonly #sendOffDeps: SendOffDeps;
 
   constructor(
     private readonly subs: Subscriptions,
@@ -46,7 +46,7 @@ export class Consumers {
     private readonly signal: StopSignal,
     private readonly opts: ConsumerOptions,
   ) {
-    this.#sendOff = { prefix: opts.prefix, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, log, signal, retries: this.retries };
+    this.#sendOffDeps = { prefix: opts.prefix, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, log, signal, retries: this.retries };
   }
 
   /** start(): a worker for each group's deliveries and one for its dead letters. */
@@ -110,7 +110,7 @@ export class Consumers {
     try {
       message = decode(delivery.message);
     } catch (error) {
-      await sendOff(this.#sendOff, sub.consumer, delivery, attemptOf(delivery.message), error, true);
+      await sendOff(this.#sendOffDeps, sub.consumer, delivery, attemptOf(delivery.message), error, true);
       return;
     }
     try {
@@ -118,7 +118,7 @@ export class Consumers {
     } catch (error) {
       const dead = message.attempt >= this.opts.maxAttempts;
       this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
-      await sendOff(this.#sendOff, sub.consumer, delivery, message.attempt, error, dead);
+      await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead);
       return;
     }
     ack(delivery);
