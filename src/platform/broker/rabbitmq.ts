@@ -247,6 +247,7 @@ export class RabbitMqBroker implements Broker {
 
   // ---- drain ----
 
+  /** One look at everything drain() waits for; false at the first thing still due. */
   async #quiet(): Promise<boolean> {
     const session = this.#connection.session;
     if (!session?.alive || this.#relayLoop.busy || this.#connection.opening) return false;
