@@ -1,18 +1,19 @@
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../clock.ts';
-import type { Database, Tx } from '../database/database.ts';
+import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import type { Broker, BrokerStats, DeadLetter, Handler, Message, SelfManagedHandler } from './broker.ts';
-import { attemptOf, deadRecordOf, decode, messageIdOf, topicOf } from './rabbitmq/codec.ts';
-import { claimForReplay, countDeadLetters, getDeadLetter, listDeadLetters, recordDeadLetter } from './rabbitmq/dead-letters.ts';
-import { publishConfirmed, waitForDrain, withTimeout } from './rabbitmq/publish.ts';
+import type { Broker, BrokerStats, DeadLetter, Handler, SelfManagedHandler } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { Session } from './rabbitmq/session.ts';
-import {
-  ATTEMPT_HEADER, LAST_ERROR_HEADER, buildTopology, declareTopology, names, retryTtl, validateConsumerName, validatePattern,
-  TopologyMismatchError, type Topology,
-} from './rabbitmq/topology.ts';
-import { Worker } from './rabbitmq/worker.ts';
+import { connectFailure, Connection } from './rabbitmq/connection.ts';
+import { Consumers } from './rabbitmq/consumers.ts';
+import { getDeadLetter, listDeadLetters } from './rabbitmq/dead-letters.ts';
+import { relayDueRows } from './rabbitmq/relay.ts';
+import { replayDeadLetter } from './rabbitmq/replay.ts';
+import type { Session } from './rabbitmq/session.ts';
+import { collectStats, dueOutboxRows, queueDepths, type QueueDepths } from './rabbitmq/stats.ts';
+import { StopSignal } from './rabbitmq/stop-signal.ts';
+import { Subscriptions, type Subscription } from './rabbitmq/subscriptions.ts';
+import { buildTopology, declareTopology, names, type Topology } from './rabbitmq/topology.ts';
 
 export interface RabbitMqBrokerOptions {
   /** AMQP_URL. Heartbeat 15 s unless the URL sets `heartbeat`. */
@@ -44,28 +45,12 @@ export interface RabbitMqBrokerOptions {
   reconnectMaxMs?: number;
 }
 
-type Subscription =
-  | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
-  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
-
-interface Delivery {
-  session: Session;
-  channel: Channel;
-  message: ConsumeMessage;
-}
-
-interface OutboxRow { seq: number; message_id: string; topic: string; body: string }
-
-/** A retry we parked in a TTL queue: drain() waits for it once its TTL has passed. */
-const STALE_RETRY_MS = 60_000;
-
 /**
- * The distributed broker: RabbitMQ with quorum queues, over the same transactional outbox.
+ * The distributed broker: RabbitMQ with quorum queues, over the same transactional outbox. This
+ * class wires the parts in rabbitmq/ together:
  *
- * - Relay: due outbox rows (`for update skip locked`, so any number of processes relay) are
- *   published to the topic exchange with publisher confirms; a row is marked published only after
- *   its confirm. A confirm that does not come within confirmTimeoutMs is unknown: the row stays
- *   and goes again next round, and consumers dedupe by message id.
+ * - Relay (relay.ts): due outbox rows are published to the topic exchange with publisher
+ *   confirms, and marked published only after their confirm; consumers dedupe what goes twice.
  * - Delays (payment deadlines): a delayed outbox row simply waits in the outbox until it is due.
  *   Chosen over fixed-TTL delay queues because the deadline is per sale (payment_window_s varies),
  *   and a TTL queue holds one delay only (a quorum queue expires at its head, so mixed TTLs block
@@ -73,43 +58,28 @@ const STALE_RETRY_MS = 60_000;
  *   is already durable and replicated with the database, committed atomically with the order, is
  *   visible to the audit, and follows the injected Clock, so tests move deadlines without waiting.
  *   Cost: the relay polls (BROKER_POLL_MS) an indexed `deliver_after` range.
- * - Consumers: one durable quorum queue per consumer group, bound to the topic exchange by its
- *   patterns; manual ack only after the effect committed (the message id is recorded in
- *   processed_messages in the handler's transaction, or after a self-managed handler resolved).
- * - Retries: a failed attempt is republished (with confirm) to the consumer's retry queue whose
- *   fixed TTL is the backoff, which dead-letters it back to the work queue; the attempt number
- *   travels in a header. After maxAttempts it goes to the consumer's dead-letter queue instead.
- *   x-delivery-limit on the work queue is the safety net for crash loops (no ack, no nack).
- * - Dead letters: each consumer's dead-letter queue is consumed by a recorder that copies the
- *   message into the `dead_letters` table (migration 003) and acks after the commit. Admins list,
- *   inspect and replay from the table: browsing a queue (basic.get + requeue) would reorder it,
- *   bump delivery counts and race with other browsers, and finding one message by id would mean
- *   reading the whole queue. The queue is the at-least-once hand-over (RabbitMQ's own
- *   delivery-limit dead letters arrive there too), the table the index.
- * - Connections: see Session. Any lost connection or channel → a new session with backoff, the
- *   topology declared again (idempotent: same arguments every time).
+ * - Consumers (consumers.ts, dedupe.ts): one durable quorum queue per consumer group (topology.ts),
+ *   acked only after the effect committed.
+ * - Retries (retry.ts): through fixed-TTL retry queues, then the consumer's dead-letter queue.
+ * - Dead letters (recorder.ts, dead-letters.ts, replay.ts): copied from each dead-letter queue into
+ *   the `dead_letters` table, which admins list, inspect and replay from.
+ * - Connections (connection.ts, session.ts): any lost connection or channel → a new session with
+ *   backoff, the topology declared again.
+ * - Stats and drain (stats.ts): counts from the database and from the queues.
  */
 export class RabbitMqBroker implements Broker {
   readonly kind = 'rabbitmq' as const;
-  #subs: Subscription[] = [];
-  /** Groups other processes consume: their queues are declared here too, never consumed. */
-  #declared: Array<{ consumer: string; topics: readonly string[] }> = [];
-  #topology: Topology | undefined;
-  #session: Session | undefined;
-  #started = false;
-  #stopping = false;
-  #opening: Promise<void> | undefined;
-  #reconnectTimer: NodeJS.Timeout | undefined;
-  #reconnectDelay: number;
-  #relayLoop: PassLoop;
-  #workers = new Map<string, Worker<Delivery>>();
-  #recorders = new Map<string, Worker<Delivery>>();
-  #retries = new Map<string, number>();
-  #wake: Array<() => void> = [];
   readonly #prefix: string;
   readonly #batch: number;
   readonly #deliveryLimit: number;
-  readonly #concurrency: number;
+  readonly #subs = new Subscriptions();
+  readonly #signal = new StopSignal();
+  readonly #relayLoop: PassLoop;
+  readonly #consumers: Consumers;
+  readonly #connection: Connection;
+  /** Fixed at start(): the reconnects declare the same topology. */
+  #topology: Topology | undefined;
+  #started = false;
 
   constructor(
     private readonly db: Database,
@@ -121,9 +91,23 @@ export class RabbitMqBroker implements Broker {
     if (!/^[A-Za-z0-9_:-]{1,60}$/.test(this.#prefix)) throw new Error(`AMQP prefix ${JSON.stringify(this.#prefix)} must be 1-60 characters of [A-Za-z0-9_:-]`);
     this.#batch = opts.batchSize ?? 200;
     this.#deliveryLimit = opts.deliveryLimit ?? 20;
-    this.#concurrency = opts.concurrency ?? 1;
-    this.#reconnectDelay = opts.reconnectMinMs ?? 100;
     this.#relayLoop = new PassLoop(() => this.#relay(), opts.pollMs, (error) => this.log.error({ err: error }, 'outbox relay round failed'));
+    this.#consumers = new Consumers(this.#subs, db, clock, log, this.#signal, {
+      prefix: this.#prefix, prefetch: opts.prefetch, concurrency: opts.concurrency ?? 1,
+      maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs,
+    });
+    this.#connection = new Connection(
+      { url: opts.url, name: `flashsale ${this.#prefix}`, rpcTimeoutMs: opts.confirmTimeoutMs, reconnectMinMs: opts.reconnectMinMs, reconnectMaxMs: opts.reconnectMaxMs },
+      log, this.#signal,
+      {
+        declare: (channel) => declareTopology(channel, this.#topology!),
+        consume: (session) => this.#consumers.attach(session),
+        up: () => {
+          this.log.info({ prefix: this.#prefix, consumers: this.#subs.consumed.length }, 'RabbitMQ session up');
+          this.nudge();
+        },
+      },
+    );
   }
 
   consume(consumer: string, topics: readonly string[], handler: Handler): void {
@@ -136,67 +120,54 @@ export class RabbitMqBroker implements Broker {
 
   declareConsumerGroup(consumer: string, topics: readonly string[]): void {
     if (this.#started) throw new Error('declare consumer groups before start()');
-    if (this.#subs.some((s) => s.consumer === consumer) || this.#declared.some((d) => d.consumer === consumer)) return;
-    this.#declared.push({ consumer, topics });
+    this.#subs.declare(consumer, topics);
   }
 
   #subscribe(sub: Subscription): void {
     if (this.#started) throw new Error(`consumer ${sub.consumer}: subscribe before start()`);
-    if (this.#subs.some((s) => s.consumer === sub.consumer)) throw new Error(`consumer ${sub.consumer} already registered`);
-    validateConsumerName(sub.consumer);
-    for (const topic of sub.topics) validatePattern(topic);
-    this.#subs.push(sub);
+    this.#subs.add(sub);
   }
 
   /** Every exchange and queue this broker declares, with its arguments (for operators and test cleanup). */
   topology(): Topology {
     return buildTopology(
       { prefix: this.#prefix, maxAttempts: this.opts.maxAttempts, backoffBaseMs: this.opts.backoffBaseMs, deliveryLimit: this.#deliveryLimit },
-      // Every process declares every group's queues: an event published before its consumer ever
-      // ran must wait in that queue, not be dropped by an exchange with nothing bound.
-      [...this.#subs, ...this.#declared.filter((d) => !this.#subs.some((s) => s.consumer === d.consumer))],
+      this.#subs.all(),
     );
   }
 
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.#stopping = false;
+    this.#signal.clear();
     this.#topology = this.topology();
-    for (const sub of this.#subs) {
-      this.#workers.set(sub.consumer, new Worker(this.#concurrency, (d) => this.#handle(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
-      this.#recorders.set(sub.consumer, new Worker(1, (d) => this.#record(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
-    }
+    this.#consumers.prepare();
     try {
-      await this.#open();
+      await this.#connection.open();
     } catch (error) {
       this.#started = false;
-      clearTimeout(this.#reconnectTimer);
-      this.#reconnectTimer = undefined;
-      throw error instanceof TopologyMismatchError ? error : new Error(`RabbitMQ: could not connect to ${redact(this.opts.url)}: ${String(error)}`, { cause: error });
+      this.#connection.resetReconnect();
+      throw connectFailure(this.opts.url, error);
     }
     this.#relayLoop.start();
   }
 
   async stop(): Promise<void> {
     if (!this.#started) return;
-    this.#stopping = true;
+    this.#signal.raise();
     const relayStopped = this.#relayLoop.stop();
-    clearTimeout(this.#reconnectTimer);
-    for (const wake of this.#wake.splice(0)) wake();
-    await this.#opening?.catch(() => {});
+    this.#connection.cancelReconnect();
+    this.#signal.wakeAll();
+    await this.#connection.opening?.catch(() => {});
     await relayStopped;
-    const session = this.#session;
+    const session = this.#connection.session;
     // Cancel first, so no new deliveries arrive; deliveries waiting in a worker stay unacked and
     // go back to their queue when the channel closes.
     await session?.cancelConsumers(this.opts.confirmTimeoutMs);
-    for (const worker of [...this.#workers.values(), ...this.#recorders.values()]) worker.clearWaiting();
-    await Promise.all([...this.#workers.values(), ...this.#recorders.values()].map((w) => w.idle()));
-    this.#session = undefined;
+    await this.#consumers.settle();
+    this.#connection.forget();
     await session?.close();
-    this.#workers.clear();
-    this.#recorders.clear();
-    this.#retries.clear();
+    this.#consumers.reset();
     this.#started = false;
   }
 
@@ -232,27 +203,12 @@ export class RabbitMqBroker implements Broker {
     return getDeadLetter(this.db, consumer, messageId);
   }
 
-  /**
-   * Claims the dead letter in the database and republishes it, attempts reset to 1, straight to
-   * the consumer's work queue; the claim commits only after RabbitMQ confirmed the publish.
-   */
+  /** Republishes a dead letter to its work queue, attempts reset to 1 (see rabbitmq/replay.ts). */
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
-    const session = this.#requireSession();
-    const queue = names.work(this.#prefix, consumer);
-    const replayed = await this.db.transaction(async (tx) => {
-      const letter = await claimForReplay(tx, consumer, messageId, this.clock.now());
-      if (!letter) return false;
-      if (!this.#subs.some((s) => s.consumer === consumer)) await this.#requireQueue(session, queue);
-      const { outcome } = publishConfirmed(
-        session.confirm, names.direct(this.#prefix), queue, Buffer.from(JSON.stringify(letter.payload)),
-        { messageId: letter.messageId, type: letter.topic, contentType: 'application/json', mandatory: true, headers: { [ATTEMPT_HEADER]: 1 } },
-        this.opts.confirmTimeoutMs,
-      );
-      const result = await outcome;
-      if (!result.ok) throw new Error(`replay of ${consumer}/${messageId} not confirmed by RabbitMQ: ${result.error.message}`);
-      return true;
-    });
-    return replayed;
+    const session = this.#connection.require();
+    return replayDeadLetter(this.db, this.clock, session, {
+      prefix: this.#prefix, confirmTimeoutMs: this.opts.confirmTimeoutMs, consumesHere: (c) => this.#subs.consumes(c),
+    }, consumer, messageId);
   }
 
   /**
@@ -261,308 +217,42 @@ export class RabbitMqBroker implements Broker {
    * readiness reports the broker down.
    */
   async stats(): Promise<BrokerStats> {
-    const now = this.clock.now();
-    const [row] = await this.db.query<{ outbox: number; oldest: Date | null }>(
-      `select count(*) as outbox, min(deliver_after) as oldest from outbox where published_at is null and deliver_after <= $1`,
-      [now.toISOString()],
-    );
-    const depths = await this.#depths(this.#requireSession());
-    const inFlight = [...this.#workers.values()].reduce((n, w) => n + w.busy, 0);
-    const lagMs = row?.oldest ? now.getTime() - row.oldest.getTime() : 0;
-    return {
-      outboxPending: row?.outbox ?? 0,
-      outboxLagSeconds: Math.max(0, lagMs / 1000),
-      deliveriesPending: depths.work + inFlight,
-      deadLetters: (await countDeadLetters(this.db)) + depths.dead,
-    };
+    return collectStats(this.db, this.clock.now(), () => this.#depths(this.#connection.require()), () => this.#consumers.inFlight);
   }
 
   /** Declares the topology again on the live connection (it is idempotent; start() and every reconnect do it). */
   async declareTopology(): Promise<void> {
-    const session = this.#requireSession();
-    const channel = await session.publisher.createChannel();
-    channel.on('error', () => {});
-    try {
-      await declareTopology(channel, this.#topology ?? this.topology());
-    } finally {
-      await channel.close().catch(() => {});
-    }
+    await this.#connection.require().onThrowawayChannel((channel) => declareTopology(channel, this.#topology ?? this.topology()));
   }
 
   /** The live AMQP connections and channels, for tests that break them from outside. */
   connectionsForTests(): { publisher?: ChannelModel; consumer?: ChannelModel; channels: readonly Channel[] } {
-    const session = this.#session;
+    const session = this.#connection.session;
     return session?.alive ? { publisher: session.publisher, consumer: session.consumer, channels: session.channels } : { channels: [] };
   }
 
   /** Whether a live session is up (connected, topology declared, consumers running). */
   get connected(): boolean {
-    return this.#session?.alive ?? false;
-  }
-
-  // ---- connection ----
-
-  #open(): Promise<void> {
-    const opening = (async () => {
-      let opened: Session | undefined;
-      const session = await Session.open(
-        this.opts.url, `flashsale ${this.#prefix}`, this.opts.confirmTimeoutMs,
-        (channel) => declareTopology(channel, this.#topology!),
-        (error) => this.#lost(opened, error),
-      );
-      opened = session;
-      if (this.#stopping) {
-        await session.close();
-        return;
-      }
-      // Current before the consumers start: their first deliveries may come before this resolves.
-      this.#session = session;
-      try {
-        for (const sub of this.#subs) {
-          await session.consume(names.work(this.#prefix, sub.consumer), this.opts.prefetch, (channel, message) => this.#deliver(sub, session, channel, message));
-          await session.consume(names.dlq(this.#prefix, sub.consumer), Math.min(this.opts.prefetch, 16), (channel, message) => {
-            if (!this.#stopping) this.#recorders.get(sub.consumer)?.push({ session, channel, message });
-          });
-        }
-        if (!session.alive) throw new Error('the connection was lost while it was being set up');
-      } catch (error) {
-        if (this.#session === session) this.#session = undefined;
-        await session.close();
-        throw error;
-      }
-      this.#reconnectDelay = this.opts.reconnectMinMs ?? 100;
-      this.log.info({ prefix: this.#prefix, consumers: this.#subs.length }, 'RabbitMQ session up');
-      this.nudge();
-    })();
-    this.#opening = opening;
-    return opening.finally(() => {
-      if (this.#opening === opening) this.#opening = undefined;
-    });
-  }
-
-  #lost(session: Session | undefined, error: Error): void {
-    if (!session || session !== this.#session) return;
-    this.#session = undefined;
-    if (this.#stopping) return;
-    this.log.warn({ err: error }, 'RabbitMQ connection or channel lost; reconnecting');
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#stopping || this.#reconnectTimer) return;
-    const delay = this.#reconnectDelay * (0.75 + Math.random() / 2);
-    this.#reconnectDelay = Math.min(this.opts.reconnectMaxMs ?? 5000, this.#reconnectDelay * 2);
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      if (this.#stopping) return;
-      this.#open().catch((error: unknown) => {
-        const level = error instanceof TopologyMismatchError ? 'error' : 'warn';
-        this.log[level]({ err: error }, 'RabbitMQ reconnect failed; trying again');
-        this.#scheduleReconnect();
-      });
-    }, delay);
-    this.#reconnectTimer.unref?.();
-  }
-
-  #requireSession(): Session {
-    const session = this.#session;
-    if (!session?.alive) throw new Error('RabbitMQ is not connected');
-    return session;
-  }
-
-  async #requireQueue(session: Session, queue: string): Promise<void> {
-    const channel = await session.publisher.createChannel();
-    channel.on('error', () => {});
-    try {
-      await withTimeout(channel.checkQueue(queue), this.opts.confirmTimeoutMs, `checking ${queue}`);
-    } catch (error) {
-      throw new Error(`RabbitMQ has no queue ${queue} (${String(error)})`);
-    } finally {
-      await channel.close().catch(() => {});
-    }
+    return this.#connection.session?.alive ?? false;
   }
 
   // ---- outbox relay ----
 
-  /** One round: publish due rows with confirms, mark the confirmed ones. True if any was sent. */
+  /** One round of the relay (see rabbitmq/relay.ts), while a live session is up. */
   async #relay(): Promise<boolean> {
-    const session = this.#session;
-    if (!session?.alive || this.#stopping) return false;
-    const exchange = names.events(this.#prefix);
-    return this.db.transaction(async (tx: Tx) => {
-      const now = this.clock.now();
-      const rows = await tx.query<OutboxRow>(
-        `select seq, message_id, topic, payload::text as body from outbox
-          where published_at is null and deliver_after <= $1
-          order by seq limit $2 for update skip locked`,
-        [now.toISOString(), this.#batch],
-      );
-      if (rows.length === 0) return false;
-      const outcomes = [];
-      for (const row of rows) {
-        const { writable, outcome } = publishConfirmed(
-          session.confirm, exchange, row.topic, Buffer.from(row.body),
-          { messageId: row.message_id, type: row.topic, contentType: 'application/json', timestamp: Math.floor(now.getTime() / 1000), appId: 'flashsale' },
-          this.opts.confirmTimeoutMs,
-        );
-        outcomes.push(outcome);
-        if (!writable) await waitForDrain(session.confirm, this.opts.confirmTimeoutMs);
-      }
-      const results = await Promise.all(outcomes);
-      const sent = rows.filter((_, i) => results[i]?.ok).map((r) => r.seq);
-      if (sent.length > 0) await tx.query('update outbox set published_at = $2 where seq = any($1::bigint[])', [sent, now.toISOString()]);
-      const failed = results.filter((r) => !r.ok);
-      if (failed.length > 0) {
-        const first = failed[0]!;
-        this.log.warn(
-          { failed: failed.length, timedOut: failed.filter((r) => !r.ok && r.reason === 'timeout').length, err: first.ok ? undefined : first.error },
-          'outbox rows not confirmed by RabbitMQ: they stay unpublished and are sent again (consumers dedupe)',
-        );
-      }
-      return sent.length > 0;
-    });
+    const session = this.#connection.session;
+    if (!session?.alive || this.#signal.stopping) return false;
+    return relayDueRows(this.db, this.clock, this.log, session, { exchange: names.events(this.#prefix), batchSize: this.#batch, confirmTimeoutMs: this.opts.confirmTimeoutMs });
   }
 
-  // ---- consumers ----
+  // ---- drain ----
 
-  #deliver(sub: Subscription, session: Session, channel: Channel, message: ConsumeMessage): void {
-    if (this.#stopping) return; // unacked: requeued when the channel closes
-    const id = messageIdOf(message);
-    // Only after a crash, a lost connection or a requeue: rare enough to log each, and the trail a drill counts.
-    if (message.fields.redelivered) this.log.info({ consumer: sub.consumer, messageId: id }, 'redelivered message');
-    if (id) this.#retries.delete(retryKey(sub.consumer, id, attemptOf(message)));
-    this.#workers.get(sub.consumer)?.push({ session, channel, message });
-  }
-
-  async #handle(sub: Subscription, delivery: Delivery): Promise<void> {
-    if (!delivery.session.owns(delivery.channel)) return; // its session died: RabbitMQ redelivers it
-    let message: Message;
-    try {
-      message = decode(delivery.message);
-    } catch (error) {
-      await this.#sendOff(sub, delivery, attemptOf(delivery.message), error, true);
-      return;
-    }
-    try {
-      if (sub.transactional) await this.#runTransactional(sub.consumer, sub.handler, message);
-      else await this.#runSelfManaged(sub.consumer, sub.handler, message);
-    } catch (error) {
-      const dead = message.attempt >= this.opts.maxAttempts;
-      this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
-      await this.#sendOff(sub, delivery, message.attempt, error, dead);
-      return;
-    }
-    ack(delivery);
-  }
-
-  async #runTransactional(consumer: string, handler: Handler, message: Message): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      const fresh = await tx.query(
-        `insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3)
-         on conflict do nothing returning 1`,
-        [consumer, message.id, this.clock.now().toISOString()],
-      );
-      if (fresh.length === 0) return; // effect already committed by an earlier delivery
-      await handler(tx, message);
-    });
-  }
-
-  async #runSelfManaged(consumer: string, handler: SelfManagedHandler, message: Message): Promise<void> {
-    const seen = await this.db.query('select 1 from processed_messages where consumer = $1 and message_id = $2', [consumer, message.id]);
-    if (seen.length === 0) await handler(message);
-    await this.db.query(
-      'insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3) on conflict do nothing',
-      [consumer, message.id, this.clock.now().toISOString()],
-    );
-  }
-
-  /**
-   * After a failed attempt: to the retry queue whose TTL is the backoff, or to the dead-letter
-   * queue; the original is acked only once RabbitMQ confirmed the copy. Until then it stays
-   * unacked in our hands: a confirm that timed out or a nack (a resource alarm) is tried again
-   * after a pause — not requeued, which would count against x-delivery-limit. A copy no queue took
-   * (a queue deleted from outside) abandons the session: the reconnect declares the topology again
-   * and RabbitMQ redelivers the original. Possible duplicate copies are deduped by message id.
-   */
-  async #sendOff(sub: Subscription, delivery: Delivery, attempt: number, error: unknown, dead: boolean): Promise<void> {
-    const { session } = delivery;
-    const ttl = retryTtl(attempt, this.opts.backoffBaseMs);
-    const queue = dead ? names.dlq(this.#prefix, sub.consumer) : names.retry(this.#prefix, sub.consumer, ttl);
-    const id = messageIdOf(delivery.message);
-    const key = id && !dead ? retryKey(sub.consumer, id, attempt + 1) : undefined;
-    const properties = delivery.message.properties;
-    for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
-      if (!session.owns(delivery.channel) || this.#stopping) return; // RabbitMQ redelivers it
-      if (key) this.#retries.set(key, performance.now() + ttl);
-      const { outcome } = publishConfirmed(
-        session.confirm, names.direct(this.#prefix), queue, delivery.message.content,
-        {
-          messageId: id, type: topicOf(delivery.message), contentType: properties.contentType as string | undefined,
-          timestamp: properties.timestamp as number | undefined, appId: 'flashsale', mandatory: true,
-          headers: { [ATTEMPT_HEADER]: dead ? attempt : attempt + 1, [LAST_ERROR_HEADER]: String(error).slice(0, 2000) },
-        },
-        this.opts.confirmTimeoutMs,
-      );
-      const result = await outcome;
-      if (result.ok) {
-        ack(delivery);
-        return;
-      }
-      if (key) this.#retries.delete(key);
-      if (result.reason === 'unroutable') {
-        this.log.warn({ consumer: sub.consumer, messageId: id, queue, err: result.error }, 'no queue took a failed message; declaring the topology again');
-        session.fail(result.error);
-        return;
-      }
-      this.log.warn({ consumer: sub.consumer, messageId: id, queue, err: result.error }, 'could not park a failed message yet; holding it and trying again');
-      await this.#pause(pause);
-    }
-  }
-
-  /** Copies a dead letter from the consumer's dead-letter queue into `dead_letters`, then acks. */
-  async #record(sub: Subscription, delivery: Delivery): Promise<void> {
-    const record = deadRecordOf(sub.consumer, delivery.message, this.clock.now());
-    for (let wait = 200; ; wait = Math.min(wait * 2, 10_000)) {
-      if (!delivery.session.owns(delivery.channel) || this.#stopping) return;
-      try {
-        const recorded = await recordDeadLetter(this.db, record);
-        if (recorded) this.log.error({ consumer: sub.consumer, messageId: record.messageId, topic: record.topic, attempts: record.attempts, lastError: record.lastError }, 'message dead-lettered');
-        ack(delivery);
-        return;
-      } catch (error) {
-        // Never nack: a dead-letter queue has no dead-letter queue. Hold it and try again.
-        this.log.error({ err: error, consumer: sub.consumer, messageId: record.messageId }, 'could not record a dead letter; retrying');
-        await this.#pause(wait);
-      }
-    }
-  }
-
-  /** A bug, not a handler failure: the delivery would stay unacked, holding a prefetch slot. Start over. */
-  #unexpected(sub: Subscription, delivery: Delivery, error: unknown): void {
-    this.log.error({ err: error, consumer: sub.consumer, messageId: messageIdOf(delivery.message) }, 'unexpected error while handling a delivery; reconnecting');
-    delivery.session.fail(error instanceof Error ? error : new Error(String(error)));
-  }
-
-  // ---- drain and stats ----
-
+  /** One look at everything drain() waits for; false at the first thing still due. */
   async #quiet(): Promise<boolean> {
-    const session = this.#session;
-    if (!session?.alive || this.#relayLoop.busy || this.#opening) return false;
-    for (const worker of [...this.#workers.values(), ...this.#recorders.values()]) if (worker.busy > 0) return false;
-    const now = performance.now();
-    for (const [key, due] of this.#retries) {
-      if (now > due + STALE_RETRY_MS) {
-        this.log.warn({ retry: key }, 'a parked retry never came back; drain stops waiting for it');
-        this.#retries.delete(key);
-      } else if (now >= due) {
-        return false;
-      }
-    }
-    const [row] = await this.db.query<{ due: number }>(
-      'select count(*) as due from outbox where published_at is null and deliver_after <= $1',
-      [this.clock.now().toISOString()],
-    );
-    if ((row?.due ?? 0) > 0) return false;
+    const session = this.#connection.session;
+    if (!session?.alive || this.#relayLoop.busy || this.#connection.opening) return false;
+    if (this.#consumers.busy || this.#consumers.retries.anyOverdue(this.log)) return false;
+    if ((await dueOutboxRows(this.db, this.clock.now())) > 0) return false;
     try {
       const depths = await this.#depths(session);
       return depths.work === 0 && depths.dead === 0;
@@ -571,61 +261,11 @@ export class RabbitMqBroker implements Broker {
     }
   }
 
-  /** Ready messages in this process's work queues and dead-letter queues (see Session.readyCount). */
-  async #depths(session: Session): Promise<{ work: number; dead: number }> {
-    let work = 0;
-    let dead = 0;
-    try {
-      for (const sub of this.#subs) {
-        work += await session.readyCount(names.work(this.#prefix, sub.consumer), this.opts.confirmTimeoutMs);
-        dead += await session.readyCount(names.dlq(this.#prefix, sub.consumer), this.opts.confirmTimeoutMs);
-      }
-    } catch (error) {
-      // An RPC that got no answer leaves the channel unusable; a missing queue closed it. Start over.
-      session.fail(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    }
-    return { work, dead };
+  #depths(session: Session): Promise<QueueDepths> {
+    return queueDepths(session, this.#prefix, this.#subs.consumed, this.opts.confirmTimeoutMs);
   }
-
-  /** Sleeps `ms`, or less if stop() is called. */
-  #pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = this.#wake.filter((w) => w !== done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      timer.unref?.();
-      this.#wake.push(done);
-    });
-  }
-}
-
-function ack(delivery: Delivery): void {
-  if (!delivery.session.owns(delivery.channel)) return; // redelivered after the reconnect; deduped then
-  try {
-    delivery.channel.ack(delivery.message);
-  } catch {
-    // the channel closed under us: same as above
-  }
-}
-
-function retryKey(consumer: string, messageId: string, attempt: number): string {
-  return `${consumer}\u0000${messageId}\u0000${attempt}`;
 }
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'AMQP_URL';
-  }
 }

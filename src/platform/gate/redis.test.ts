@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import { gateContract } from './contract.ts';
 import { GateUnavailableError, type GateItem } from './gate.ts';
 import { deleteKeysUnder } from '../../../test/support/engines.ts';
-import { RedisStockGate, gateKeys, type RedisStockGateOptions } from './redis.ts';
+import { gateKeys } from './redis-keys.ts';
+import { RedisStockGate, type RedisStockGateOptions } from './redis.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log';

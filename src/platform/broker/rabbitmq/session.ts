@@ -79,6 +79,20 @@ export class Session {
     return (await withTimeout(channel.checkQueue(queue), timeoutMs, `checkQueue ${queue}`)).messageCount;
   }
 
+  /**
+   * Runs `use` on a publisher channel of its own, closed afterwards: a failed RPC (a missing queue,
+   * arguments that differ) closes the channel it happened on, and must not take the session with it.
+   */
+  async onThrowawayChannel<T>(use: (channel: Channel) => Promise<T>): Promise<T> {
+    const channel = await this.publisher.createChannel();
+    channel.on('error', () => {});
+    try {
+      return await use(channel);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
   /** Stops every consumer (basic.cancel): no new deliveries; unacked ones stay with us until acked or closed. */
   async cancelConsumers(timeoutMs: number): Promise<void> {
     for (const { channel, tag } of this.#consumers) {
