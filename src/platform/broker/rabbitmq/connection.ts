@@ -78,7 +78,8 @@ export class Connection {
 
   /** stop(): no reconnect now pending runs. */
   cancelReconnect(): void {
-    clearTimeout(this.#reconnectTimer);
+    // The handle is cleared too: a stale one would keep a later start()'s lost connection from ever reconnecting.
+    this.resetReconnect();
   }
 
   /** A failed start(): no reconnect pending, and the next loss may schedule one. */
