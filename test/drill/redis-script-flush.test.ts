@@ -12,7 +12,7 @@ const sha = (file: string) => createHash('sha1').update(readFileSync(new URL(`..
 
 /**
  * SCRIPT FLUSH empties the script cache of the whole Redis server, as a restart does: every other
- * client sharing the server sees NOSCRIPT at once. So this runs in the serial phase, alone.
+ * client sharing the server sees NOSCRIPT at once. So this runs in `npm run test:drill`, alone, not in `npm test`.
  */
 describe('the Redis gate after SCRIPT FLUSH', () => {
   const admin = new Redis(SERVICES.redis.url);

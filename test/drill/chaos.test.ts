@@ -11,7 +11,7 @@ const FIELDS = ['name', 'accepted', 'paid', 'expired', 'refunded', 'redelivered'
 
 /**
  * `flashsale chaos --short`: every fault of the drill on a small sale, real processes on the real
- * engines. It stops RabbitMQ for a while, so it runs in the serial phase, alone.
+ * engines. It stops RabbitMQ for a while, so it runs in `npm run test:drill`, alone, not in `npm test`.
  */
 describe('flashsale chaos --short', { timeout: 900_000 }, () => {
   it('when every fault is injected into a running sale, then nothing is oversold, lost or doubled and every audit is clean', async () => {
