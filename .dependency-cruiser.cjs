@@ -9,7 +9,7 @@
 const NOT_COMPONENTS = ['platform', 'cli', 'audit', 'ops', 'psp'];
 const COMPONENT = `^src/(?!(?:${NOT_COMPONENTS.join('|')})/)([^/]+)/`;
 /** Test code that lives beside the sources: suites, conformance suites, the simulator's test helpers. */
-const TEST_CODE = ['\\.test\\.ts$', '/contract\\.ts$', '^src/psp/testing\\.ts$'];
+const TEST_CODE = ['\\.test\\.ts$', '/conformance\\.ts$', '^src/psp/testing\\.ts$'];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {

@@ -23,7 +23,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return sourceFiles(path);
-    return name.endsWith('.ts') && !name.endsWith('.test.ts') && name !== 'contract.ts' ? [path] : [];
+    return name.endsWith('.ts') && !name.endsWith('.test.ts') && name !== 'conformance.ts' ? [path] : [];
   });
 }
 

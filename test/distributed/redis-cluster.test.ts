@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Cluster } from 'ioredis';
-import { gateContract } from '../../src/platform/gate/contract.ts';
+import { gateContract } from '../../src/platform/gate/conformance.ts';
 import { RedisStockGate } from '../../src/platform/gate/redis.ts';
 import { redisTarget } from '../../src/platform/redis.ts';
 import { countBy, httpClient, runConcurrently, startHarness, type Harness } from '../support/harness.ts';

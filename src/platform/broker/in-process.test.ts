@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { ManualClock } from '../clock.ts';
 import { freshDatabase } from '../../../test/support/template.ts';
-import { brokerContract } from './contract.ts';
+import { brokerContract } from './conformance.ts';
 import { InProcessBroker } from './in-process.ts';
 
 brokerContract('in-process (outbox + deliveries table on PGlite)', async () => {

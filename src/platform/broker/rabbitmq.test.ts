@@ -8,7 +8,7 @@ import { deleteTopologies, freshPostgres, serviceMissing, SERVICES } from '../..
 import { ManualClock } from '../clock.ts';
 import type { Database } from '../database/database.ts';
 import type { Handler } from './broker.ts';
-import { brokerContract } from './contract.ts';
+import { brokerContract } from './conformance.ts';
 import { writeEvents } from './outbox.ts';
 import { RabbitMqBroker, type RabbitMqBrokerOptions } from './rabbitmq.ts';
 import { TopologyMismatchError, type Topology } from './rabbitmq/topology.ts';

@@ -1,5 +1,5 @@
 import { freshDatabase } from '../../../test/support/template.ts';
-import { databaseContract } from './contract.ts';
+import { databaseContract } from './conformance.ts';
 
 databaseContract('PGlite', async () => {
   const db = await freshDatabase();

@@ -1,5 +1,5 @@
 import { freshPostgres } from '../../../test/support/engines.ts';
-import { databaseContract } from './contract.ts';
+import { databaseContract } from './conformance.ts';
 
 databaseContract('PostgreSQL', async () => {
   const postgres = await freshPostgres();

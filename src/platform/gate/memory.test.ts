@@ -1,4 +1,4 @@
-import { gateContract } from './contract.ts';
+import { gateContract } from './conformance.ts';
 import { MemoryStockGate } from './memory.ts';
 
 gateContract('memory', async () => new MemoryStockGate());

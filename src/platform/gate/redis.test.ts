@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
-import { gateContract } from './contract.ts';
+import { gateContract } from './conformance.ts';
 import { GateUnavailableError, type GateItem } from './gate.ts';
 import { deleteKeysUnder } from '../../../test/support/engines.ts';
 import { gateKeys } from './redis-keys.ts';
