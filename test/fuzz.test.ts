@@ -94,7 +94,7 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   cancelOrder: { role: 'buyer', idempotent: true }, payOrder: { role: 'buyer', idempotent: true },
   addCartItem: { role: 'buyer', idempotent: true }, getCart: { role: 'buyer' }, removeCartItem: { role: 'buyer' },
   checkout: { role: 'buyer', idempotent: true }, listNotifications: { role: 'buyer' },
-  adminCancelOrder: { role: 'admin', idempotent: true }, audit: { role: 'admin' },
+  adminCancelOrder: { role: 'admin', idempotent: true }, audit: { role: 'admin' }, reconcile: { role: 'admin' },
   listDeadLetters: { role: 'admin' }, getDeadLetter: { role: 'admin' }, replayDeadLetter: { role: 'admin' },
   paymentWebhook: {},
 };
@@ -1005,16 +1005,17 @@ describe('bugs found by the fuzzer', () => {
     }
   });
 
-  it('when the provider signs a payment_intent.succeeded naming an order that does not exist, then it is acknowledged and no capture without an order is recorded', async () => {
+  it('when the provider signs a payment_intent.succeeded naming an order that does not exist, then it is acknowledged, no payment is recorded, and the rejected capture ends as never captured (the provider has no such intent: nothing to refund)', async () => {
     const orderId = randomUUID();
     const { intentId, send } = succeededForUnknownIntent({ order_id: orderId });
     const res = await send();
     assert.equal(res.status, 200, `${res.status} ${JSON.stringify(res.body)}`);
     await h.system.broker.drain();
     assert.equal(await paymentsOfIntent(intentId), 0);
-    assert.equal(await scalar(h.system, `select count(*) from outbox where payload->>'orderId' = $1`, [orderId]), 0);
+    const [rejected] = await h.system.db.query<{ reason: string; status: string }>('select reason, status from rejected_captures where provider_intent_id = $1', [intentId]);
+    assert.deepEqual(rejected, { reason: 'unknown_order', status: 'not_captured' });
     const audit = await h.system.audit({ quiet: true });
-    assert.deepEqual(audit.violations.filter((v) => v.check === 'capture_has_order'), []);
+    assert.deepEqual(audit.violations.filter((v) => v.check === 'capture_has_order' || v.check === 'rejected_capture_refunded' || v.check.startsWith('reconcile:')), []);
   });
 
   it('when a dead letter is asked for by "urn:uuid:<uuid>", then 422 or 404, not 500', async () => {

@@ -36,7 +36,7 @@ export interface AuditBody {
   ok: boolean;
   oversoldUnits: number;
   stock: { initial: number; available: number; held: number; sold: number; written_off?: number };
-  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number }> };
+  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number; notCaptured: number }> };
   violations: Array<{ check: string; message: string; ids: string[] }>;
 }
 

@@ -19,7 +19,7 @@ export interface AuditReport {
   /** Units over every sale item, by state. */
   stock: StockTotals;
   /** Money: the reconciliation with the provider, and the captures that paid nothing (refunded), by reason. */
-  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number }> };
+  money: { reconciliation: Reconciliation; rejectedCaptures: Record<string, { refunded: number; refundPending: number; notCaptured: number }> };
   violations: Violation[];
 }
 
@@ -53,8 +53,9 @@ export async function runAudit({ inventory, orders, payments, broker, now, grace
   }
   const rejectedCaptures: AuditReport['money']['rejectedCaptures'] = {};
   for (const r of await payments.rejectedCaptures()) {
-    const counts = (rejectedCaptures[r.reason] ??= { refunded: 0, refundPending: 0 });
+    const counts = (rejectedCaptures[r.reason] ??= { refunded: 0, refundPending: 0, notCaptured: 0 });
     if (r.status === 'refunded') counts.refunded++;
+    else if (r.status === 'not_captured') counts.notCaptured++;
     else counts.refundPending++;
   }
   return {
@@ -68,6 +69,6 @@ export function formatAudit(report: AuditReport): string {
   const head = report.ok ? `audit OK: ${report.items} sale items balanced, money reconciled with the provider, no violations` : `audit FAILED: ${report.violations.length} violation(s)`;
   const lines = report.violations.map((v) => `  [${v.check}] ${v.message}${v.ids.length ? ` (${v.ids.slice(0, 5).join(', ')}${v.ids.length > 5 ? ', …' : ''})` : ''}`);
   const money = `money: ${reconciliationSummary(report.money.reconciliation)}`;
-  const rejected = Object.entries(report.money.rejectedCaptures).map(([reason, n]) => `${reason} ${n.refunded} refunded${n.refundPending ? `, ${n.refundPending} refund pending` : ''}`);
+  const rejected = Object.entries(report.money.rejectedCaptures).map(([reason, n]) => `${reason} ${n.refunded} refunded${n.refundPending ? `, ${n.refundPending} refund pending` : ''}${n.notCaptured ? `, ${n.notCaptured} never captured at the provider` : ''}`);
   return [head, `  ${money}`, ...(rejected.length ? [`  rejected captures: ${rejected.join('; ')}`] : []), ...lines].join('\n');
 }

@@ -23,7 +23,7 @@ const AuditBody = Type.Object({
   stock: Type.Object({ initial: Type.Integer(), available: Type.Integer(), held: Type.Integer(), sold: Type.Integer(), writtenOff: Type.Integer() }, { description: 'Units over every sale item, by state.' }),
   money: Type.Object({
     reconciliation: ReconciliationBody,
-    rejectedCaptures: Type.Record(Type.String(), Type.Object({ refunded: Type.Integer(), refundPending: Type.Integer() }), { description: 'Captures that paid nothing (wrong amount or currency, unknown order, second intent), by reason: each is refunded in full.' }),
+    rejectedCaptures: Type.Record(Type.String(), Type.Object({ refunded: Type.Integer(), refundPending: Type.Integer(), notCaptured: Type.Integer() }), { description: 'Captures that paid nothing (wrong amount or currency, unknown order, second intent), by reason: each is refunded in full.' }),
   }),
   violations: Type.Array(Violation),
 });

@@ -10,7 +10,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { Catalog } from '../catalog/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import { OrderDeadline, OrderTopics } from './contracts.ts';
-import type { PaymentSettlement } from './context.ts';
+import type { OrderContext } from './context.ts';
 import type { CartItem, LineInput, Order } from './model.ts';
 import { createOrderRecords, type OrderRecords } from './records.ts';
 import { createPurchase } from './purchase.ts';
@@ -61,19 +61,9 @@ export interface Orders extends OrderRecords {
   close(): Promise<void>;
 }
 
-export interface OrdersDeps {
-  db: Database;
-  clock: Clock;
-  catalog: Catalog;
-  inventory: Inventory;
-  idempotency: IdempotencyStore;
-  emit: Emit;
-  /** The payment side's answers before an order is closed (a port order owns; payment satisfies it). */
-  payments: PaymentSettlement;
+/** What the order use cases share (context.ts), plus the group commit's settings. */
+export interface OrdersDeps extends OrderContext {
   groupCommit: GroupCommitOptions;
-  /** Seconds after the payment window for the second close check. */
-  graceS: number;
-  log: Logger;
   /** Told after each group commit: attempts in the batch and units held (metrics). */
   onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
 }

@@ -27,7 +27,7 @@ export async function auditPayments({ db }: Pick<PaymentContext, 'db'>, orderTer
     if (r.payment_status !== 'succeeded' || Number(r.amount) > Number(r.paid)) violations.push({ check: 'refund_matches_capture', message: `refund of ${r.amount} against a ${r.payment_status} payment of ${r.paid}`, ids: [r.id, r.order_id] });
   }
   if (quiet) {
-    const unrefunded = (await db.query<RejectedCaptureRow>(sql.rejectedCaptures)).filter((r) => r.status !== 'refunded');
+    const unrefunded = (await db.query<RejectedCaptureRow>(sql.rejectedCaptures)).filter((r) => r.status === 'refund_pending');
     if (unrefunded.length > 0) {
       violations.push({ check: 'rejected_capture_refunded', message: `${unrefunded.length} rejected captures not yet refunded`, ids: unrefunded.map((r) => r.provider_intent_id) });
     }

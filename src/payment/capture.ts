@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
-import type { PaymentIntent } from '../platform/payment-provider/port.ts';
+import { GatewayError, type PaymentGateway, type PaymentIntent } from '../platform/payment-provider/port.ts';
 import { isUuid } from '../platform/uuid.ts';
 import { PaymentTopics, type CaptureRejected, type CaptureRejection, type PaymentSucceeded } from './contracts.ts';
 import type { PaymentContext, PaymentRow } from './context.ts';
@@ -72,7 +72,25 @@ async function rejectCapture(ctx: PaymentContext, tx: Tx, intent: PaymentIntent,
 }
 
 /** Refunds a rejected capture in full, keyed by its intent: a redelivery gets the same refund back. */
-export async function refundRejectedCapture({ db, clock, gateway }: PaymentContext, capture: CaptureRejected): Promise<void> {
-  const refund = await gateway.refund({ intentId: capture.providerIntentId, amount: capture.amount, idempotencyKey: `refund-rejected-${capture.providerIntentId}` });
-  await db.query(sql.markRejectedCaptureRefunded, [capture.providerIntentId, refund.id, clock.now()]);
+export async function refundRejectedCapture({ db, clock, gateway, log }: PaymentContext, capture: CaptureRejected): Promise<void> {
+  const intent = await capturedAtProvider(gateway, capture.providerIntentId);
+  if (!intent) {
+    // The event said captured, the provider says not (or knows no such intent): there is no money to give back.
+    log.warn({ intentId: capture.providerIntentId }, 'a rejected capture the provider has not captured; nothing to refund');
+    await db.query(sql.markRejectedCaptureNotCaptured, [capture.providerIntentId, clock.now()]);
+    return;
+  }
+  const refund = await gateway.refund({ intentId: intent.id, amount: intent.amount, idempotencyKey: `refund-rejected-${intent.id}` });
+  await db.query(sql.markRejectedCaptureRefunded, [intent.id, refund.id, clock.now()]);
+}
+
+/** The intent as the provider has it, if it was captured; undefined if it was not, or the provider knows no such intent. */
+async function capturedAtProvider(gateway: PaymentGateway, intentId: string): Promise<PaymentIntent | undefined> {
+  try {
+    const intent = await gateway.retrieveIntent(intentId);
+    return intent.status === 'succeeded' ? intent : undefined;
+  } catch (error) {
+    if (error instanceof GatewayError && error.status === 404) return undefined;
+    throw error;
+  }
 }

@@ -44,16 +44,8 @@ export interface Payments extends PaymentSettlement {
   subscribe(broker: Subscriber): void;
 }
 
-export interface PaymentsDeps {
-  db: Database;
-  clock: Clock;
-  gateway: PaymentGateway;
-  orders: Pick<OrderRecords, 'getOrder' | 'paymentTerms' | 'lockPendingForPayment'>;
-  emit: Emit;
-  log: Logger;
-  /** A capture was rejected (and will be refunded): the metric's hook. */
-  onCaptureRejected?: (reason: CaptureRejection) => void;
-}
+/** What the payment use cases share (context.ts). */
+export type PaymentsDeps = PaymentContext;
 
 /** Wires the payment use cases (one file each) over one shared context. */
 export function createPayments(deps: PaymentsDeps): Payments {

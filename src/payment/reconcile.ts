@@ -6,7 +6,7 @@ import * as sql from './sql.ts';
 
 export interface RejectedCaptureRow {
   provider_intent_id: string; order_id: string; amount: number; currency: string; reason: string;
-  status: 'refund_pending' | 'refunded'; provider_refund_id: string | null;
+  status: 'refund_pending' | 'refunded' | 'not_captured'; provider_refund_id: string | null;
 }
 
 export interface Mismatch { check: string; message: string; ids: string[] }
@@ -132,8 +132,8 @@ function checkCaptures(books: Books): void {
 function checkUnpaidCapture(books: Books, intent: PaymentIntent, payment: PaymentRecord | undefined, order: OrderTerms | undefined): void {
   const ids = [intent.id, intent.orderId];
   const rejection = books.rejectedOfIntent.get(intent.id);
-  if (rejection?.status === 'refunded') {
-    books.mismatches.push({ check: 'capture_refunded_in_full', message: 'a rejected capture recorded as refunded is not refunded at the provider', ids });
+  if (rejection?.status === 'refunded' || rejection?.status === 'not_captured') {
+    books.mismatches.push({ check: 'capture_refunded_in_full', message: `a rejected capture recorded as ${rejection.status.replace('_', ' ')} is captured and not refunded at the provider`, ids });
   } else if (rejection) {
     inFlight(books, { check: 'capture_refunded_in_full', message: `a rejected capture (${rejection.reason}) is not refunded yet`, ids });
   } else if (!payment) {

@@ -43,6 +43,10 @@ export const markRejectedCaptureRefunded = `
   update rejected_captures set status = 'refunded', provider_refund_id = $2, refunded_at = $3
    where provider_intent_id = $1 and status = 'refund_pending'`;
 
+/** The provider has no capture behind the event (no such intent, or not succeeded): nothing to refund. */
+export const markRejectedCaptureNotCaptured = `
+  update rejected_captures set status = 'not_captured', refunded_at = $2 where provider_intent_id = $1 and status = 'refund_pending'`;
+
 export const rejectedCaptures = `
   select provider_intent_id, order_id, amount, currency, reason, status, provider_refund_id from rejected_captures`;
 

@@ -6,7 +6,7 @@ create table rejected_captures (
   amount bigint not null check (amount > 0),
   currency text not null,
   reason text not null check (reason in ('amount_mismatch', 'currency_mismatch', 'unknown_order', 'second_intent')),
-  status text not null check (status in ('refund_pending', 'refunded')),
+  status text not null check (status in ('refund_pending', 'refunded', 'not_captured')),
   provider_refund_id text unique,
   created_at timestamptz not null,
   refunded_at timestamptz
