@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
 import type { Message } from '../platform/broker/broker.ts';
+import type { OutgoingEvent } from '../platform/broker/outbox.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { OrderCancelled, OrderCreated, OrderExpired, OrderPaid, OrderTopics } from '../order/contracts.ts';
 import { PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
@@ -27,13 +28,14 @@ interface PendingRow {
 
 /**
  * Creates this event's rows (none if they exist), then sends whatever of them is still pending: one
- * in-app entry per event, and one email when the buyer has an address, rendered from templates.
+ * in-app entry per event — written already sent, with its `notification.sent` event, in one
+ * transaction — and one email when the buyer has an address, rendered from templates.
  * "Never two" rests on the unique (event_id, channel) row and on a row being sent only while it is
  * pending; an email whose acceptance was not recorded (crash) is resent with the same Message-ID,
  * which the receiving server can drop.
  */
 export async function notifyOf(deps: NotificationsDeps, message: Message): Promise<void> {
-  const { db, clock, emailOf, log } = deps;
+  const { db, clock, emailOf, log, emit } = deps;
   const made = KIND_OF_TOPIC[message.topic];
   if (!made) {
     log.warn({ topic: message.topic, messageId: message.id }, 'no notification for this topic');
@@ -49,12 +51,25 @@ export async function notifyOf(deps: NotificationsDeps, message: Message): Promi
   }
   const { subject, text } = render(kind, payload);
   const email = await emailOf(userId);
-  await db.transaction(async (tx) => {
+  const inApp = randomUUID();
+  const madeInApp = await db.transaction(async (tx) => {
     const now = clock.now();
-    await tx.query(sql.insertNotification, [randomUUID(), message.id, userId, kind, 'in_app', null, subject, text, now]);
+    // In-app needs nothing outside the database: its row is written sent, with its event, at once.
+    const [made] = await tx.query(sql.insertSentNotification, [inApp, message.id, userId, kind, 'in_app', null, subject, text, now]);
+    if (made) await emit(tx, [sentEvent({ id: inApp, event_id: message.id, user_id: userId, kind, channel: 'in_app' })]);
     if (email) await tx.query(sql.insertNotification, [randomUUID(), message.id, userId, kind, 'email', email, subject, text, now]);
+    return made !== undefined;
   });
-  for (const row of await db.query<PendingRow>(sql.pendingOfEvent, [message.id])) await send(deps, row);
+  // The email, and on a redelivery whatever an earlier attempt left pending.
+  if (!madeInApp || email) for (const row of await db.query<PendingRow>(sql.pendingOfEvent, [message.id])) await send(deps, row);
+}
+
+function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' | 'channel'>): OutgoingEvent {
+  return {
+    topic: NotificationTopics.sent,
+    payload: { notificationId: row.id, eventId: row.event_id, userId: row.user_id, kind: row.kind, channel: row.channel } satisfies NotificationSent,
+    messageId: row.id,
+  };
 }
 
 /** A throw leaves the row pending for the broker's retry; a row already sent is never sent again. */
@@ -65,10 +80,6 @@ async function send({ db, clock, mailer, emit }: NotificationsDeps, row: Pending
   await db.transaction(async (tx) => {
     const [marked] = await tx.query(sql.markSent, [row.id, clock.now()]);
     if (!marked) return;
-    await emit(tx, [{
-      topic: NotificationTopics.sent,
-      payload: { notificationId: row.id, eventId: row.event_id, userId: row.user_id, kind: row.kind, channel: row.channel } satisfies NotificationSent,
-      messageId: row.id,
-    }]);
+    await emit(tx, [sentEvent(row)]);
   });
 }

@@ -4,6 +4,15 @@ export const insertNotification = `
   values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)
   on conflict (event_id, channel) do nothing`;
 
+/**
+ * An in-app entry is delivered by being written: its row is born sent (the caller writes its event
+ * in the same transaction). Returns the id only if this call made the row.
+ */
+export const insertSentNotification = `
+  insert into notifications (id, event_id, user_id, kind, channel, recipient, subject, body, status, created_at, sent_at)
+  values ($1, $2, $3, $4, $5, $6, $7, $8, 'sent', $9, $9)
+  on conflict (event_id, channel) do nothing returning id`;
+
 /** In-app first, so an email that keeps failing does not hold back the in-app entry. */
 export const pendingOfEvent = `
   select id, event_id, user_id, kind, channel, recipient, subject, body

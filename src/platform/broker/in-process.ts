@@ -131,6 +131,7 @@ export class InProcessBroker implements Broker {
   }
 
   async #deliver(sub: Subscription): Promise<boolean> {
+    if (!sub.transactional) return this.#deliverSelfManaged(sub);
     const due = await this.db.query<DeliveryRow>(
       `select consumer, message_id, topic, payload, attempts from deliveries
         where consumer = $1 and status = 'pending' and next_attempt_at <= $2
@@ -144,6 +145,53 @@ export class InProcessBroker implements Broker {
     return due.length > 0;
   }
 
+  /**
+   * A self-managed consumer's batch: whether each message was already processed comes with the
+   * batch (one query, not one per message), and the messages handled are marked done and processed
+   * together at the end (one statement, not a transaction per message). A crash before that mark
+   * only means a redelivery, which a self-managed handler must take (at-least-once, broker.ts).
+   */
+  async #deliverSelfManaged(sub: Subscription & { transactional: false }): Promise<boolean> {
+    const due = await this.db.query<DeliveryRow & { seen: boolean }>(
+      `select d.consumer, d.message_id, d.topic, d.payload, d.attempts,
+              exists (select 1 from processed_messages p where p.consumer = d.consumer and p.message_id = d.message_id) as seen
+         from deliveries d
+        where d.consumer = $1 and d.status = 'pending' and d.next_attempt_at <= $2
+        order by d.next_attempt_at, d.created_at limit $3`,
+      [sub.consumer, this.clock.now().toISOString(), this.#batch],
+    );
+    const done: Array<{ id: string; attempt: number }> = [];
+    try {
+      for (const row of due) {
+        await this.#giveWay();
+        const attempt = row.attempts + 1;
+        try {
+          if (!row.seen) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+          done.push({ id: row.message_id, attempt });
+        } catch (error) {
+          await this.#failed(sub, row, attempt, error);
+        }
+      }
+    } finally {
+      if (done.length > 0) await this.#markDone(sub.consumer, done);
+    }
+    return due.length > 0;
+  }
+
+  /** Marks handled messages done and records them processed, in one statement (one transaction). */
+  async #markDone(consumer: string, done: ReadonlyArray<{ id: string; attempt: number }>): Promise<void> {
+    await this.db.query(
+      `with marked as (
+         update deliveries d set status = 'done', attempts = m.attempt, updated_at = $4
+           from unnest($2::uuid[], $3::int[]) as m(id, attempt)
+          where d.consumer = $1 and d.message_id = m.id and d.status = 'pending')
+       insert into processed_messages (consumer, message_id, processed_at)
+       select $1, id, $4 from unnest($2::uuid[]) as m(id)
+       on conflict do nothing`,
+      [consumer, done.map((d) => d.id), done.map((d) => d.attempt), this.clock.now().toISOString()],
+    );
+  }
+
   async #giveWay(): Promise<void> {
     // PGlite answers through microtasks only: without a macrotask turn here, a pass of hundreds of
     // messages would run start to end without the event loop reading a single HTTP request.
@@ -152,13 +200,9 @@ export class InProcessBroker implements Broker {
     for (let waited = 0; busy?.() && waited < MAX_GIVE_WAY_MS && this.#running; waited += GIVE_WAY_STEP_MS) await sleep(GIVE_WAY_STEP_MS);
   }
 
-  async #handleOne(sub: Subscription, row: DeliveryRow): Promise<void> {
+  async #handleOne(sub: Subscription & { transactional: true }, row: DeliveryRow): Promise<void> {
     const attempt = row.attempts + 1;
     try {
-      if (!sub.transactional) {
-        await this.#handleSelfManaged(sub, row, attempt);
-        return;
-      }
       const handler = sub.handler;
       await this.db.transaction(async (tx: Tx) => {
         const claimed = await tx.query(
@@ -176,26 +220,20 @@ export class InProcessBroker implements Broker {
         await handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
       });
     } catch (error) {
-      const dead = attempt >= this.opts.maxAttempts;
-      const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
-      this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
-      await this.db.query(
-        `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
-          where consumer = $1 and message_id = $2 and status = 'pending'`,
-        [sub.consumer, row.message_id, attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
-      );
+      await this.#failed(sub, row, attempt, error);
     }
   }
 
-  async #handleSelfManaged(sub: Subscription & { transactional: false }, row: DeliveryRow, attempt: number): Promise<void> {
-    const seen = await this.db.query('select 1 from processed_messages where consumer = $1 and message_id = $2', [sub.consumer, row.message_id]);
-    if (seen.length === 0) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
-    await this.db.transaction(async (tx) => {
-      await tx.query(`insert into processed_messages (consumer, message_id, processed_at) values ($1, $2, $3) on conflict do nothing`,
-        [sub.consumer, row.message_id, this.clock.now().toISOString()]);
-      await tx.query(`update deliveries set status = 'done', attempts = $3, updated_at = $4 where consumer = $1 and message_id = $2 and status = 'pending'`,
-        [sub.consumer, row.message_id, attempt, this.clock.now().toISOString()]);
-    });
+  /** A failed attempt: back off and retry later, or dead-letter after maxAttempts. */
+  async #failed(sub: Subscription, row: DeliveryRow, attempt: number, error: unknown): Promise<void> {
+    const dead = attempt >= this.opts.maxAttempts;
+    const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
+    this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
+    await this.db.query(
+      `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
+        where consumer = $1 and message_id = $2 and status = 'pending'`,
+      [sub.consumer, row.message_id, attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
+    );
   }
 
   async listDeadLetters(limit: number): Promise<DeadLetter[]> {
