@@ -33,6 +33,17 @@ describe('money: every capture matches its order or is refunded, and the books r
     assert.match(res.headers.get('location') ?? '', /result=succeeded/);
   }
 
+  /** The buyer pays, and the provider's webhook about it is lost: only asking the provider can learn of the capture. */
+  async function pressPayWithWebhookDropped(intentId: string): Promise<void> {
+    const knobs = (webhookDropRate: number) => h.psp.inject({ method: 'POST', url: '/_sim/knobs', headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` }, payload: { webhookDropRate } });
+    await knobs(1);
+    try {
+      await pressPay(intentId);
+    } finally {
+      await knobs(0);
+    }
+  }
+
   /** An intent made at the provider by someone else than flashsale's pay call (an attacker with a hosted page, a dashboard, a bug). */
   async function providerIntent(fields: { amount: number; currency: string; orderId: string }): Promise<string> {
     const body = new URLSearchParams({ amount: String(fields.amount), currency: fields.currency, 'metadata[order_id]': fields.orderId });
@@ -147,12 +158,7 @@ describe('money: every capture matches its order or is refunded, and the books r
   it('when the provider holds a capture the database never heard of, then the reconciliation fails until the close check records it', async () => {
     const { token, orderId } = await pendingOrder();
     const payment = await pay(token, orderId);
-    await h.psp.inject({ method: 'POST', url: '/_sim/knobs', headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` }, payload: { webhookDropRate: 1 } });
-    try {
-      await pressPay(payment.providerPaymentId);
-    } finally {
-      await h.psp.inject({ method: 'POST', url: '/_sim/knobs', headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` }, payload: { webhookDropRate: 0 } });
-    }
+    await pressPayWithWebhookDropped(payment.providerPaymentId);
     const before = await h.system.reconcile({ quiet: true });
     assert.equal(before.ok, false);
     assert.ok(before.mismatches.some((m) => m.ids.includes(payment.providerPaymentId)), JSON.stringify(before.mismatches));
@@ -183,12 +189,7 @@ describe('money: every capture matches its order or is refunded, and the books r
   it('when the buyer cancels an order whose payment went through unnoticed, then the cancel is refused and the order is PAID', async () => {
     const { token, orderId } = await pendingOrder();
     const payment = await pay(token, orderId);
-    await h.psp.inject({ method: 'POST', url: '/_sim/knobs', headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` }, payload: { webhookDropRate: 1 } });
-    try {
-      await pressPay(payment.providerPaymentId);
-    } finally {
-      await h.psp.inject({ method: 'POST', url: '/_sim/knobs', headers: { authorization: `Bearer ${h.system.config.PSP_API_KEY}` }, payload: { webhookDropRate: 0 } });
-    }
+    await pressPayWithWebhookDropped(payment.providerPaymentId);
     const cancel = await h.http.request('POST', `/v1/orders/${orderId}/cancel`, { token });
     assert.equal(cancel.status, 409, JSON.stringify(cancel.body));
     assert.equal(cancel.body.error.code, 'invalid_state');
