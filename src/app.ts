@@ -4,7 +4,7 @@ import { openDatabase, migrate, type Database } from './platform/database/index.
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
-import { declaringOnly, type Broker } from './platform/broker/broker.ts';
+import { declaringOnly, type Broker, type Subscriber } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { connectRedis, redisTarget, type RedisClient, type RedisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
@@ -86,18 +86,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const metrics = createMetrics();
   const db = overrides.db ?? (await openDatabase(config));
   await migrate(db);
-  const brokerLog = log.child({ component: 'broker' });
-  const broker: Broker = config.AMQP_URL
-    ? new RabbitMqBroker(db, clock, brokerLog, {
-      url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
-      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
-    })
-    : new InProcessBroker(db, clock, brokerLog, {
-      pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS,
-      giveWayTo: () => buyersWaiting(),
-    });
   // Bound once orders exist (below): consumers give way to buyers.
   let buyersWaiting = (): boolean => false;
+  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting());
   const components = new Set(overrides.components ?? COMPONENTS);
   if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
     // The in-process relay fans out only to the consumers registered in the relaying process.
@@ -140,12 +131,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
   });
-  // Components this process does not run still get their queues declared (see declareConsumerGroup).
-  const subscriber = (name: ComponentName) => (components.has(name) ? broker : declaringOnly(broker));
-  inventory.subscribe(subscriber('inventory'));
-  orders.subscribe(subscriber('order'));
-  payments.subscribe(subscriber('payment'));
-  notifications.subscribe(subscriber('notification'));
+  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
 
   await gate.open(() => inventory.rebuildGate());
   await catalog.warm();
@@ -249,4 +235,22 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
       clearInterval(timer);
     },
   };
+}
+
+/** RabbitMQ when AMQP_URL is set, else the in-process broker over the outbox (whose consumers give way to buyers). */
+function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean): Broker {
+  if (config.AMQP_URL) {
+    return new RabbitMqBroker(db, clock, log, {
+      url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
+      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
+    });
+  }
+  return new InProcessBroker(db, clock, log, {
+    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting,
+  });
+}
+
+/** Each component's consumers; components this process does not run still get their queues declared (see declareConsumerGroup). */
+function subscribeComponents(broker: Broker, running: ReadonlySet<ComponentName>, components: Record<ComponentName, { subscribe(broker: Subscriber): void }>): void {
+  for (const name of COMPONENTS) components[name].subscribe(running.has(name) ? broker : declaringOnly(broker));
 }

@@ -14,8 +14,9 @@ import { AppError, isAppError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Principal, Role, TokenService } from '../tokens.ts';
-import { requestHash, type IdempotencyClaim, type IdempotencyStore, type StoredResponse } from '../idempotency.ts';
+import type { IdempotencyClaim, IdempotencyStore } from '../idempotency.ts';
 import { hasLoneSurrogate } from '../unicode.ts';
+import { idempotencyHandler, storeIdempotentResponse } from './idempotency-hooks.ts';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -111,19 +112,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, request, new AppError('route_not_found', `No route ${request.method} ${request.url}.`), log));
 
-  app.addHook('preValidation', async (request) => {
-    // Text must be storable: a lone UTF-16 surrogate (valid JSON: "\ud800") cannot be encoded as
-    // UTF-8, and the database would fail on it after earlier writes of the same request succeeded.
-    if (hasLoneSurrogate(request.body) || hasLoneSurrogate(request.query) || hasLoneSurrogate(request.params)) {
-      throw new AppError('validation_failed', 'Text must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored.');
-    }
-    canonicalizeUuidParams(request.params);
-    // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
-    if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
-    const body: unknown = request.body;
-    const empty = body === '' || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
-    if (!empty) throw new AppError('validation_failed', 'This operation takes no request body.');
-  });
+  app.addHook('preValidation', checkRequestText);
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -131,6 +120,30 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     metrics.httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
   });
 
+  await registerFlowControl(app, deps);
+  await registerOpenApi(app);
+  const guards = createGuards(app, deps);
+  app.addHook('onSend', storeIdempotentResponse(deps.idempotency));
+  return { app, guards };
+}
+
+/** Every request's text must be storable, path ids canonical, and a body only where one is taken. */
+async function checkRequestText(request: FastifyRequest): Promise<void> {
+  // Text must be storable: a lone UTF-16 surrogate (valid JSON: "\ud800") cannot be encoded as
+  // UTF-8, and the database would fail on it after earlier writes of the same request succeeded.
+  if (hasLoneSurrogate(request.body) || hasLoneSurrogate(request.query) || hasLoneSurrogate(request.params)) {
+    throw new AppError('validation_failed', 'Text must be well-formed Unicode: a lone surrogate (\\ud800-\\udfff) cannot be stored.');
+  }
+  canonicalizeUuidParams(request.params);
+  // Strict bodies also for routes that take none: an unexpected body is refused, not silently ignored.
+  if (request.is404 || request.body === undefined || request.routeOptions.schema?.body) return;
+  const body: unknown = request.body;
+  const empty = body === '' || (typeof body === 'object' && body !== null && !Array.isArray(body) && Object.keys(body).length === 0);
+  if (!empty) throw new AppError('validation_failed', 'This operation takes no request body.');
+}
+
+/** The event-loop guard (503 overloaded) and the per-address rate limit, shared through Redis when given. */
+async function registerFlowControl(app: App, { config, log, rateLimitRedis }: HttpDeps): Promise<void> {
   if (config.MAX_EVENT_LOOP_DELAY_MS > 0) {
     await app.register(underPressure, {
       maxEventLoopDelay: config.MAX_EVENT_LOOP_DELAY_MS,
@@ -142,7 +155,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   }
 
   // With Redis, every API process counts against the same limits.
-  const limitStore = deps.rateLimitRedis;
+  const limitStore = rateLimitRedis;
   await app.register(rateLimit, {
     ...(limitStore ? { redis: limitStore, nameSpace: `${config.REDIS_KEY_PREFIX}:rate-limit:`, skipOnError: true } : {}),
     global: true,
@@ -151,7 +164,9 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     keyGenerator: (request) => `ip:${clientAddress(request)}`,
     errorResponseBuilder: (_request, context) => new AppError('rate_limited', undefined, { retryAfterS: Math.max(1, Math.ceil(context.ttl / 1000)) }),
   });
+}
 
+async function registerOpenApi(app: App): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -161,7 +176,11 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
 
+/** Authentication, the per-user rate limit and idempotency, for the routes to compose. */
+function createGuards(app: App, deps: HttpDeps): Guards {
+  const { config } = deps;
   // A manual check, not app.rateLimit(): the plugin runs one limiter per request, and the per-IP
   // one has already run by the time the user is known.
   const checkUser = app.createRateLimit({
@@ -179,8 +198,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     perUserLimit: perUser,
     idempotency: idempotencyHandler(deps.idempotency),
   };
-  app.addHook('onSend', storeIdempotentResponse(deps.idempotency));
-  return { app, guards };
+  return guards;
 }
 
 function authenticate(tokens: TokenService, roles: readonly Role[]): Hook {
@@ -192,85 +210,6 @@ function authenticate(tokens: TokenService, roles: readonly Role[]): Hook {
     if (!roles.includes(principal.role)) throw new AppError('forbidden', `This needs the role ${roles.join(' or ')}.`);
     request.principal = principal;
   };
-}
-
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
-
-function idempotencyHandler(store: IdempotencyStore): Hook {
-  /**
-   * Requests with the same key in flight in this process wait for the first one's response. Keyed by
-   * what clients send, but an entry leaves with its request's response: the map is bounded by the
-   * requests in flight, not by the keys clients invent.
-   */
-  const waiting = new Map<string, { hash: string; response: Promise<StoredResponse> }>();
-  return async (request, reply) => {
-    const key = request.headers['idempotency-key'];
-    if (key === undefined) return;
-    if (typeof key !== 'string' || !KEY_PATTERN.test(key)) throw new AppError('validation_failed', 'Idempotency-Key must be 1–255 printable ASCII characters.');
-    const scope = request.principal ? `user:${request.principal.userId}` : `ip:${request.ip}`;
-    const claim: IdempotencyClaim = { scope, key, hash: requestHash([request.method, request.routeOptions.url, request.params, request.body]) };
-    const id = `${scope}\u0000${key}`;
-
-    // Duplicates in this process queue behind the first; each then finds its stored answer.
-    for (let running = waiting.get(id); running; running = waiting.get(id)) {
-      if (running.hash !== claim.hash) throw new AppError('idempotency_key_reused');
-      await running.response.catch(() => undefined);
-    }
-    // Registered before any await, so a concurrent duplicate cannot slip past the check above.
-    let settle!: (response: StoredResponse) => void;
-    const response = new Promise<StoredResponse>((resolve) => (settle = resolve));
-    waiting.set(id, { hash: claim.hash, response });
-    const release = (answer: StoredResponse) => {
-      if (waiting.get(id)?.response === response) waiting.delete(id);
-      settle(answer);
-    };
-    let stored;
-    try {
-      stored = await store.lookup(scope, key);
-    } catch (error) {
-      release({ status: 503, body: null });
-      throw error;
-    }
-    if (stored) {
-      release(stored);
-      if (stored.status === 0) throw new AppError('idempotency_in_progress');
-      return replay(reply, claim, stored);
-    }
-    request.idempotencyClaim = claim;
-    (request as IdempotentRequest)[SETTLE] = release;
-  };
-}
-
-const SETTLE = Symbol('idempotency.settle');
-type IdempotentRequest = FastifyRequest & { [SETTLE]?: (response: StoredResponse) => void };
-
-function replay(reply: FastifyReply, claim: IdempotencyClaim, stored: StoredResponse & { hash: string }) {
-  if (stored.hash !== claim.hash) throw new AppError('idempotency_key_reused');
-  return reply.code(stored.status).header('idempotent-replayed', 'true').send(stored.body);
-}
-
-function storeIdempotentResponse(store: IdempotencyStore) {
-  return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const settle = (request as IdempotentRequest)[SETTLE];
-    const claim = request.idempotencyClaim;
-    if (!settle || !claim) return payload;
-    const body = typeof payload === 'string' ? safeParse(payload) : null;
-    const response = { status: reply.statusCode, body };
-    try {
-      if (request.routeOptions.config.idempotency === 'store' && reply.statusCode >= 200 && reply.statusCode < 300) await store.store(claim, response);
-    } finally {
-      settle(response);
-    }
-    return payload;
-  };
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
 }
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
