@@ -1,3 +1,5 @@
+// Over 300 lines on purpose: this file is the table of commands, each with its flags, its help text and its
+// action side by side, so the one list `flashsale --help` shows is read in one place.
 import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
 import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
