@@ -12,7 +12,9 @@ import { spec } from 'node:test/reporters';
  * - `npm run test:drill` runs test/drill/ alone, one file at a time (not through this script).
  *
  * A new suite is in `all` (and so in `embedded`) by default; one that needs a service goes under
- * test/distributed/ or is listed in NEEDS_SERVICES, or `test:embedded` fails naming the service.
+ * test/distributed/ or is listed in NEEDS_SERVICES, or `test:embedded` fails on a machine without
+ * that service (checked by running it where 127.0.0.1 has no PostgreSQL, Redis or RabbitMQ:
+ * `unshare -n sh -c 'ip link set lo up && npm run test:embedded'` as root).
  */
 const ROOT = resolve(import.meta.dirname, '..');
 
