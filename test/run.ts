@@ -25,6 +25,8 @@ const DRILL = 'test/drill/';
 const NEEDS_SERVICES = [
   'test/distributed/',
   'test/multiprocess.test.ts',
+  // Its login-throttling-over-Redis and /ready-with-PostgreSQL-gone parts need the services.
+  'test/attack-surface.test.ts',
   'src/platform/database/postgres.test.ts',
   'src/platform/broker/rabbitmq.test.ts',
   'src/platform/gate/redis.test.ts',
