@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply } from 'fastify';
 import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, errors, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
@@ -118,10 +119,7 @@ function registerAuditRoutes(app: App, { system, guards }: { system: System; gua
       querystring: Quiet,
       response: { 200: AuditBody, 409: AuditBody, ...errors(401, 403) },
     },
-  }, async (request, reply) => {
-    const report = await system.audit({ quiet: request.query.quiet });
-    return reply.code(report.ok ? 200 : 409).send(report);
-  });
+  }, async (request, reply) => sendReport(reply, await system.audit({ quiet: request.query.quiet })));
 
   app.get('/v1/admin/reconciliation', {
     preHandler: guards.auth('admin'),
@@ -130,10 +128,12 @@ function registerAuditRoutes(app: App, { system, guards }: { system: System; gua
       querystring: Quiet,
       response: { 200: ReconciliationBody, 409: ReconciliationBody, ...errors(401, 403) },
     },
-  }, async (request, reply) => {
-    const report = await system.reconcile({ quiet: request.query.quiet });
-    return reply.code(report.ok ? 200 : 409).send(report);
-  });
+  }, async (request, reply) => sendReport(reply, await system.reconcile({ quiet: request.query.quiet })));
+}
+
+/** A check's report: 200 when everything holds, 409 (the same report) when something does not. */
+function sendReport<T extends { ok: boolean }>(reply: FastifyReply, report: T) {
+  return reply.code(report.ok ? 200 : 409).send(report);
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { OrderTerms } from '../order/index.ts';
 import type { PaymentContext } from './context.ts';
-import { isPaid, mismatchOf, type RejectedCaptureRow } from './reconcile.ts';
+import { costOf, isPaid, mismatchOf, type RejectedCaptureRow } from './reconcile.ts';
 import * as sql from './sql.ts';
 
 export interface PaymentViolation { check: string; message: string; ids: string[] }
@@ -17,7 +17,7 @@ export async function auditPayments({ db }: Pick<PaymentContext, 'db'>, orderTer
   for (const row of await db.query<{ id: string; order_id: string; amount: number; currency: string }>(sql.succeededPayments)) {
     const order = orderTerms.get(row.order_id);
     if (!order) violations.push({ check: 'capture_has_order', message: 'a capture for an order that does not exist', ids: [row.id, row.order_id] });
-    else if (mismatchOf(row, order)) {
+    else if (mismatchOf(row, costOf(order))) {
       violations.push({ check: 'capture_matches_order', message: `a capture of ${row.amount} ${row.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [row.id, row.order_id] });
     } else if (quiet && (order.status === 'CANCELLED' || order.status === 'EXPIRED') && !refunded.has(row.order_id)) {
       violations.push({ check: 'closed_order_capture_refunded', message: `a capture for a ${order.status} order has no refund`, ids: [row.id, row.order_id] });

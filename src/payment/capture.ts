@@ -5,7 +5,7 @@ import { GatewayError, type PaymentGateway, type PaymentIntent } from '../platfo
 import { isUuid } from '../platform/uuid.ts';
 import { PaymentTopics, type CaptureRejected, type CaptureRejection, type PaymentSucceeded } from './contracts.ts';
 import type { PaymentContext, PaymentRow } from './context.ts';
-import { mismatchOf } from './reconcile.ts';
+import { costOf, mismatchOf } from './reconcile.ts';
 import * as sql from './sql.ts';
 
 /** What a capture did: paid its order (now or before), was rejected (to be refunded), or named no order of ours. */
@@ -44,7 +44,7 @@ async function recordUnrecordedCapture(ctx: PaymentContext, tx: Tx, intent: Paym
   const orderId = intent.orderId.toLowerCase();
   const terms = isUuid(orderId) ? await orders.paymentTerms(tx, orderId) : undefined;
   if (!terms) return rejectCapture(ctx, tx, intent, intent.orderId, 'unknown_order');
-  const mismatch = mismatchOf(intent, terms);
+  const mismatch = mismatchOf(intent, costOf(terms));
   if (mismatch) return rejectCapture(ctx, tx, intent, orderId, mismatch);
   const [row] = await tx.query<{ id: string; order_id: string; user_id: string | null; amount: number; currency: string }>(
     sql.insertSucceededPayment, [randomUUID(), orderId, intent.id, terms.totalAmount, terms.currency, clock.now()]);

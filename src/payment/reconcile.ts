@@ -121,7 +121,7 @@ function checkCaptures(books: Books): void {
     const payment = books.paymentOfIntent.get(intent.id);
     const order = payment ? books.orders.get(payment.order_id) : undefined;
     if (payment?.status === 'succeeded' && order && isPaid(order.status)) {
-      if (mismatchOf(intent, order)) books.mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
+      if (mismatchOf(intent, costOf(order))) books.mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
       continue;
     }
     checkUnpaidCapture(books, intent, payment, order);
@@ -159,7 +159,7 @@ function checkPaidOrders(books: Books): void {
       books.mismatches.push({ check: 'paid_order_captured', message: `a ${order.status} order whose payment is ${payment?.status ?? 'missing'} and whose intent at the provider is ${intent?.status ?? 'missing'}`, ids: [orderId, ...(payment ? [payment.provider_intent_id] : [])] });
     } else if ((books.refundedOf.get(intent.id) ?? 0) > 0) {
       books.mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded at the provider`, ids: [orderId, intent.id] });
-    } else if (mismatchOf(payment, order)) {
+    } else if (mismatchOf(payment, costOf(order))) {
       books.mismatches.push({ check: 'capture_matches_order', message: `a recorded capture of ${payment.amount} ${payment.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [orderId, intent.id] });
     } else if ((unrefunded.get(orderId) ?? 0) !== 1) {
       inFlight(books, { check: 'paid_order_captured_once', message: `a ${order.status} order with ${unrefunded.get(orderId) ?? 0} unrefunded captures at the provider`, ids: [orderId] });
@@ -191,9 +191,17 @@ function checkTotals(books: Books): void {
   }
 }
 
+/** An amount in minor units and its currency (any case). */
+export interface Money { amount: number; currency: string }
+
+/** What an order costs, as the money a capture must equal. */
+export function costOf(order: OrderTerms): Money {
+  return { amount: order.totalAmount, currency: order.currency };
+}
+
 /** Why a capture cannot pay what it was meant for: its amount and currency must equal the order's (currencies in any case). */
-export function mismatchOf(paid: { amount: number; currency: string }, expected: { amount?: number; totalAmount?: number; currency: string }): 'amount_mismatch' | 'currency_mismatch' | undefined {
-  if (Number(paid.amount) !== Number(expected.totalAmount ?? expected.amount)) return 'amount_mismatch';
+export function mismatchOf(paid: Money, expected: Money): 'amount_mismatch' | 'currency_mismatch' | undefined {
+  if (Number(paid.amount) !== Number(expected.amount)) return 'amount_mismatch';
   if (paid.currency.toUpperCase() !== expected.currency.toUpperCase()) return 'currency_mismatch';
   return undefined;
 }
