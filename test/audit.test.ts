@@ -77,17 +77,19 @@ describe('the audit catches corruption', () => {
 
   it('when an event is stuck undelivered, then events_delivered fails while quiet', async () => {
     const messageId = randomUUID();
-    await h.system.db.query(`insert into outbox (message_id, topic, payload, created_at, deliver_after) values ($1, 'test.stuck', '{}', now(), now() - interval '1 minute')`, [messageId]);
+    const insertStuck = () => h.system.db.query(`insert into outbox (message_id, topic, payload, created_at, deliver_after) values ($1, 'test.stuck', '{}', now(), now() - interval '1 minute')`, [messageId]);
     if (h.engines === 'embedded') {
-      // One process, one connection: stopping the relay is how a row gets stuck.
+      // One process, one connection: stopping the relay is how a row gets stuck. The row is written
+      // after the stop, so no relay pass already under way can publish it before the audit looks.
       await h.system.broker.stop();
-      await h.system.db.query(`update outbox set published_at = null where message_id = $1`, [messageId]);
+      await insertStuck();
       const report = await h.system.audit({ quiet: true });
       assert.ok(report.violations.some((v) => v.check === 'events_delivered'));
       await h.system.broker.start();
       await h.system.broker.drain();
       return;
     }
+    await insertStuck();
     // PostgreSQL: another session holds the row, so every relay skips it (for update skip locked).
     const holder = new pg.Client({ connectionString: h.system.config.DATABASE_URL });
     await holder.connect();
