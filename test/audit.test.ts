@@ -89,13 +89,20 @@ describe('the audit catches corruption', () => {
       await h.system.broker.drain();
       return;
     }
-    await insertStuck();
     // PostgreSQL: another session holds the row, so every relay skips it (for update skip locked).
+    // The relay may publish a fresh row before the holder locks it; then another row is tried.
     const holder = new pg.Client({ connectionString: h.system.config.DATABASE_URL });
     await holder.connect();
     try {
-      await holder.query('begin');
-      await holder.query(`update outbox set published_at = null where message_id = $1`, [messageId]);
+      for (let tries = 0; ; tries++) {
+        const id = tries === 0 ? messageId : randomUUID();
+        await holder.query(`insert into outbox (message_id, topic, payload, created_at, deliver_after) values ($1, 'test.stuck', '{}', now(), now() - interval '1 minute')`, [id]);
+        await holder.query('begin');
+        const [row] = (await holder.query<{ published_at: Date | null }>('select published_at from outbox where message_id = $1 for update', [id])).rows;
+        if (row?.published_at === null) break;
+        await holder.query('rollback');
+        assert.ok(tries < 20, 'the relay published every row before it could be held');
+      }
       const report = await h.system.audit({ quiet: true });
       assert.ok(report.violations.some((v) => v.check === 'events_delivered'), JSON.stringify(report.violations));
       await holder.query('rollback');
