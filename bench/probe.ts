@@ -15,13 +15,15 @@
  */
 import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 
 /** The sampling period of the histogram's timer, as prom-client's default. */
 export const RESOLUTION_MS = 10;
 
 const port = Number(process.env.FLASHSALE_BENCH_PROBE_PORT ?? 0);
 
-if (Number.isInteger(port) && port > 0) {
+// Worker threads inherit --import: only the main thread (the one serving HTTP) is measured.
+if (isMainThread && Number.isInteger(port) && port > 0) {
   const histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   histogram.enable();
   const ms = (ns: number) => Math.round(Math.max(0, ns / 1e6 - RESOLUTION_MS) * 100) / 100;

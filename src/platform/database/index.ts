@@ -1,19 +1,19 @@
 import type { Config } from '../config.ts';
 import type { Database } from './database.ts';
-import { PgliteDatabase } from './pglite.ts';
+import { PgliteThreadDatabase } from './pglite-thread.ts';
 import { PostgresDatabase } from './postgres.ts';
 import { lockDirectory } from '../pid-lock.ts';
 
 export type { Database, Queryable, Tx } from './database.ts';
 export { migrate } from './migrate.ts';
 
-/** PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR. */
+/** PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR, in a worker thread of its own. */
 export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_DIR' | 'DATABASE_POOL_SIZE'>): Promise<Database> {
   if (config.DATABASE_URL) return new PostgresDatabase(config.DATABASE_URL, config.DATABASE_POOL_SIZE);
-  if (config.DATA_DIR.startsWith('memory://')) return PgliteDatabase.open(config.DATA_DIR);
+  if (config.DATA_DIR.startsWith('memory://')) return PgliteThreadDatabase.open(config.DATA_DIR);
   const unlock = lockDirectory(config.DATA_DIR, 'flashsale.pid', 'the embedded database', 'DATA_DIR');
   try {
-    const db = await PgliteDatabase.open(config.DATA_DIR);
+    const db = await PgliteThreadDatabase.open(config.DATA_DIR);
     db.onClose(unlock);
     return db;
   } catch (error) {
