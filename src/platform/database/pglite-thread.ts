@@ -5,6 +5,12 @@ import { runAfterCommit } from './database.ts';
 export type ThreadRequest = { id: number; op: 'query'; sql: string; params: readonly unknown[] } | { id: number; op: 'close' };
 export type ThreadReply = { id: number; rows?: unknown[]; error?: { message: string; fields: Record<string, string | number> } };
 
+/**
+ * The worker's JavaScript is PGlite's protocol code, whose garbage is short-lived buffers: a 4 MB
+ * young generation (V8's default grows to 16+ MB) keeps it ~60 MB smaller at no measured cost.
+ */
+const WORKER_LIMITS = { maxYoungGenerationSizeMb: 4 };
+
 type Pending = { resolve(rows: unknown[]): void; reject(error: Error): void };
 
 /**
@@ -38,7 +44,7 @@ export class PgliteThreadDatabase implements Database {
     const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
     const file = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href);
     const entry = `import(${tsx}).then(({ tsImport }) => tsImport(${file}, ${file}))`;
-    const worker = new Worker(entry, { eval: true, workerData: { dataDir } });
+    const worker = new Worker(entry, { eval: true, workerData: { dataDir }, resourceLimits: WORKER_LIMITS });
     await new Promise<void>((resolve, reject) => {
       const onReady = () => { worker.off('error', reject); resolve(); };
       worker.once('message', onReady);
