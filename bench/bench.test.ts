@@ -55,11 +55,11 @@ describe('flashsale bench', { timeout: 300_000 }, () => {
       assert.ok(run.db_tx_per_order !== null && run.db_tx_per_order > 0);
       assert.equal(run.audit_ok, true, `${run.name} audit: ${run.audit_problems?.join('; ')}`);
     }
-    // Every process of ours reports its event-loop delay over the load and its peak RSS.
+    // Every process of ours reports its event-loop delay over the load, its peak RSS and its CPU time.
     for (const run of report.runs) {
       assert.ok(run.processes.length > 0, `${run.name} has no process figures`);
       for (const p of run.processes) {
-        for (const figure of [p.peak_rss_mb, p.event_loop_delay_p50_ms, p.event_loop_delay_p99_ms, p.event_loop_delay_max_ms]) {
+        for (const figure of [p.peak_rss_mb, p.event_loop_delay_p50_ms, p.event_loop_delay_p99_ms, p.event_loop_delay_max_ms, p.cpu_ms, p.cpu_us_per_exchange]) {
           assert.ok(typeof figure === 'number' && figure >= 0, `${run.name} ${p.name}: ${JSON.stringify(p)}`);
         }
       }

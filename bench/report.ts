@@ -114,6 +114,7 @@ export function terminalRows(report: BenchReport): Array<Record<string, string>>
     'tx/order': fmt(r.db_tx_per_order, 2),
     'loop delay p99/max ms': perProcess(r, loopDelay),
     'RSS MB': perProcess(r, (p) => fmt(p.peak_rss_mb)),
+    'CPU µs/exch': perProcess(r, (p) => fmt(p.cpu_us_per_exchange)),
     audit: auditMark(r),
   }));
 }

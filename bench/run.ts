@@ -10,7 +10,7 @@ import { machine, targetChecks, type BenchReport } from './report.ts';
 import { skippedRun, summarize, type ProcessFigures, type RunKind, type RunResult } from './summary.ts';
 import { runLifecycle, type LifecycleTarget } from './lifecycle.ts';
 import { RushWatch } from './rush.ts';
-import { benchSecret, peakRssMb, reachableEngines, readProbe, resetProbe, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type EventLoopDelay, type ItemSpec, type RunningFlashsale, type RunningTarget } from './targets.ts';
+import { benchSecret, cpuMs, peakRssMb, reachableEngines, readProbe, resetProbe, startBaseline, startCeiling, startFlashsale, type Engine, type Engines, type EventLoopDelay, type ItemSpec, type RunningFlashsale, type RunningTarget } from './targets.ts';
 
 export type Scenario = 'flash' | 'multi' | 'lifecycle' | 'rush';
 
@@ -153,11 +153,13 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
     // The ceiling writes nothing: the rush's finish line is for targets that take orders.
     if (options.scenario === 'rush' && spec.kind !== 'ceiling') watch = new RushWatch(target);
     const progressBar = bar;
+    const cpuBefore = await Promise.all(target.processes.map((p) => cpuMs(p.pid)));
     const startedAt = Date.now();
     const load = await runLoad({
       url: target.url, connections: options.connections, attempts: planned,
       ...(progressBar ? { onProgress: (done: number, accepted: number) => progressBar.update(done, { accepted }) } : {}),
     });
+    const cpuAfter = await Promise.all(target.processes.map((p) => cpuMs(p.pid)));
     const eventLoop = await Promise.all(target.processes.map((p) => readProbe(p).catch((): EventLoopDelay | undefined => undefined)));
     bar?.stop();
     const rush = watch ? await watch.finish(load) : undefined;
@@ -174,6 +176,7 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
       event_loop_delay_p50_ms: eventLoop[i]?.p50_ms ?? null,
       event_loop_delay_p99_ms: eventLoop[i]?.p99_ms ?? null,
       event_loop_delay_max_ms: eventLoop[i]?.max_ms ?? null,
+      ...cpuFigures(cpuBefore[i] ?? null, cpuAfter[i] ?? null, load.records.length),
     })));
     const facts = await target.finish();
     return {
@@ -189,6 +192,12 @@ async function measure(spec: RunSpec, options: BenchOptions, items: readonly Ite
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function cpuFigures(before: number | null, after: number | null, exchanges: number): Pick<ProcessFigures, 'cpu_ms' | 'cpu_us_per_exchange'> {
+  if (before === null || after === null) return { cpu_ms: null, cpu_us_per_exchange: null };
+  const ms = after - before;
+  return { cpu_ms: Math.round(ms), cpu_us_per_exchange: exchanges > 0 ? Math.round((1000 * ms) / exchanges) : null };
 }
 
 /**
@@ -219,7 +228,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     }
     const result = await measure(spec, options, items, attempts);
     const rushLine = result.settled_orders_per_s === undefined ? '' : `, ${result.settled_orders_per_s ?? '–'} settled orders/s${result.quiet_clean_ms === undefined ? '' : `, quiet-clean after ${result.quiet_clean_ms ?? '–'} ms`}`;
-    log(`${spec.name}: ${result.attempts_per_s} attempts/s, ${result.accepted} accepted, oversold ${result.oversold}${rushLine}, event-loop delay p99/max ${result.event_loop_delay_p99_ms ?? '–'}/${result.event_loop_delay_max_ms ?? '–'} ms, peak RSS ${result.peak_rss_mb ?? '–'} MB`);
+    log(`${spec.name}: ${result.attempts_per_s} attempts/s, ${result.accepted} accepted, oversold ${result.oversold}${rushLine}, event-loop delay p99/max ${result.event_loop_delay_p99_ms ?? '–'}/${result.event_loop_delay_max_ms ?? '–'} ms, peak RSS ${result.peak_rss_mb ?? '–'} MB, CPU µs/exchange ${result.processes.map((p) => `${p.name} ${p.cpu_us_per_exchange ?? '–'}`).join(' ')}`);
     runs.push(result);
   }
   return {

@@ -86,6 +86,10 @@ export interface ProcessFigures {
   event_loop_delay_p50_ms: number | null;
   event_loop_delay_p99_ms: number | null;
   event_loop_delay_max_ms: number | null;
+  /** CPU time (all threads) from the first request to the last answer, in ms. */
+  cpu_ms: number | null;
+  /** cpu_ms per HTTP exchange answered, in µs. */
+  cpu_us_per_exchange: number | null;
 }
 
 /** One sample of the rush: orders in the database and the event backlog, ms since the first request. */

@@ -174,6 +174,26 @@ export async function reachableEngines(engines: Engines): Promise<Set<Engine>> {
   return found;
 }
 
+/**
+ * CPU time a process has used so far (user + system, every thread; /proc/<pid>/stat, Linux), in ms;
+ * null elsewhere. Read around the load, it gives CPU per attempt: unlike attempts/s, hardly moved
+ * by whatever else the machine is running.
+ */
+export async function cpuMs(pid: number | undefined): Promise<number | null> {
+  if (pid === undefined) return null;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
+  } catch {
+    return null;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_S = 100;
+
 /** Peak resident memory of a process since it started (VmHWM, from /proc: Linux); null elsewhere. */
 export async function peakRssMb(pid: number | undefined): Promise<number | null> {
   if (pid === undefined) return null;
