@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../platform/errors.ts';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, Currency, errors, IdParams, Money, Page, Text, Timestamp, TimestampInput, Uuid } from '../platform/http/schemas.ts';
+import { bearer, Currency, errors, IdParams, Money, Page, StringEnum, Text, Timestamp, TimestampInput, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from '../accounts/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { Catalog, FlashSale } from './index.ts';
@@ -13,8 +13,8 @@ const SaleItemBody = Type.Object({
 });
 const SaleBody = Type.Object({
   id: Uuid, shopId: Uuid, name: Type.String(), startsAt: Timestamp, endsAt: Timestamp, paymentWindowS: Type.Integer(),
-  holdMode: Type.Union([Type.Literal('order'), Type.Literal('cart')]), currency: Currency,
-  status: Type.Union([Type.Literal('scheduled'), Type.Literal('active'), Type.Literal('ended')]), items: Type.Array(SaleItemBody),
+  holdMode: StringEnum(['order', 'cart']), currency: Currency,
+  status: StringEnum(['scheduled', 'active', 'ended']), items: Type.Array(SaleItemBody),
 });
 
 export interface CatalogRouteDeps {

@@ -1,19 +1,19 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, errors, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, Page, StringEnum, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Notifications } from './index.ts';
 
 const NotificationBody = Type.Object({
   id: Uuid,
   eventId: Uuid,
-  kind: Type.Union(['order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued'].map((k) => Type.Literal(k))),
-  channel: Type.Union([Type.Literal('in_app'), Type.Literal('email')]),
-  recipient: Type.Union([Type.String(), Type.Null()], { description: 'The email address for `email`; null for `in_app`.' }),
+  kind: StringEnum(['order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued']),
+  channel: StringEnum(['in_app', 'email']),
+  recipient: Nullable(Type.String(), { description: 'The email address for `email`; null for `in_app`.' }),
   subject: Type.String(),
   body: Type.String(),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('sent')]),
+  status: StringEnum(['pending', 'sent']),
   createdAt: Timestamp,
-  sentAt: Type.Union([Timestamp, Type.Null()]),
+  sentAt: Nullable(Timestamp),
 });
 
 export function registerNotificationRoutes(app: App, { notifications, guards }: { notifications: Notifications; guards: Guards }): void {

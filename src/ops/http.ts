@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { App, Guards, Hook } from '../platform/http/server.ts';
-import { bearer, errors, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
 
@@ -74,7 +74,7 @@ function registerProbes(app: App, system: System): void {
 function registerDeadLetterRoutes(app: App, { system, guards }: { system: System; guards: Guards }): void {
   const DeadLetterBody = Type.Object({
     consumer: Type.String(), messageId: Type.String(), topic: Type.String(), payload: Type.Unknown(),
-    attempts: Type.Integer(), lastError: Type.Union([Type.String(), Type.Null()]), deadAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
+    attempts: Type.Integer(), lastError: Nullable(Type.String()), deadAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
   });
   const LetterParams = Type.Object({ consumer: Type.String({ pattern: '^[a-z0-9-]{1,64}$' }), messageId: Uuid });
 

@@ -34,6 +34,22 @@ describe('orders over HTTP', () => {
     assert.equal(res.body.error.code, 'sold_out');
   });
 
+  it('when an item is flagged sold out, then the early answer is the same 409 the gate gives through the error handler', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 1 }] });
+    const item = sale.items[0]!;
+    assert.equal((await order(h.buyerToken().token, item.id)).status, 201);
+    // With an Idempotency-Key the early refusal is skipped: the gate refuses, the error handler answers.
+    const throughGate = await order(h.buyerToken().token, item.id, 1, { 'idempotency-key': 'k-1' });
+    const soldOutCount = async () => Number(/flashsale_purchase_attempts_total\{kind="order",outcome="sold_out"\} (\d+)/.exec(String((await h.http.request('GET', '/metrics')).body))?.[1] ?? 0);
+    const countedBefore = await soldOutCount();
+    const early = await order(h.buyerToken().token, item.id);
+    assert.equal(await soldOutCount(), countedBefore + 1, 'the early refusal is counted');
+    assert.equal(early.status, 409);
+    assert.equal(throughGate.status, 409);
+    assert.deepEqual(early.body, throughGate.body);
+    assert.equal(early.headers['content-type'], throughGate.headers['content-type']);
+  });
+
   it('when a buyer goes past the per-user limit, then 409 limit_exceeded', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 10, perUserLimit: 1 }] });
     const buyer = h.buyerToken();

@@ -33,7 +33,7 @@ export interface Orders extends OrderRecords {
    * The refusal most of a flash sale's requests get, answered before anything else is done for
    * them: an attempt naming an item flagged sold out would be refused by the gate anyway.
    */
-  refuseIfSoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): void;
+  anySoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): boolean;
   /** Holds stock and creates an order in one step (sales that hold on order); resolves after the commit. */
   placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order>;
   /** Holds stock in the buyer's cart (sales that hold on add-to-cart); the hold's clock starts now. */
@@ -79,7 +79,7 @@ export function createOrders(deps: OrdersDeps): Orders {
     ...createCart(ctx),
     ...createCancel(ctx, records),
     buyersWaiting: purchase.buyersWaiting,
-    refuseIfSoldOut: purchase.refuseIfSoldOut,
+    anySoldOut: purchase.anySoldOut,
     placeOrder: purchase.placeOrder,
     addCartItem: purchase.addCartItem,
     closeIfUnpaid: closing.closeIfUnpaid,

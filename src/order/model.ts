@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Currency, Money, Timestamp, Uuid } from '../platform/http/schemas.ts';
+import { Currency, Money, Nullable, StringEnum, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Queryable } from '../platform/database/index.ts';
 import type { OrderCreated } from './contracts.ts';
 import * as sql from './sql.ts';
 
 /** Every status an order can be in (the saga: docs/architecture.md, "The order saga"). */
 export const ORDER_STATUSES = ['PENDING_PAYMENT', 'PAID', 'FULFILLED', 'CANCELLED', 'EXPIRED'] as const;
-export const OrderStatusSchema = Type.Union(ORDER_STATUSES.map((s) => Type.Literal(s)));
+export const OrderStatusSchema = StringEnum(ORDER_STATUSES);
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 export const OrderItemSchema = Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money });
@@ -15,7 +15,7 @@ export type OrderItem = Static<typeof OrderItemSchema>;
 /** The one order shape: the use cases type against it and the HTTP routes answer with it. */
 export const OrderSchema = Type.Object({
   id: Uuid, userId: Uuid, saleId: Uuid, status: OrderStatusSchema, totalAmount: Money, currency: Currency,
-  createdAt: Timestamp, expiresAt: Timestamp, updatedAt: Timestamp, closedReason: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Timestamp, expiresAt: Timestamp, updatedAt: Timestamp, closedReason: Nullable(Type.String()),
   items: Type.Array(OrderItemSchema),
 });
 export type Order = Static<typeof OrderSchema>;

@@ -45,8 +45,8 @@ export function createPurchase(ctx: OrderContext, options: PurchaseOptions) {
   return {
     buyersWaiting: (): boolean => inFlight.count > 0 || committer.busy,
 
-    refuseIfSoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): void {
-      if (lines.some((line) => ctx.inventory.flaggedSoldOut(line.saleItemId))) throw new AppError('sold_out');
+    anySoldOut(lines: readonly Pick<LineInput, 'saleItemId'>[]): boolean {
+      return lines.some((line) => ctx.inventory.flaggedSoldOut(line.saleItemId));
     },
 
     async placeOrder(userId: string, lines: readonly LineInput[], claim?: IdempotencyClaim): Promise<Order> {

@@ -1,12 +1,12 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, Currency, errors, IdParams, Money, Uuid } from '../platform/http/schemas.ts';
+import { bearer, Currency, errors, IdParams, Money, Nullable, StringEnum, Uuid } from '../platform/http/schemas.ts';
 import type { Payments } from './index.ts';
 
 const PaymentBody = Type.Object({
   id: Uuid, orderId: Uuid, providerPaymentId: Type.String(), amount: Money, currency: Currency,
-  status: Type.Union(['pending', 'succeeded', 'failed', 'canceled'].map((s) => Type.Literal(s))),
-  lastError: Type.Union([Type.String(), Type.Null()]),
+  status: StringEnum(['pending', 'succeeded', 'failed', 'canceled']),
+  lastError: Nullable(Type.String()),
   hostedUrl: Type.String({ description: "The provider's hosted page where the buyer pays." }),
 });
 

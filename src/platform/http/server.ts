@@ -17,6 +17,7 @@ import type { Principal, Role, TokenService } from '../tokens.ts';
 import type { IdempotencyClaim, IdempotencyStore } from '../idempotency.ts';
 import { hasLoneSurrogate } from '../unicode.ts';
 import { idempotencyHandler, storeIdempotentResponse } from './idempotency-hooks.ts';
+import { LazyRequestLogger } from './request-logger.ts';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -95,6 +96,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     trustProxy: fastifyTrustProxy(trustedProxies(config.TRUST_PROXY)),
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
+    childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger as Logger, bindings, options),
     // While closing, our own hook answers 503 in the error shape, with Retry-After.
     return503OnClosing: false,
     // Router errors (a bad %-escape, an overlong path parameter) would otherwise bypass the error handler and its body shape.
