@@ -23,7 +23,7 @@ export async function createFlashSale(ctx: CatalogContext, remember: (sale: Flas
     if (currencies.size > 1) throw new AppError('validation_failed', 'All products of a sale must share one currency.');
     const sale: FlashSale = {
       id: saleId, shopId, name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, paymentWindowS: input.paymentWindowS,
-      holdMode: input.holdMode, currency: owned[0]!.currency, createdAt: clock.now(),
+      holdMode: input.holdMode, currency: owned[0]!.currency, createdAt: clock.now(), cancelledAt: null, version: 1, updatedAt: clock.now(),
       items: input.items.map((i) => ({ id: randomUUID(), saleId, productId: i.productId, productName: byId.get(i.productId)!.name, flashPrice: i.flashPrice, stock: i.stock, perUserLimit: i.perUserLimit })),
     };
     await tx.query(sql.insertSale, [sale.id, shopId, sale.name, sale.startsAt, sale.endsAt, sale.paymentWindowS, sale.holdMode, sale.currency, sale.createdAt]);
@@ -37,7 +37,7 @@ export async function createFlashSale(ctx: CatalogContext, remember: (sale: Flas
 }
 
 /** The checks a sale passes before the database is asked anything; product ids in their one (lower-case) spelling. */
-function validated(input: NewFlashSale): NewFlashSale {
+export function validated(input: NewFlashSale): NewFlashSale {
   for (const field of ['startsAt', 'endsAt'] as const) {
     if (!storable(input[field])) throw new AppError('validation_failed', `${field} must be a real instant between 1970 and 9999 (UTC).`);
   }

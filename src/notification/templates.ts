@@ -51,6 +51,7 @@ function formatTime(iso: string): string {
 const CANCEL_REASONS: Record<string, string> = {
   buyer_cancelled: 'as you asked',
   admin_cancelled: 'by the shop',
+  sale_cancelled: 'because the shop cancelled the sale; any payment is refunded',
 };
 
 const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendered } = {

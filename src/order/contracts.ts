@@ -6,7 +6,7 @@ export const OrderTopics = {
   cancelled: 'order.cancelled',
   paid: 'order.paid',
   expired: 'order.expired',
-  /** A payment landed that must be given back (order closed, or cancelled by an admin). */
+  /** A payment landed that must be given back (order closed, cancelled by an admin, or its sale cancelled). */
   refundRequested: 'order.refund_requested',
   /** Internal: the payment window of an order has elapsed (delayed message to itself). */
   deadline: 'order.deadline',
@@ -34,7 +34,7 @@ export type OrderExpired = Static<typeof OrderExpired>;
 
 /** `userId` is empty when the order itself is unknown (a capture for no order of ours). */
 export const OrderRefundRequested = Type.Object({
-  orderId: Type.String(), userId: Type.String(), reason: Type.Union([Type.Literal('order_closed'), Type.Literal('admin_cancelled')]),
+  orderId: Type.String(), userId: Type.String(), reason: Type.Union([Type.Literal('order_closed'), Type.Literal('admin_cancelled'), Type.Literal('sale_cancelled')]),
 });
 export type OrderRefundRequested = Static<typeof OrderRefundRequested>;
 

@@ -19,6 +19,8 @@ import { createClosing } from './closing.ts';
 import { createCancel } from './cancel.ts';
 import { applyPayment } from './paid.ts';
 import { auditOrders, type OrderViolation } from './audit.ts';
+import { closeOrdersOfSale } from './sale-cancelled.ts';
+import { CatalogTopics, SaleCancelled } from '../catalog/contracts.ts';
 
 export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms } from './model.ts';
 export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
@@ -55,7 +57,7 @@ export interface Orders extends OrderRecords {
   startSweeper(intervalMs: number): void;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
-  /** Order's consumers: payment results, and its own deadline messages. */
+  /** Order's consumers: payment results, its own deadline messages, and cancelled sales (their pending orders closed). */
   subscribe(broker: Subscriber): void;
   /** Commits what is waiting and refuses new attempts (graceful shutdown). */
   close(): Promise<void>;
@@ -90,6 +92,10 @@ export function createOrders(deps: OrdersDeps): Orders {
       broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));
       broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {
         await closing.closeIfUnpaid(readPayload(OrderDeadline, m).orderId);
+      });
+      broker.consumeSelfManaged('order-sale-cancellations', [CatalogTopics.cancelled], async (m) => {
+        const { saleId, cancelledAt } = readPayload(SaleCancelled, m);
+        await closeOrdersOfSale(ctx, saleId, new Date(cancelledAt));
       });
     },
     async close() {

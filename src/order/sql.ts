@@ -51,3 +51,9 @@ export const overdueOrders = `
   select id from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
 
 export const allOrderTerms = `select id, status, total_amount, currency from orders`;
+
+/** A cancelled sale's orders to close: pending ones, and those paid since the cancel (paid in the race). */
+export const ordersToCloseForSale = `
+  select id, status from orders
+   where sale_id = $1 and (status = 'PENDING_PAYMENT' or (status = 'PAID' and updated_at >= $2))
+   order by created_at, id`;
