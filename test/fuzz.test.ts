@@ -90,6 +90,7 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   register: { idempotent: true }, login: {}, createMerchant: { role: 'admin', idempotent: true },
   createProduct: { role: 'merchant', idempotent: true }, listProducts: {},
   createFlashSale: { role: 'merchant', idempotent: true }, listFlashSales: {}, getFlashSale: {},
+  updateFlashSale: { role: 'merchant', idempotent: true }, cancelFlashSale: { role: 'merchant', idempotent: true }, addSaleStock: { role: 'merchant', idempotent: true },
   createOrder: { role: 'buyer', idempotent: true }, listOrders: { role: 'buyer' }, getOrder: { role: 'buyer' },
   cancelOrder: { role: 'buyer', idempotent: true }, payOrder: { role: 'buyer', idempotent: true },
   addCartItem: { role: 'buyer', idempotent: true }, getCart: { role: 'buyer' }, removeCartItem: { role: 'buyer' },

@@ -31,6 +31,9 @@ const ID_ROUTES = {
   'POST /v1/orders/{id}/payment': 'owner',
   'DELETE /v1/cart/items/{holdId}': 'owner',
   'GET /v1/flash-sales/{id}': 'public',
+  'PATCH /v1/flash-sales/{id}': 'shop',
+  'POST /v1/flash-sales/{id}/cancel': 'shop',
+  'POST /v1/flash-sales/{id}/items/{itemId}/stock': 'shop',
   'POST /v1/admin/orders/{id}/cancel': 'admin',
   'GET /v1/admin/dead-letters/{consumer}/{messageId}': 'admin',
   'POST /v1/admin/dead-letters/{consumer}/{messageId}/replay': 'admin',
@@ -39,7 +42,7 @@ const ID_ROUTES = {
 /** The one role each secured operation admits. */
 const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
-  createProduct: 'merchant', createFlashSale: 'merchant',
+  createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
   addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer',
 };
@@ -136,6 +139,15 @@ describe('security (issue #6)', () => {
   };
 
   /** Everything a refused request could have changed. */
+  /** A scheduled sale of merchant A's shop (one item of product A, 3 units), made directly. */
+  async function scheduledSaleOfA() {
+    const startsAt = new Date(Date.now() + 3600_000);
+    return h.system.catalog.createFlashSale(shopA, {
+      name: 'Scheduled', startsAt, endsAt: new Date(startsAt.getTime() + 3600_000), paymentWindowS: 600, holdMode: 'order',
+      items: [{ productId: productA, flashPrice: 700, stock: 3, perUserLimit: 1 }],
+    });
+  }
+
   async function snapshot(): Promise<Record<string, unknown>> {
     await h.system.broker.drain();
     const [row] = await h.system.db.query(`select
@@ -144,7 +156,9 @@ describe('security (issue #6)', () => {
       (select coalesce(string_agg(status || '=' || n, ',' order by status), '') from (select status, count(*) as n from orders group by status) s) as order_statuses,
       (select count(*) from holds where status = 'held') as live_holds, (select count(*) from payments) as payments,
       (select count(*) from refunds) as refunds, (select count(*) from webhook_events) as webhook_events,
-      (select count(*) from idempotency_keys) as idempotency_keys`);
+      (select count(*) from idempotency_keys) as idempotency_keys,
+      (select coalesce(sum(version), 0) from flash_sales) as sale_versions, (select count(*) from flash_sales where cancelled_at is not null) as cancelled_sales,
+      (select coalesce(sum(initial), 0) from stock_items) as initial_stock`);
     return {
       ...row,
       deadLetters: (await h.system.broker.stats()).deadLetters,
@@ -281,6 +295,31 @@ describe('security (issue #6)', () => {
       }
     });
 
+    /** Per shop-scoped route: merchant A's scheduled sale, then merchant B tries it. */
+    const shopCases: Record<string, { method: string; path: (saleId: string, itemId: string) => string; body?: unknown; ok: number }> = {
+      'PATCH /v1/flash-sales/{id}': { method: 'PATCH', path: (id) => `/v1/flash-sales/${id}`, body: { name: 'Taken over' }, ok: 200 },
+      'POST /v1/flash-sales/{id}/cancel': { method: 'POST', path: (id) => `/v1/flash-sales/${id}/cancel`, ok: 200 },
+      'POST /v1/flash-sales/{id}/items/{itemId}/stock': { method: 'POST', path: (id, item) => `/v1/flash-sales/${id}/items/${item}/stock`, body: { quantity: 5 }, ok: 200 },
+    };
+
+    it('when a merchant calls a shop-scoped sale route on another shop\'s sale, then 404 not_found exactly like a missing id, and nothing changes', async () => {
+      assert.deepEqual(Object.keys(shopCases).sort(), Object.entries(ID_ROUTES).filter(([, s]) => s === 'shop').map(([k]) => k).sort());
+      for (const [route, c] of Object.entries(shopCases)) {
+        const sale = await scheduledSaleOfA();
+        const item = sale.items[0]!.id;
+        const baseline = await snapshot();
+        const others = await send(c.method, c.path(sale.id, item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        const upper = await send(c.method, c.path(sale.id.toUpperCase(), item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        const missing = await send(c.method, c.path(randomUUID(), item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        assertError(others, 404, 'not_found', `${route}: another shop's sale`);
+        assertError(upper, 404, 'not_found', `${route}: another shop's sale in capitals`);
+        assert.deepEqual(others.body, missing.body, 'the answer must not tell an existing sale from a missing one');
+        assert.deepEqual(await snapshot(), baseline);
+        const own = await send(c.method, c.path(sale.id, item), { token: merchantA, ...(c.body ? { body: c.body } : {}) });
+        assert.equal(own.status, c.ok, `${route}: ${JSON.stringify(own.body)}`);
+      }
+    });
+
     it('when anyone reads a flash sale by id, then it is public by design (no owner scope) and a missing id is 404', async () => {
       const { sale } = await h.createSale({ startsInMs: 3600_000 });
       const reads = [await send('GET', `/v1/flash-sales/${sale.id}`), await send('GET', `/v1/flash-sales/${sale.id}`, { token: bob.token }), await send('GET', `/v1/flash-sales/${sale.id}`, { token: merchantB })];
@@ -328,6 +367,8 @@ describe('security (issue #6)', () => {
       createOrder: () => ({ items: [{ saleItemId: orderItem, quantity: 1 }] }),
       addCartItem: () => ({ saleItemId: cartItem, quantity: 1 }),
       adminCancelOrder: () => ({ restock: true }),
+      updateFlashSale: () => ({ name: 'Renamed' }),
+      addSaleStock: () => ({ quantity: 1 }),
     };
     const fill = (path: string) => path.replace('{consumer}', 'sec-poison').replace(/\{[A-Za-z]+\}/g, () => randomUUID());
 
@@ -485,6 +526,31 @@ describe('security (issue #6)', () => {
       adminCancelOrder: {
         prepare: async () => ({ token: admin, path: `/v1/admin/orders/${await placeOrder(fresh().token)}/cancel`, body: { restock: true } }),
         ok: 200, check: (res) => assert.equal(res.body.closedReason, 'admin_cancelled'),
+      },
+      updateFlashSale: {
+        prepare: async () => ({
+          token: merchantA, path: `/v1/flash-sales/${(await scheduledSaleOfA()).id}`,
+          body: { name: 'Mass edit', items: [{ productId: productA, flashPrice: 700, stock: 4, perUserLimit: 1 }] },
+        }),
+        lines: true, ok: 200, check: (res) => {
+          assert.equal(res.body.shopId, shopA);
+          assert.equal(res.body.status, 'scheduled');
+          assert.equal(res.body.items[0].remaining, 4);
+        },
+      },
+      cancelFlashSale: {
+        prepare: async () => ({ token: merchantA, path: `/v1/flash-sales/${(await scheduledSaleOfA()).id}/cancel` }),
+        ok: 200, check: (res) => assert.equal(res.body.status, 'cancelled'),
+      },
+      addSaleStock: {
+        prepare: async () => {
+          const sale = await scheduledSaleOfA();
+          return { token: merchantA, path: `/v1/flash-sales/${sale.id}/items/${sale.items[0]!.id}/stock`, body: { quantity: 2 } };
+        },
+        ok: 200, check: (res) => {
+          assert.equal(res.body.items[0].stock, 5);
+          assert.equal(res.body.items[0].remaining, 5);
+        },
       },
       replayDeadLetter: {
         prepare: async () => ({ token: admin, path: `/v1/admin/dead-letters/sec-poison/${(await deadLetter()).messageId}/replay` }),
