@@ -29,6 +29,9 @@ import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
+import type { MerchantDirectory } from './notification/index.ts';
+import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
+import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
@@ -52,6 +55,7 @@ export interface System {
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
+  sms: SmsSender;
   /** The Redis connection the HTTP rate limits count in (REDIS_URL set): opened by the first HTTP app, closed with the system. */
   rateLimitRedis(): RedisClient | undefined;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
@@ -74,6 +78,7 @@ export interface SystemOverrides {
   log?: Logger;
   gateway?: PaymentGateway;
   mailer?: Mailer;
+  sms?: SmsSender;
 }
 
 /**
@@ -128,8 +133,10 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   buyersWaiting = () => orders.buyersWaiting();
   const mailer = overrides.mailer ?? createMailer(config);
+  const sms: SmsSender = overrides.sms ?? new MemorySmsSender();
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
+    phoneOf: (userId) => accounts.phoneOf(userId), sms, merchants: merchantDirectory(catalog, accounts, orders),
   });
   subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
 
@@ -140,7 +147,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer, sms,
     rateLimitRedis: rateLimitRedis.get,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
@@ -156,6 +163,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       await orders.close();
       await broker.stop();
       await mailer.close();
+      await sms.close?.();
       await gate.close?.();
       await soldOutChannel.close();
       rateLimitRedis.close();
@@ -176,6 +184,26 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();
   return app;
+}
+
+/** Who a merchant's notice goes to, and what it says, from catalog (the sale), accounts (the shop's owner) and order (the summary). */
+function merchantDirectory(catalog: Catalog, accounts: Accounts, orders: Orders): MerchantDirectory {
+  return {
+    async saleItem(saleItemId) {
+      const item = await catalog.findSaleItem(saleItemId);
+      const sale = item && (await catalog.findFlashSale(item.saleId));
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, productName: item.productName } : undefined;
+    },
+    async sale(saleId) {
+      // Another process may have changed the sale: the end is judged on the database's copy.
+      await catalog.refresh();
+      const sale = await catalog.findFlashSale(saleId);
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, currency: sale.currency, cancelled: sale.cancelledAt !== null, settledAt: saleEndsSettledAt(sale) } : undefined;
+    },
+    summary: (saleId) => orders.saleSummary(saleId),
+  };
 }
 
 /**

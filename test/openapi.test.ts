@@ -30,7 +30,7 @@ const EXPECTED_OPERATIONS = [
   // Core II
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
   // issue #15: sale management
-  'updateFlashSale', 'cancelFlashSale', 'addSaleStock',
+  'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -42,7 +42,7 @@ const ID_ROUTES = {
 /** The one role each secured operation admits. */
 const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
-  createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant',
+  createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant', listShopNotifications: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
   addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer',
 };
@@ -50,7 +50,7 @@ const ROLES: Record<string, Role> = {
 const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'paymentWebhook'];
 
 /** Pagination caps, as documented in docs/api.md. */
-const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listDeadLetters: 500 };
+const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listShopNotifications: 100, listDeadLetters: 500 };
 
 /** Fields a client must never set: sent along with otherwise valid bodies. */
 const ZERO_UUID = '00000000-0000-4000-8000-000000000000';

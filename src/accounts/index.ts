@@ -28,6 +28,12 @@ export interface Accounts {
   findUserByEmail(email: string): Promise<User | undefined>;
   /** The user's email address, if the user exists (tokens can name users that have no account row). */
   emailOf(userId: string): Promise<string | undefined>;
+  /** The merchant who owns a shop. */
+  ownerOfShop(shopId: string): Promise<string | undefined>;
+  /** The buyer's phone number (E.164) if they opted in to SMS notices. */
+  phoneOf(userId: string): Promise<string | undefined>;
+  /** Opts a buyer in to SMS notices with a phone number, or out with null; false if no such buyer. */
+  setPhone(userId: string, phone: string | null): Promise<boolean>;
   /** A token for a principal. */
   issueToken(principal: Principal): string;
 }
@@ -60,6 +66,17 @@ export function createAccounts({ passwords = { hash: hashPassword, verify: verif
     async emailOf(userId) {
       const [row] = await db.query<{ email: string }>(sql.emailById, [userId]);
       return row?.email;
+    },
+    async ownerOfShop(shopId) {
+      const [row] = await db.query<{ owner_id: string }>(sql.ownerOfShop, [shopId]);
+      return row?.owner_id;
+    },
+    async phoneOf(userId) {
+      const [row] = await db.query<{ phone: string | null }>(sql.phoneById, [userId]);
+      return row?.phone ?? undefined;
+    },
+    async setPhone(userId, phone) {
+      return (await db.query(sql.setPhone, [userId, phone])).length > 0;
     },
     issueToken: (principal) => tokens.issue(principal),
   };

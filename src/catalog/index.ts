@@ -11,6 +11,7 @@ import { createProduct, listProducts } from './products.ts';
 import { createFlashSale } from './sales.ts';
 import { createWarmCatalog } from './warm-catalog.ts';
 
+export { saleEndsSettledAt } from './model.ts';
 export type { FlashSale, HoldMode, NewFlashSale, NewProduct, Product, SaleChanges, SaleItem, SaleStatus } from './model.ts';
 
 /**

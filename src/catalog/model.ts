@@ -83,3 +83,11 @@ export function toSale(r: SaleRow, saleItems: SaleItem[]): FlashSale {
 export function toItem(r: ItemRow): SaleItem {
   return { id: r.id, saleId: r.sale_id, productId: r.product_id, productName: r.product_name, flashPrice: r.flash_price, stock: r.stock, perUserLimit: r.per_user_limit };
 }
+
+/** How long after `endsAt` + the payment window a sale's end is announced: its last deadlines have run by then. */
+export const SALE_END_MARGIN_MS = 5_000;
+
+/** When a sale's `sale.ended` is due: once its last buyer's payment window has closed. */
+export function saleEndsSettledAt(sale: Pick<FlashSale, 'endsAt' | 'paymentWindowS'>): number {
+  return sale.endsAt.getTime() + sale.paymentWindowS * 1000 + SALE_END_MARGIN_MS;
+}

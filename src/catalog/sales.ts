@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
-import { CatalogTopics, type SaleScheduled } from './contracts.ts';
+import { CatalogTopics, type SaleEnded, type SaleScheduled } from './contracts.ts';
 import type { CatalogContext } from './context.ts';
-import type { FlashSale, NewFlashSale } from './model.ts';
+import { saleEndsSettledAt, type FlashSale, type NewFlashSale } from './model.ts';
 import * as sql from './sql.ts';
 
 /**
@@ -31,7 +31,10 @@ export async function createFlashSale(ctx: CatalogContext, remember: (sale: Flas
     await inventory.provisionStock(tx, sale.items.map((i) => ({ saleItemId: i.id, saleId, stock: i.stock, perUserLimit: i.perUserLimit, startsAt: sale.startsAt, endsAt: sale.endsAt })));
     // In memory before the relay is nudged (emit adds that step): the sale is readable here before its event goes out.
     tx.afterCommit(() => remember(sale));
-    await emit(tx, [{ topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled }]);
+    await emit(tx, [
+      { topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled },
+      { topic: CatalogTopics.ended, payload: { saleId, shopId } satisfies SaleEnded, delayMs: Math.max(0, saleEndsSettledAt(sale) - clock.now().getTime()) },
+    ]);
     return sale;
   });
 }

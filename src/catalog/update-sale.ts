@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
-import { CatalogTopics, type SaleUpdated } from './contracts.ts';
+import { CatalogTopics, type SaleEnded, type SaleUpdated } from './contracts.ts';
 import type { CatalogContext } from './context.ts';
-import type { FlashSale, ItemRow, SaleChanges } from './model.ts';
+import { saleEndsSettledAt, type FlashSale, type ItemRow, type SaleChanges } from './model.ts';
 import { validated } from './sales.ts';
 import { lockSaleOfShop, refuseIfClosed, saleWithItems } from './sale-rows.ts';
 import * as sql from './sql.ts';
@@ -68,7 +68,11 @@ export async function updateFlashSale(ctx: CatalogContext, remember: (sale: Flas
     const [updated] = await tx.query<typeof row>(sql.updateSale, [row.id, next.name, next.startsAt, next.endsAt, next.paymentWindowS, now]);
     const sale = await saleWithItems(tx, updated!);
     tx.afterCommit(() => remember(sale));
-    await emit(tx, [{ topic: CatalogTopics.updated, payload: { saleId: sale.id, shopId, version: sale.version, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleUpdated }]);
+    await emit(tx, [
+      { topic: CatalogTopics.updated, payload: { saleId: sale.id, shopId, version: sale.version, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleUpdated },
+      // The end moved: announce it then too (the earlier message finds the sale not over, or is a duplicate).
+      { topic: CatalogTopics.ended, payload: { saleId: sale.id, shopId } satisfies SaleEnded, delayMs: Math.max(0, saleEndsSettledAt(sale) - now.getTime()) },
+    ]);
     return sale;
   });
 }

@@ -4,10 +4,10 @@ import type { Message } from '../platform/broker/broker.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { OrderCancelled, OrderCreated, OrderExpired, OrderPaid, OrderTopics } from '../order/contracts.ts';
-import { PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
+import { PaymentFailed, PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
 import { NotificationTopics, type NotificationChannel, type NotificationKind, type NotificationSent } from './contracts.ts';
 import type { NotificationsDeps } from './index.ts';
-import { render, type TemplateInput } from './templates.ts';
+import { render, renderSms, type TemplateInput } from './templates.ts';
 import * as sql from './sql.ts';
 
 /** Which event makes which notification, and the contract its payload is checked against. */
@@ -17,6 +17,7 @@ const KIND_OF_TOPIC: Record<string, { kind: NotificationKind; contract: TSchema 
   [OrderTopics.expired]: { kind: 'order_expired', contract: OrderExpired },
   [OrderTopics.cancelled]: { kind: 'order_cancelled', contract: OrderCancelled },
   [PaymentTopics.refunded]: { kind: 'refund_issued', contract: PaymentRefunded },
+  [PaymentTopics.failed]: { kind: 'payment_failed', contract: PaymentFailed },
 };
 
 /** The topics a buyer hears about: notification's consumer takes these. */
@@ -26,16 +27,9 @@ interface PendingRow {
   id: string; event_id: string; user_id: string; kind: NotificationKind; channel: NotificationChannel; recipient: string | null; subject: string; body: string;
 }
 
-/**
- * Creates this event's rows (none if they exist), then sends whatever of them is still pending: one
- * in-app entry per event — written already sent, with its `notification.sent` event, in one
- * transaction — and one email when the buyer has an address, rendered from templates.
- * "Never two" rests on the unique (event_id, channel) row and on a row being sent only while it is
- * pending; an email whose acceptance was not recorded (crash) is resent with the same Message-ID,
- * which the receiving server can drop.
- */
+/** A buyer's notice of an order or payment event, rendered from templates and delivered on every channel they have (`deliver`). */
 export async function notifyOf(deps: NotificationsDeps, message: Message): Promise<void> {
-  const { db, clock, emailOf, log, emit } = deps;
+  const { log } = deps;
   const made = KIND_OF_TOPIC[message.topic];
   if (!made) {
     log.warn({ topic: message.topic, messageId: message.id }, 'no notification for this topic');
@@ -50,18 +44,44 @@ export async function notifyOf(deps: NotificationsDeps, message: Message): Promi
     return;
   }
   const { subject, text } = render(kind, payload);
+  await deliver(deps, { eventId: message.id, userId, kind, subject, text, sms: renderSms(kind, payload) });
+}
+
+/** One notice to one user, before its channels are chosen. `sms` is the short text, if the kind goes by SMS. */
+export interface Notice {
+  eventId: string;
+  userId: string;
+  kind: NotificationKind;
+  subject: string;
+  text: string;
+  sms?: string;
+}
+
+/**
+ * Writes a notice's rows (none if they exist), then sends whatever of them is still pending: one
+ * in-app entry — written already sent, with its `notification.sent` event, in one transaction —
+ * one email when the user has an address, one SMS when the notice has a short text and the user
+ * opted in with a phone number. Each channel at most once: the unique (event_id, channel) row,
+ * and a row sent only while it is pending; a resend after a crash keeps the row's id as the
+ * message id (email Message-ID, SMS key), which the receiving side deduplicates.
+ */
+export async function deliver(deps: NotificationsDeps, notice: Notice): Promise<void> {
+  const { db, clock, emailOf, phoneOf, emit } = deps;
+  const { eventId, userId, kind, subject, text } = notice;
   const email = await emailOf(userId);
+  const phone = notice.sms !== undefined ? await phoneOf?.(userId) : undefined;
   const inApp = randomUUID();
   const madeInApp = await db.transaction(async (tx) => {
     const now = clock.now();
     // In-app needs nothing outside the database: its row is written sent, with its event, at once.
-    const [made] = await tx.query(sql.insertSentNotification, [inApp, message.id, userId, kind, 'in_app', null, subject, text, now]);
-    if (made) await emit(tx, [sentEvent({ id: inApp, event_id: message.id, user_id: userId, kind, channel: 'in_app' })]);
-    if (email) await tx.query(sql.insertNotification, [randomUUID(), message.id, userId, kind, 'email', email, subject, text, now]);
+    const [made] = await tx.query(sql.insertSentNotification, [inApp, eventId, userId, kind, 'in_app', null, subject, text, now]);
+    if (made) await emit(tx, [sentEvent({ id: inApp, event_id: eventId, user_id: userId, kind, channel: 'in_app' })]);
+    if (email) await tx.query(sql.insertNotification, [randomUUID(), eventId, userId, kind, 'email', email, subject, text, now]);
+    if (phone) await tx.query(sql.insertNotification, [randomUUID(), eventId, userId, kind, 'sms', phone, subject, notice.sms, now]);
     return made !== undefined;
   });
-  // The email, and on a redelivery whatever an earlier attempt left pending.
-  if (!madeInApp || email) for (const row of await db.query<PendingRow>(sql.pendingOfEvent, [message.id])) await send(deps, row);
+  // The email and SMS, and on a redelivery whatever an earlier attempt left pending.
+  if (!madeInApp || email || phone) for (const row of await db.query<PendingRow>(sql.pendingOfEvent, [eventId])) await send(deps, row);
 }
 
 function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' | 'channel'>): OutgoingEvent {
@@ -73,9 +93,13 @@ function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' 
 }
 
 /** A throw leaves the row pending for the broker's retry; a row already sent is never sent again. */
-async function send({ db, clock, mailer, emit }: NotificationsDeps, row: PendingRow): Promise<void> {
+async function send({ db, clock, mailer, sms, emit }: NotificationsDeps, row: PendingRow): Promise<void> {
   if (row.channel === 'email') {
     await mailer.send({ to: row.recipient!, subject: row.subject, text: row.body, messageId: row.id });
+  }
+  if (row.channel === 'sms') {
+    if (!sms) throw new Error('an SMS is pending but no SMS sender is configured');
+    await sms.send({ to: row.recipient!, text: row.body, messageId: row.id });
   }
   await db.transaction(async (tx) => {
     const [marked] = await tx.query(sql.markSent, [row.id, clock.now()]);

@@ -182,7 +182,7 @@ describe('notifications', () => {
       db: h.system.db, clock, mailer, emailOf: async (id) => (id === userId ? 'twice@test.local' : undefined), log: createLogger({ LOG_LEVEL: 'silent' }),
       emit: createEmitter(clock),
     });
-    notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
+    notifications.subscribe({ consumeSelfManaged: (consumer, _topics, fn) => { if (consumer === 'notifications') handler = fn; } });
     const message = {
       id: randomUUID(), topic: 'order.cancelled', attempt: 1,
       payload: { orderId: randomUUID(), userId, reason: 'buyer_cancelled' },

@@ -1,5 +1,5 @@
 import type { OrderCancelled, OrderCreated, OrderExpired, OrderPaid } from '../order/contracts.ts';
-import type { PaymentRefunded } from '../payment/contracts.ts';
+import type { PaymentFailed, PaymentRefunded } from '../payment/contracts.ts';
 import type { NotificationKind } from './contracts.ts';
 
 export interface Rendered {
@@ -14,6 +14,12 @@ export interface TemplateInput {
   order_expired: OrderExpired;
   order_cancelled: OrderCancelled;
   refund_issued: PaymentRefunded;
+  payment_failed: PaymentFailed;
+  item_sold_out: { saleName: string; productName: string; saleItemId: string };
+  sale_ended: {
+    saleName: string; currency: string; cancelled: boolean;
+    summary: { orders: number; paid: number; expired: number; cancelled: number; pending: number; unitsSold: number; revenue: number };
+  };
 }
 
 /** `4990, 'USD'` → `USD 49.90`; the currency's own number of minor digits (JPY none, KWD three). */
@@ -72,6 +78,20 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
     subject: `Order ${e.orderId} cancelled`,
     text: `Order ${e.orderId} was cancelled ${CANCEL_REASONS[e.reason] ?? `(${e.reason})`}.\n`,
   }),
+  payment_failed: (e) => ({
+    subject: `Payment failed for order ${e.orderId}`,
+    text: `Your payment for order ${e.orderId} did not go through (${e.reason}). You can try again before the payment window closes.\n`,
+  }),
+  item_sold_out: (e) => ({
+    subject: `Sold out: ${e.productName}`,
+    text: `${e.productName} sold out in your sale "${e.saleName}". Units come back if buyers do not pay in time; you can add stock while the sale runs.\n`,
+  }),
+  sale_ended: (e) => ({
+    subject: `${e.cancelled ? 'Cancelled' : 'Ended'}: ${e.saleName}`,
+    text: `Your sale "${e.saleName}" ${e.cancelled ? 'was cancelled' : 'has ended'}.\n`
+      + `Units sold: ${e.summary.unitsSold}\nOrders: ${e.summary.orders} (paid ${e.summary.paid}, expired ${e.summary.expired}, cancelled ${e.summary.cancelled}, still pending ${e.summary.pending})\n`
+      + `Revenue: ${formatMoney(e.summary.revenue, e.currency)}\n`,
+  }),
   refund_issued: (e) => ({
     subject: `Refund issued for order ${e.orderId}`,
     text: `We refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId}. It can take a few days to show on your statement.\n`,
@@ -81,4 +101,18 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
 /** The subject and text of one notification. */
 export function render<K extends NotificationKind>(kind: K, input: TemplateInput[K]): Rendered {
   return templates[kind](input);
+}
+
+/** The kinds a buyer who opted in also gets by SMS, and their short text (one SMS segment, no links). */
+const sms: { [K in NotificationKind]?: (input: TemplateInput[K]) => string } = {
+  payment_received: (e) => `flashsale: payment received for order ${e.orderId.slice(0, 8)}.`,
+  payment_failed: (e) => `flashsale: payment for order ${e.orderId.slice(0, 8)} failed. Try again before the window closes.`,
+  order_expired: (e) => `flashsale: order ${e.orderId.slice(0, 8)} expired unpaid.`,
+  order_cancelled: (e) => `flashsale: order ${e.orderId.slice(0, 8)} was cancelled${e.reason === 'sale_cancelled' ? ' (sale cancelled)' : ''}.`,
+  refund_issued: (e) => `flashsale: refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId.slice(0, 8)}.`,
+};
+
+/** The SMS text of a notice, or undefined when this kind is not sent by SMS. */
+export function renderSms<K extends NotificationKind>(kind: K, input: TemplateInput[K]): string | undefined {
+  return (sms[kind] as ((input: TemplateInput[K]) => string) | undefined)?.(input);
 }

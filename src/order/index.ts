@@ -11,7 +11,8 @@ import type { Catalog } from '../catalog/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import { OrderDeadline, OrderTopics } from './contracts.ts';
 import type { OrderContext } from './context.ts';
-import type { CartItem, LineInput, Order } from './model.ts';
+import type { CartItem, LineInput, Order, SaleSummary } from './model.ts';
+import * as sql from './sql.ts';
 import { createOrderRecords, type OrderRecords } from './records.ts';
 import { createPurchase } from './purchase.ts';
 import { createCart } from './cart.ts';
@@ -22,7 +23,7 @@ import { auditOrders, type OrderViolation } from './audit.ts';
 import { closeOrdersOfSale } from './sale-cancelled.ts';
 import { CatalogTopics, SaleCancelled } from '../catalog/contracts.ts';
 
-export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms } from './model.ts';
+export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms, SaleSummary } from './model.ts';
 export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
 export { createOrderRecords, type OrderRecords } from './records.ts';
@@ -55,6 +56,8 @@ export interface Orders extends OrderRecords {
   /** Closes overdue orders and expired cart holds whose deadline messages were lost. */
   sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }>;
   startSweeper(intervalMs: number): void;
+  /** A sale's orders by outcome, units sold and revenue (the merchant's end-of-sale notice). */
+  saleSummary(saleId: string): Promise<SaleSummary>;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
   /** Order's consumers: payment results, its own deadline messages, and cancelled sales (their pending orders closed). */
@@ -87,6 +90,11 @@ export function createOrders(deps: OrdersDeps): Orders {
     closeIfUnpaid: closing.closeIfUnpaid,
     sweep: closing.sweep,
     startSweeper: closing.startSweeper,
+    async saleSummary(saleId) {
+      const [counts] = await deps.db.query<Omit<SaleSummary, 'unitsSold'>>(sql.saleSummary, [saleId]);
+      const [units] = await deps.db.query<{ units: number }>(sql.unitsSoldOfSale, [saleId]);
+      return { ...counts!, revenue: Number(counts!.revenue), unitsSold: units!.units };
+    },
     audit: () => auditOrders(ctx),
     subscribe(broker) {
       broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));

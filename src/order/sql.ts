@@ -57,3 +57,17 @@ export const ordersToCloseForSale = `
   select id, status from orders
    where sale_id = $1 and (status = 'PENDING_PAYMENT' or (status = 'PAID' and updated_at >= $2))
    order by created_at, id`;
+
+/** A sale's orders by outcome, for the merchant's summary; "paid" is every state past payment. */
+export const saleSummary = `
+  select count(*)::int as orders,
+         (count(*) filter (where status not in ('PENDING_PAYMENT', 'CANCELLED', 'EXPIRED')))::int as paid,
+         (count(*) filter (where status = 'EXPIRED'))::int as expired,
+         (count(*) filter (where status = 'CANCELLED'))::int as cancelled,
+         (count(*) filter (where status = 'PENDING_PAYMENT'))::int as pending,
+         coalesce(sum(total_amount) filter (where status not in ('PENDING_PAYMENT', 'CANCELLED', 'EXPIRED')), 0)::bigint as revenue
+    from orders where sale_id = $1`;
+
+export const unitsSoldOfSale = `
+  select coalesce(sum(i.quantity), 0)::int as units from order_items i join orders o on o.id = i.order_id
+   where o.sale_id = $1 and o.status not in ('PENDING_PAYMENT', 'CANCELLED', 'EXPIRED')`;
