@@ -31,6 +31,7 @@ import { createNotifications, type Notifications } from './notification/index.ts
 import { registerNotificationRoutes } from './notification/http.ts';
 import type { MerchantDirectory } from './notification/index.ts';
 import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
+import { HttpSmsSender } from './platform/sms/http-client.ts';
 import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
@@ -133,7 +134,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   buyersWaiting = () => orders.buyersWaiting();
   const mailer = overrides.mailer ?? createMailer(config);
-  const sms: SmsSender = overrides.sms ?? new MemorySmsSender();
+  const sms: SmsSender = overrides.sms ?? (config.SMS_URL
+    ? new HttpSmsSender({ url: config.SMS_URL, apiKey: config.SMS_API_KEY, from: config.SMS_FROM, timeoutMs: config.SMS_TIMEOUT_MS })
+    : new MemorySmsSender());
   const notifications = createNotifications({
     db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
     phoneOf: (userId) => accounts.phoneOf(userId), sms, merchants: merchantDirectory(catalog, accounts, orders),

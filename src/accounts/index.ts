@@ -7,6 +7,8 @@ import { hashPassword, verifyPassword } from './passwords.ts';
 import { createMerchant, createUser } from './registration.ts';
 import { createLogin } from './login.ts';
 import * as sql from './sql.ts';
+import { toE164 } from './phone.ts';
+import { AppError } from '../platform/errors.ts';
 
 export type { Passwords } from './context.ts';
 export type { Shop, User } from './model.ts';
@@ -32,8 +34,8 @@ export interface Accounts {
   ownerOfShop(shopId: string): Promise<string | undefined>;
   /** The buyer's phone number (E.164) if they opted in to SMS notices. */
   phoneOf(userId: string): Promise<string | undefined>;
-  /** Opts a buyer in to SMS notices with a phone number, or out with null; false if no such buyer. */
-  setPhone(userId: string, phone: string | null): Promise<boolean>;
+  /** Opts a buyer in to SMS notices with a phone number (any international spelling; stored as E.164), or out with null. */
+  setPhone(userId: string, phone: string | null): Promise<string | null>;
   /** A token for a principal. */
   issueToken(principal: Principal): string;
 }
@@ -76,7 +78,9 @@ export function createAccounts({ passwords = { hash: hashPassword, verify: verif
       return row?.phone ?? undefined;
     },
     async setPhone(userId, phone) {
-      return (await db.query(sql.setPhone, [userId, phone])).length > 0;
+      const e164 = phone === null ? null : toE164(phone);
+      if ((await db.query(sql.setPhone, [userId, e164])).length === 0) throw new AppError('not_found', 'No such buyer account.');
+      return e164;
     },
     issueToken: (principal) => tokens.issue(principal),
   };
