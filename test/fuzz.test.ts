@@ -95,6 +95,7 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   cancelOrder: { role: 'buyer', idempotent: true }, payOrder: { role: 'buyer', idempotent: true },
   addCartItem: { role: 'buyer', idempotent: true }, getCart: { role: 'buyer' }, removeCartItem: { role: 'buyer' },
   checkout: { role: 'buyer', idempotent: true }, listNotifications: { role: 'buyer' }, listShopNotifications: { role: 'merchant' },
+  setMyPhone: { role: 'buyer', idempotent: true }, deleteMyPhone: { role: 'buyer' },
   adminCancelOrder: { role: 'admin', idempotent: true }, audit: { role: 'admin' }, reconcile: { role: 'admin' },
   listDeadLetters: { role: 'admin' }, getDeadLetter: { role: 'admin' }, replayDeadLetter: { role: 'admin' },
   paymentWebhook: {},

@@ -30,7 +30,7 @@ const EXPECTED_OPERATIONS = [
   // Core II
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
   // issue #15: sale management
-  'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications',
+  'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications', 'setMyPhone', 'deleteMyPhone',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

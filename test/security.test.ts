@@ -44,7 +44,7 @@ const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
   createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant', listShopNotifications: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
-  addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer',
+  addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer', setMyPhone: 'buyer', deleteMyPhone: 'buyer',
 };
 /** Operations anyone may call without a token. */
 const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'paymentWebhook'];
@@ -158,7 +158,8 @@ describe('security (issue #6)', () => {
       (select count(*) from refunds) as refunds, (select count(*) from webhook_events) as webhook_events,
       (select count(*) from idempotency_keys) as idempotency_keys,
       (select coalesce(sum(version), 0) from flash_sales) as sale_versions, (select count(*) from flash_sales where cancelled_at is not null) as cancelled_sales,
-      (select coalesce(sum(initial), 0) from stock_items) as initial_stock`);
+      (select coalesce(sum(initial), 0) from stock_items) as initial_stock,
+      (select coalesce(string_agg(phone, ',' order by phone), '') from users where phone is not null) as phones`);
     return {
       ...row,
       deadLetters: (await h.system.broker.stats()).deadLetters,
@@ -369,6 +370,7 @@ describe('security (issue #6)', () => {
       adminCancelOrder: () => ({ restock: true }),
       updateFlashSale: () => ({ name: 'Renamed' }),
       addSaleStock: () => ({ quantity: 1 }),
+      setMyPhone: () => ({ phone: '+14155552671' }),
     };
     const fill = (path: string) => path.replace('{consumer}', 'sec-poison').replace(/\{[A-Za-z]+\}/g, () => randomUUID());
 
@@ -526,6 +528,21 @@ describe('security (issue #6)', () => {
       adminCancelOrder: {
         prepare: async () => ({ token: admin, path: `/v1/admin/orders/${await placeOrder(fresh().token)}/cancel`, body: { restock: true } }),
         ok: 200, check: (res) => assert.equal(res.body.closedReason, 'admin_cancelled'),
+      },
+      setMyPhone: {
+        prepare: async () => {
+          const user = await h.system.accounts.register(`phone-${randomUUID()}@test.local`, 'phone-password-1');
+          return { token: h.system.tokens.issue({ userId: user.id, role: 'buyer' }), path: '/v1/me/phone', body: { phone: '+1 415 555 2671' } };
+        },
+        ok: 200, check: (res) => assert.deepEqual(res.body, { phone: '+14155552671' }),
+      },
+      deleteMyPhone: {
+        prepare: async () => {
+          const user = await h.system.accounts.register(`phone-${randomUUID()}@test.local`, 'phone-password-1');
+          await h.system.accounts.setPhone(user.id, '+14155552672');
+          return { token: h.system.tokens.issue({ userId: user.id, role: 'buyer' }), path: '/v1/me/phone' };
+        },
+        ok: 204, check: () => {},
       },
       updateFlashSale: {
         prepare: async () => ({
