@@ -64,6 +64,19 @@ describe('merchant notices and the payment-failed notice', () => {
     assert.match(ended[0]!.body, /Revenue: USD 25\.00/);
   });
 
+  it('when a sale is cancelled, then its merchant gets the summary once its pending orders are closed', async () => {
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 3 }] });
+    await h.placeOrder(h.buyerToken().token, sale.items[0]!.id);
+    assert.equal((await h.http.request('POST', `/v1/flash-sales/${sale.id}/cancel`, { token: merchantToken })).status, 200);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await shopNotices(merchantToken)).some((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    }, 'the summary of the cancelled sale');
+    const [summary] = (await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    assert.match(summary!.subject, /^Cancelled: /);
+    assert.match(summary!.body, /cancelled 1, still pending 0/);
+  });
+
   it('when a payment is declined, then the buyer is told (payment_failed)', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 2 }] });
     const registered = await h.system.accounts.register(`declined-${Date.now()}@test.local`, 'declined-pass-1');

@@ -1,7 +1,7 @@
 import { AppError } from '../platform/errors.ts';
-import { CatalogTopics, type SaleCancelled, type SaleEnded } from './contracts.ts';
+import { CatalogTopics, type SaleCancelled } from './contracts.ts';
 import type { CatalogContext } from './context.ts';
-import { SALE_END_MARGIN_MS, type FlashSale, type ItemRow, type SaleRow } from './model.ts';
+import type { FlashSale, ItemRow, SaleRow } from './model.ts';
 import { lockSaleOfShop, saleWithItems } from './sale-rows.ts';
 import * as sql from './sql.ts';
 
@@ -32,11 +32,8 @@ export async function cancelFlashSale(ctx: CatalogContext, remember: (sale: Flas
     const [cancelled] = await tx.query<SaleRow>(sql.cancelSale, [row.id, now]);
     const sale = await saleWithItems(tx, cancelled!);
     tx.afterCommit(() => remember(sale));
-    await emit(tx, [
-      { topic: CatalogTopics.cancelled, payload: { saleId: sale.id, shopId, cancelledAt: now.toISOString() } satisfies SaleCancelled },
-      // Its summary once order has closed the pending orders (their close takes a provider call each).
-      { topic: CatalogTopics.ended, payload: { saleId: sale.id, shopId } satisfies SaleEnded, delayMs: SALE_END_MARGIN_MS },
-    ]);
+    // The merchant's summary follows order's `order.sale_closed`, once the pending orders are closed.
+    await emit(tx, [{ topic: CatalogTopics.cancelled, payload: { saleId: sale.id, shopId, cancelledAt: now.toISOString() } satisfies SaleCancelled }]);
     return sale;
   });
 }

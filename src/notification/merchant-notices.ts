@@ -3,17 +3,19 @@ import type { Message } from '../platform/broker/broker.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { StockSoldOut, InventoryTopics } from '../inventory/contracts.ts';
 import { CatalogTopics, SaleEnded } from '../catalog/contracts.ts';
+import { OrderSaleClosed, OrderTopics } from '../order/contracts.ts';
 import type { NotificationsDeps } from './index.ts';
 import { deliver } from './delivery.ts';
 import { render } from './templates.ts';
 
 /** The topics a merchant hears about. */
-export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended];
+export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, OrderTopics.saleClosed];
 
 /**
  * A merchant's notice: an item of their sale sold out (once per item: a rush that sells out, gets
  * units back and sells out again tells them once), or their sale is over, with its summary (once
- * per sale, whichever `sale.ended` message comes first once the sale really is over). "Once" is
+ * per sale, whichever comes first once the sale really is over: a `sale.ended`, or for a cancelled
+ * sale order's `order.sale_closed`). "Once" is
  * the notice's id, derived from what it is about, under the unique (event_id, channel) row.
  */
 export async function notifyMerchant(deps: NotificationsDeps, message: Message): Promise<void> {
@@ -27,7 +29,7 @@ export async function notifyMerchant(deps: NotificationsDeps, message: Message):
     await deliver(deps, { eventId: noticeId(`item_sold_out:${saleItemId}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
     return;
   }
-  const { saleId } = readPayload(SaleEnded, message);
+  const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
   const sale = await merchants.sale(saleId);
   if (!sale) return void log.warn({ saleId }, 'ended sale unknown: no merchant to tell');
   // An edit moved the end later: this message is stale, the edit sent another.

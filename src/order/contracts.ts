@@ -8,6 +8,8 @@ export const OrderTopics = {
   expired: 'order.expired',
   /** A payment landed that must be given back (order closed, cancelled by an admin, or its sale cancelled). */
   refundRequested: 'order.refund_requested',
+  /** Every order a cancelled sale left pending is closed (the merchant's summary can be written). */
+  saleClosed: 'order.sale_closed',
   /** Internal: the payment window of an order has elapsed (delayed message to itself). */
   deadline: 'order.deadline',
 } as const;
@@ -40,3 +42,6 @@ export type OrderRefundRequested = Static<typeof OrderRefundRequested>;
 
 export const OrderDeadline = Type.Object({ orderId: Type.String(), check: Type.Union([Type.Literal('close'), Type.Literal('recovery')]) });
 export type OrderDeadline = Static<typeof OrderDeadline>;
+
+export const OrderSaleClosed = Type.Object({ saleId: Type.String(), cancelled: Type.Integer(), refunded: Type.Integer() });
+export type OrderSaleClosed = Static<typeof OrderSaleClosed>;

@@ -1,4 +1,4 @@
-import { OrderTopics, type OrderCancelled, type OrderRefundRequested } from './contracts.ts';
+import { OrderTopics, type OrderCancelled, type OrderRefundRequested, type OrderSaleClosed } from './contracts.ts';
 import type { OrderContext } from './context.ts';
 import { closeUnpaid } from './closing.ts';
 import type { Tx } from '../platform/database/index.ts';
@@ -15,8 +15,9 @@ const CONCURRENCY = 8;
  * void, or its webhook landed after the cancel) is cancelled with a refund and its units restocked.
  * Orders paid before the cancel stand; "paid" is the order's state in the database: one whose
  * capture was taken before the cancel but not yet applied is closed, and its payment refunded
- * when it lands on the closed order. Idempotent: a redelivery finds nothing left to close; an
- * order that could not be closed (the provider unreachable) makes the whole message fail and retry.
+ * when it lands on the closed order. Then `order.sale_closed` (the merchant's summary follows).
+ * Idempotent: a redelivery finds nothing left to close; an order that could not be closed (the
+ * provider unreachable) makes the whole message fail and retry.
  */
 export async function closeOrdersOfSale(ctx: OrderContext, saleId: string, cancelledAt: Date): Promise<{ cancelled: number; refunded: number }> {
   const orders = await ctx.db.query<{ id: string; status: OrderStatus }>(sql.ordersToCloseForSale, [saleId, cancelledAt]);
@@ -38,6 +39,8 @@ export async function closeOrdersOfSale(ctx: OrderContext, saleId: string, cance
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, orders.length) }, worker));
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} orders of cancelled sale ${saleId} are not closed yet`);
+  // A redelivery says it again: the merchant's notice is keyed by the sale, so it is written once.
+  await ctx.db.transaction((tx) => ctx.emit(tx, [{ topic: OrderTopics.saleClosed, payload: { saleId, ...outcome } satisfies OrderSaleClosed }]));
   return outcome;
 }
 
