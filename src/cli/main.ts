@@ -10,6 +10,7 @@ import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
+import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
 import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
@@ -44,6 +45,7 @@ async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
 async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<void> {
   let cfg = config(role === 'api' ? 'api' : undefined);
   if (role === 'all') warnThisIsTheDemo(cfg);
+  await startTracing({ role: role === 'all' ? 'start' : role });
   let psp: PspServer | undefined;
   if (withPsp) {
     const webhookUrl = explicitlySet('PSP_WEBHOOK_URL') ? cfg.PSP_WEBHOOK_URL : `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
@@ -67,6 +69,7 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     await app.close();
     await system.close();
     await psp?.close();
+    await stopTracing();
   });
 }
 
@@ -176,12 +179,15 @@ program.command('worker')
     const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
     if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
-    const system = await buildSystem(config('worker'), { components: wanted as ComponentName[] });
+    const cfg = config('worker');
+    await startTracing({ role: 'worker' });
+    const system = await buildSystem(cfg, { components: wanted as ComponentName[] });
     await system.start();
     system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
     onStopSignal(async (signal) => {
       system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
       await system.close();
+      await stopTracing();
     });
   });
 

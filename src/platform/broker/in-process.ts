@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import { PassLoop } from './pass-loop.ts';
+import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
 import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
 
 type Subscription =
@@ -26,8 +27,8 @@ export interface InProcessBrokerOptions {
 const MAX_GIVE_WAY_MS = 200;
 const GIVE_WAY_STEP_MS = 2;
 
-interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
-interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number }
+interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown; traceparent: string | null }
+interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number; traceparent: string | null }
 
 /**
  * The embedded broker: a durable queue in the database itself. The relay moves due outbox rows
@@ -97,7 +98,7 @@ export class InProcessBroker implements Broker {
     return this.db.transaction(async (tx) => {
       const now = this.clock.now();
       const rows = await tx.query<OutboxRow>(
-        `select seq, message_id, topic, payload from outbox
+        `select seq, message_id, topic, payload, traceparent from outbox
           where published_at is null and deliver_after <= $1
           order by seq limit $2 for update skip locked`,
         [now.toISOString(), this.#batch],
@@ -107,22 +108,28 @@ export class InProcessBroker implements Broker {
       const ids: string[] = [];
       const topics: string[] = [];
       const payloads: string[] = [];
+      const traces: Array<string | null> = [];
       for (const row of rows) {
+        // The relay's span (a moment long: the copy is the publish) parents every consumer's.
+        const publish = publishSpan(row.topic, row.message_id, row.traceparent, 'in-process');
+        const traceparent = publish?.carrier()?.traceparent ?? row.traceparent;
+        publish?.end();
         for (const sub of this.#subs) {
           if (!sub.topics.some((p) => topicMatches(p, row.topic))) continue;
           consumers.push(sub.consumer);
           ids.push(row.message_id);
           topics.push(row.topic);
           payloads.push(JSON.stringify(row.payload));
+          traces.push(traceparent);
         }
       }
       if (consumers.length > 0) {
         await tx.query(
-          `insert into deliveries (consumer, message_id, topic, payload, status, next_attempt_at, created_at, updated_at)
-           select c, m, t, p::jsonb, 'pending', $5, $5, $5
-             from unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) as d(c, m, t, p)
+          `insert into deliveries (consumer, message_id, topic, payload, status, next_attempt_at, created_at, updated_at, traceparent)
+           select c, m, t, p::jsonb, 'pending', $5, $5, $5, tp
+             from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $6::text[]) as d(c, m, t, p, tp)
            on conflict do nothing`,
-          [consumers, ids, topics, payloads, now.toISOString()],
+          [consumers, ids, topics, payloads, now.toISOString(), traces],
         );
       }
       await tx.query('update outbox set published_at = $2 where seq = any($1::bigint[])', [rows.map((r) => r.seq), now.toISOString()]);
@@ -133,7 +140,7 @@ export class InProcessBroker implements Broker {
   async #deliver(sub: Subscription): Promise<boolean> {
     if (!sub.transactional) return this.#deliverSelfManaged(sub);
     const due = await this.db.query<DeliveryRow>(
-      `select consumer, message_id, topic, payload, attempts from deliveries
+      `select consumer, message_id, topic, payload, attempts, traceparent from deliveries
         where consumer = $1 and status = 'pending' and next_attempt_at <= $2
         order by next_attempt_at, created_at limit $3`,
       [sub.consumer, this.clock.now().toISOString(), this.#batch],
@@ -153,7 +160,7 @@ export class InProcessBroker implements Broker {
    */
   async #deliverSelfManaged(sub: Subscription & { transactional: false }): Promise<boolean> {
     const due = await this.db.query<DeliveryRow & { seen: boolean }>(
-      `select d.consumer, d.message_id, d.topic, d.payload, d.attempts,
+      `select d.consumer, d.message_id, d.topic, d.payload, d.attempts, d.traceparent,
               exists (select 1 from processed_messages p where p.consumer = d.consumer and p.message_id = d.message_id) as seen
          from deliveries d
         where d.consumer = $1 and d.status = 'pending' and d.next_attempt_at <= $2
@@ -166,7 +173,10 @@ export class InProcessBroker implements Broker {
         await this.#giveWay();
         const attempt = row.attempts + 1;
         try {
-          if (!row.seen) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+          if (!row.seen) {
+            const message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
+            await consumeSpan(sub.consumer, message, carrierOf(row.traceparent), () => sub.handler(message));
+          }
           done.push({ id: row.message_id, attempt });
         } catch (error) {
           await this.#failed(sub, row, attempt, error);
@@ -204,7 +214,8 @@ export class InProcessBroker implements Broker {
     const attempt = row.attempts + 1;
     try {
       const handler = sub.handler;
-      await this.db.transaction(async (tx: Tx) => {
+      const message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
+      await consumeSpan(sub.consumer, message, carrierOf(row.traceparent), () => this.db.transaction(async (tx: Tx) => {
         const claimed = await tx.query(
           `update deliveries set status = 'done', attempts = $3, updated_at = $4
             where consumer = $1 and message_id = $2 and status = 'pending' returning 1`,
@@ -217,8 +228,8 @@ export class InProcessBroker implements Broker {
           [sub.consumer, row.message_id, this.clock.now().toISOString()],
         );
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
-        await handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
-      });
+        await handler(tx, message);
+      }));
     } catch (error) {
       await this.#failed(sub, row, attempt, error);
     }
