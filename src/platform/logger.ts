@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { tracer } from './tracing/tracing.ts';
 
@@ -8,7 +8,7 @@ export type { Logger };
  * JSON logs; secrets are redacted wherever they could appear. While tracing is on (started before
  * the logger is made), every line logged inside a span carries its `trace_id` and `span_id`.
  */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: DestinationStream): Logger {
   return pino({
     level: config.LOG_LEVEL,
     redact: {
@@ -19,5 +19,5 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>): Logger {
       censor: '[redacted]',
     },
     ...(tracer.enabled ? { mixin: () => tracer.logFields() ?? {} } : {}),
-  });
+  }, destination);
 }
