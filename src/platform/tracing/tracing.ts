@@ -115,9 +115,12 @@ export async function startTracing(options: TracingOptions): Promise<Tracer> {
   return tracer;
 }
 
-/** Flushes and stops tracing (a no-op while off); the tracer is a no-op again afterwards. */
+/**
+ * Flushes and stops tracing (a no-op while off); the tracer is a no-op again afterwards. A failed
+ * last export is reported on stderr, never thrown: it must not keep a process from shutting down.
+ */
 export async function stopTracing(): Promise<void> {
   const running = impl;
   impl = NOOP_TRACER;
-  await running.shutdown();
+  await running.shutdown().catch((error: unknown) => process.stderr.write(`flashsale: could not flush the last spans: ${String(error)}\n`));
 }
