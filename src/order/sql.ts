@@ -51,6 +51,6 @@ export const markCancelled = `
   update orders set status = 'CANCELLED', closed_reason = $2, updated_at = $3 where id = $1 and status = $4 returning user_id`;
 
 export const overdueOrders = `
-  select id from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
+  select id, traceparent from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
 
 export const allOrderTerms = `select id, status, total_amount, currency from orders`;
