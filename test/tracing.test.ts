@@ -104,4 +104,21 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     assert.equal(trace[0]!.resource['service.name'], 'flashsale-embedded-test', 'OTEL_SERVICE_NAME names the service');
     assert.ok(receiver.contentTypes.has('application/json'));
   });
+
+  it('when no protocol is named, then spans go as OTLP protobuf (the specification\'s default); grpc is refused at start', async () => {
+    for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+    const protobuf = await startOtlpReceiver();
+    try {
+      process.env.OTEL_EXPORTER_OTLP_ENDPOINT = protobuf.url;
+      await startTracing({ role: 'test' });
+      await tracer.run('one span', {}, async () => {});
+      await stopTracing();
+      assert.deepEqual([...protobuf.contentTypes], ['application/x-protobuf']);
+      process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'grpc';
+      await assert.rejects(startTracing({ role: 'test' }), /OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported/);
+      assert.equal(tracer.enabled, false);
+    } finally {
+      await protobuf.close();
+    }
+  });
 });
