@@ -4,13 +4,13 @@ import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
 import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
+import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import { formatReconciliation, type Reconciliation } from '../payment/reconcile.ts';
 import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
-import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
 import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
@@ -45,7 +45,6 @@ async function withSystem<T>(run: (system: System) => Promise<T>): Promise<T> {
 async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<void> {
   let cfg = config(role === 'api' ? 'api' : undefined);
   if (role === 'all') warnThisIsTheDemo(cfg);
-  await startTracing({ role: role === 'all' ? 'start' : role });
   let psp: PspServer | undefined;
   if (withPsp) {
     const webhookUrl = explicitlySet('PSP_WEBHOOK_URL') ? cfg.PSP_WEBHOOK_URL : `http://${cfg.HOST}:${cfg.PORT}/v1/payments/webhook`;
@@ -69,7 +68,6 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     await app.close();
     await system.close();
     await psp?.close();
-    await stopTracing();
   });
 }
 
@@ -101,6 +99,7 @@ function onStopSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>): void
     if (stopping) return;
     stopping = true;
     await shutdown(signal);
+    await stopTracing();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -167,6 +166,12 @@ async function audit(live: boolean): Promise<AuditReport> {
 
 const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
 
+/** The commands that serve traffic trace it when OTEL_* asks (docs/operations.md#following-one-order-through-its-trace); flushed at shutdown. */
+const TRACED = new Set(['start', 'api', 'worker']);
+program.hook('preAction', async (_program, command) => {
+  if (TRACED.has(command.name())) await startTracing({ role: command.name() });
+});
+
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
 program.command('api')
   .description('Run the HTTP API without the payment simulator (point PSP_URL at one); with AMQP_URL, message handling is left to workers')
@@ -179,15 +184,12 @@ program.command('worker')
     const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
     if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
-    const cfg = config('worker');
-    await startTracing({ role: 'worker' });
-    const system = await buildSystem(cfg, { components: wanted as ComponentName[] });
+    const system = await buildSystem(config('worker'), { components: wanted as ComponentName[] });
     await system.start();
     system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
     onStopSignal(async (signal) => {
       system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
       await system.close();
-      await stopTracing();
     });
   });
 

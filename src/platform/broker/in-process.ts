@@ -4,6 +4,7 @@ import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import { PassLoop } from './pass-loop.ts';
 import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
+import type { Message } from './broker.ts';
 import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
 
 type Subscription =
@@ -29,6 +30,12 @@ const GIVE_WAY_STEP_MS = 2;
 
 interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown; traceparent: string | null }
 interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number; traceparent: string | null }
+
+/** Runs a handler on a delivery, in the consumer span that continues the delivery's trace (tracing on). */
+function traced(consumer: string, row: DeliveryRow, attempt: number, handle: (message: Message) => Promise<void>): Promise<void> {
+  const message: Message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
+  return consumeSpan(consumer, message, carrierOf(row.traceparent), () => handle(message));
+}
 
 /**
  * The embedded broker: a durable queue in the database itself. The relay moves due outbox rows
@@ -173,10 +180,7 @@ export class InProcessBroker implements Broker {
         await this.#giveWay();
         const attempt = row.attempts + 1;
         try {
-          if (!row.seen) {
-            const message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
-            await consumeSpan(sub.consumer, message, carrierOf(row.traceparent), () => sub.handler(message));
-          }
+          if (!row.seen) await traced(sub.consumer, row, attempt, (message) => sub.handler(message));
           done.push({ id: row.message_id, attempt });
         } catch (error) {
           await this.#failed(sub, row, attempt, error);
@@ -214,8 +218,7 @@ export class InProcessBroker implements Broker {
     const attempt = row.attempts + 1;
     try {
       const handler = sub.handler;
-      const message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
-      await consumeSpan(sub.consumer, message, carrierOf(row.traceparent), () => this.db.transaction(async (tx: Tx) => {
+      await this.db.transaction(async (tx: Tx) => {
         const claimed = await tx.query(
           `update deliveries set status = 'done', attempts = $3, updated_at = $4
             where consumer = $1 and message_id = $2 and status = 'pending' returning 1`,
@@ -228,8 +231,8 @@ export class InProcessBroker implements Broker {
           [sub.consumer, row.message_id, this.clock.now().toISOString()],
         );
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
-        await handler(tx, message);
-      }));
+        await traced(sub.consumer, row, attempt, (message) => handler(tx, message));
+      });
     } catch (error) {
       await this.#failed(sub, row, attempt, error);
     }
