@@ -2,9 +2,9 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import { PassLoop } from './pass-loop.ts';
 import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
 import type { Message } from './broker.ts';
+import { PassLoop } from './pass-loop.ts';
 import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
 
 type Subscription =
