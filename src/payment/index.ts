@@ -11,7 +11,6 @@ import { CaptureRejected, PaymentTopics, type CaptureRejection } from './contrac
 import type { PaymentContext } from './context.ts';
 import { payOrder, type Payment } from './pay.ts';
 import { handleWebhook } from './webhook.ts';
-import { inOrderTrace } from './trace.ts';
 import { settleBeforeClose } from './settle.ts';
 import { refundOrder } from './refund.ts';
 import { refundRejectedCapture } from './capture.ts';
@@ -52,7 +51,7 @@ export type PaymentsDeps = PaymentContext;
 export function createPayments(deps: PaymentsDeps): Payments {
   const ctx: PaymentContext = { ...deps };
   return {
-    payOrder: (userId, orderId) => inOrderTrace(ctx, orderId, 'payment pay', {}, () => payOrder(ctx, userId, orderId)),
+    payOrder: (userId, orderId) => payOrder(ctx, userId, orderId),
     handleWebhook: (rawBody, signature) => handleWebhook(ctx, rawBody, signature),
     settleBeforeClose: (orderId) => settleBeforeClose(ctx, orderId),
     hasOpenPayment: async (tx: Tx, orderId) => (await tx.query(sql.openPaymentOfOrder, [orderId])).length > 0,

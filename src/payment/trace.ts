@@ -3,8 +3,8 @@ import { isUuid } from '../platform/uuid.ts';
 import type { PaymentContext } from './context.ts';
 
 /**
- * Runs `fn` in a span of the order's own trace (tracing on): paying and the provider's webhook come
- * in on requests of their own, but they belong to the purchase's story. The span is a child of the
+ * Runs `fn` in a span of the order's own trace (tracing on): the provider's webhook comes in on a
+ * request of its own, but it belongs to the purchase's story. The span is a child of the
  * span the order was placed in, linked to the request that brought it; the events written inside
  * (payment.succeeded …) continue that trace. An order placed while tracing was off: a plain child.
  */

@@ -12,10 +12,7 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, destination?: De
   return pino({
     level: config.LOG_LEVEL,
     redact: {
-      paths: [
-        'req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', 'password', 'token', 'JWT_SECRET', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'AMQP_URL',
-        'PSP_API_KEY', 'PSP_WEBHOOK_SECRET', 'METRICS_TOKEN', '*.apiKey', 'req.headers["stripe-signature"]', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
-      ],
+      paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', 'password', 'token', 'JWT_SECRET', 'DATABASE_URL', 'SMTP_URL', 'REDIS_URL', 'AMQP_URL', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET', 'METRICS_TOKEN', '*.apiKey', 'req.headers["stripe-signature"]'],
       censor: '[redacted]',
     },
     ...(tracer.enabled ? { mixin: () => tracer.logFields() ?? {} } : {}),
