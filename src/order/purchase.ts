@@ -106,7 +106,9 @@ async function admitThenCommit({ inventory, log }: OrderContext, committer: Comm
       : await inventory.admit(a.userId, gateLines);
     if (!admission.ok) throw new AppError(admission.reason);
     try {
-      return tracer.enabled ? await tracer.run('group_commit wait', {}, () => submitTraced(committer, a)) : await committer.submit(a);
+      return tracer.enabled
+        ? await tracer.run('group_commit wait', { attributes: { 'flashsale.order_id': a.kind === 'order' ? a.id : undefined } }, () => submitTraced(committer, a))
+        : await committer.submit(a);
     } catch (refused) {
       // An undo that fails (gate unreachable) keeps the refusal: the gate just stays more
       // conservative than the database until its next rebuild.

@@ -112,6 +112,7 @@ describe('tracing across processes: flashsale api and flashsale worker', { timeo
 
     // The group commit the purchase joined: a span of its own trace, linked to the request's wait.
     const wait = trace().find((s) => s.name === 'group_commit wait')!;
+    assert.equal(wait.attributes['flashsale.order_id'], orderId, 'the order id is a tag to search by');
     const batch = receiver.spans.find((s) => s.name === 'group_commit' && s.links.some((l) => l.spanId === wait.spanId && l.traceId === client.traceId));
     assert.ok(batch, 'the batch span links to the request it carried');
     // The provider's webhook comes on a request of its own, with no trace context: its span joins
