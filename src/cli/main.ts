@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
 import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
+import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import { formatReconciliation, type Reconciliation } from '../payment/reconcile.ts';
 import type { DeadLetter } from '../platform/broker/broker.ts';
@@ -98,6 +99,7 @@ function onStopSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>): void
     if (stopping) return;
     stopping = true;
     await shutdown(signal);
+    await stopTracing();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -163,6 +165,12 @@ async function audit(live: boolean): Promise<AuditReport> {
 }
 
 const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
+
+/** The commands that serve traffic trace it when OTEL_* asks (docs/operations.md#following-one-order-through-its-trace); flushed at shutdown. */
+const TRACED = new Set(['start', 'api', 'worker']);
+program.hook('preAction', async (_program, command) => {
+  if (TRACED.has(command.name())) await startTracing({ role: command.name() });
+});
 
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
 program.command('api')
