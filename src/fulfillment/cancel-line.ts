@@ -1,6 +1,6 @@
 import { AppError } from '../platform/errors.ts';
 import type { Order } from '../order/index.ts';
-import type { FulfillmentContext } from './context.ts';
+import { shopIdOf, type FulfillmentContext } from './context.ts';
 import { fulfilIfDone, lockMerchantOrder } from './ship.ts';
 import * as sql from './sql.ts';
 
@@ -11,8 +11,9 @@ import * as sql from './sql.ts';
  * shipped, fulfils it.
  */
 export async function cancelOrderLine(ctx: FulfillmentContext, merchantId: string, orderId: string, saleItemId: string, restock: boolean): Promise<Order> {
+  const shopId = await shopIdOf(ctx, merchantId);
   return ctx.db.transaction(async (tx) => {
-    const { lines } = await lockMerchantOrder(ctx, tx, merchantId, orderId);
+    const { lines } = await lockMerchantOrder(ctx, tx, shopId, orderId);
     const line = lines.find((l) => l.sale_item_id === saleItemId);
     if (!line) throw new AppError('not_found', 'No such line in this order.');
     if (line.status !== 'PENDING') throw new AppError('invalid_state', `The line is ${line.status}; only a line not yet shipped can be cancelled.`);

@@ -15,9 +15,12 @@ export async function openShipment(ctx: FulfillmentContext, tx: Tx, order: Order
   await tx.query(sql.openLines, [order.id, lines.map((l) => l.saleItemId), lines.map((l) => l.quantity)]);
 }
 
-/** order.paid, in the delivery's transaction: the shipment is opened. */
-export async function onOrderPaid(ctx: FulfillmentContext, tx: Tx, paid: { orderId: string; userId: string }): Promise<void> {
-  const order = await ctx.orders.getOrder(paid.userId, paid.orderId).catch(() => undefined);
+/**
+ * order.paid, in the delivery's transaction: the shipment is opened. The order is read in that
+ * transaction (locked, as a merchant's action would): embedded PGlite has one connection.
+ */
+export async function onOrderPaid(ctx: FulfillmentContext, tx: Tx, paid: { orderId: string }): Promise<void> {
+  const order = await ctx.orders.lockOrder(tx, paid.orderId);
   if (!order) {
     ctx.log.warn({ orderId: paid.orderId }, 'order.paid for an order that cannot be read: no shipment');
     return;

@@ -19,14 +19,15 @@ interface OrderLine { sale_item_id: string; shipment_id: string; quantity: numbe
 /**
  * The merchant's order, locked (FOR UPDATE, so shipping, cancelling lines and an admin cancel take
  * turns), with its lines locked too; its shipment opened if the order-paid consumer has not run yet.
+ * Everything it reads outside the transaction (the merchant's shop) is read before it: embedded
+ * PGlite has one connection, which the open transaction holds.
  */
-export async function lockMerchantOrder(ctx: FulfillmentContext, tx: Tx, merchantId: string, orderId: string): Promise<{ order: Order; shopId: string; lines: OrderLine[] }> {
-  const shopId = await shopIdOf(ctx, merchantId);
+export async function lockMerchantOrder(ctx: FulfillmentContext, tx: Tx, shopId: string, orderId: string): Promise<{ order: Order; lines: OrderLine[] }> {
   const order = await ctx.orders.lockOrder(tx, orderId);
   if (!order || (await shopOfOrder(ctx, order)) !== shopId) throw notYours();
   if (order.status !== 'PAID') throw new AppError('invalid_state', `The order is ${order.status}; only a PAID order has lines to ship or cancel.`);
   await openShipment(ctx, tx, order, shopId);
-  return { order, shopId, lines: await tx.query<OrderLine>(sql.linesOfOrder, [orderId]) };
+  return { order, lines: await tx.query<OrderLine>(sql.linesOfOrder, [orderId]) };
 }
 
 /** The order is FULFILLED once no line is left pending (and one has shipped: otherwise every line was cancelled and the order is CANCELLED). */
@@ -43,8 +44,9 @@ export async function fulfilIfDone(ctx: FulfillmentContext, tx: Tx, orderId: str
  */
 export async function createShipment(ctx: FulfillmentContext, merchantId: string, orderId: string, input: NewShipment): Promise<Shipment> {
   const { db, clock, emit } = ctx;
+  const shopId = await shopIdOf(ctx, merchantId);
   const row = await db.transaction(async (tx) => {
-    const { order, shopId, lines } = await lockMerchantOrder(ctx, tx, merchantId, orderId);
+    const { order, lines } = await lockMerchantOrder(ctx, tx, shopId, orderId);
     const pending = lines.filter((l) => l.status === 'PENDING');
     const wanted = input.saleItemIds ? [...new Set(input.saleItemIds)] : pending.map((l) => l.sale_item_id);
     const notPending = wanted.filter((id) => !pending.some((l) => l.sale_item_id === id));
