@@ -10,9 +10,11 @@ import * as sql from './sql.ts';
  */
 export async function openShipment(ctx: FulfillmentContext, tx: Tx, order: Order, shopId: string): Promise<void> {
   if (order.status !== 'PAID') return;
-  const lines = order.items.filter((i) => i.cancelledAt === null);
+  // One shipment line per item: a cart may hold one item twice (two order lines, two holds).
+  const units = new Map<string, number>();
+  for (const i of order.items) if (i.cancelledAt === null) units.set(i.saleItemId, (units.get(i.saleItemId) ?? 0) + i.quantity);
   await tx.query(sql.openShipment, [order.id, shopId, order.userId, order.saleId, ctx.clock.now()]);
-  await tx.query(sql.openLines, [order.id, lines.map((l) => l.saleItemId), lines.map((l) => l.quantity)]);
+  await tx.query(sql.openLines, [order.id, [...units.keys()], [...units.values()]]);
 }
 
 /**

@@ -40,7 +40,7 @@ export function createAfterPayment({ clock, inventory, emit }: OrderContext) {
         await emit(tx, cancelled.map((l) => ({
           topic: OrderTopics.lineCancelled,
           payload: {
-            orderId, userId: row.user_id, saleItemId: l.sale_item_id, quantity: l.quantity, amount: l.quantity * Number(l.unit_price), currency: row.currency, restocked: restock,
+            orderId, userId: row.user_id, saleItemId: l.sale_item_id, holdId: l.hold_id, quantity: l.quantity, amount: l.quantity * Number(l.unit_price), currency: row.currency, restocked: restock,
           } satisfies OrderLineCancelled,
         })));
         const [{ n }] = (await tx.query<{ n: number }>(sql.activeLines, [orderId])) as [{ n: number }];

@@ -36,9 +36,9 @@ export type OrderPaid = Static<typeof OrderPaid>;
 export const OrderExpired = Type.Object({ orderId: Type.String(), userId: Type.String() });
 export type OrderExpired = Static<typeof OrderExpired>;
 
-/** `amount` (minor units) is refunded once, keyed by the order and `saleItemId`. */
+/** `amount` (minor units) is refunded once, keyed by the order and the line's `holdId` (a cart may hold one item twice). */
 export const OrderLineCancelled = Type.Object({
-  orderId: Type.String(), userId: Type.String(), saleItemId: Type.String(), quantity: Type.Integer(), amount: Type.Integer(), currency: Type.String(), restocked: Type.Boolean(),
+  orderId: Type.String(), userId: Type.String(), saleItemId: Type.String(), holdId: Type.String(), quantity: Type.Integer(), amount: Type.Integer(), currency: Type.String(), restocked: Type.Boolean(),
 });
 export type OrderLineCancelled = Static<typeof OrderLineCancelled>;
 

@@ -67,8 +67,8 @@ export function createPayments(deps: PaymentsDeps): Payments {
         deps.log.info({ orderId, reason, outcome }, 'refund requested');
       });
       broker.consumeSelfManaged('payment-line-refunds', [OrderTopics.lineCancelled], async (message) => {
-        const { orderId, saleItemId, amount, userId } = readPayload(OrderLineCancelled, message);
-        const outcome = await refundLine(ctx, { orderId, saleItemId, amount, buyerId: userId || null });
+        const { orderId, saleItemId, holdId, amount, userId } = readPayload(OrderLineCancelled, message);
+        const outcome = await refundLine(ctx, { orderId, holdId, amount, buyerId: userId || null });
         deps.log.info({ orderId, saleItemId, amount, outcome }, 'line refund');
       });
       broker.consumeSelfManaged('payment-rejected-captures', [PaymentTopics.captureRejected], async (message) => {

@@ -13,9 +13,9 @@ export async function refundOrder(ctx: PaymentContext, orderId: string, reason: 
   return refund(ctx, { orderId, key: 'full', reason, buyerId });
 }
 
-/** Refunds a cancelled line's amount, once per (order, line): a refund in part, keyed by payment and line. */
-export async function refundLine(ctx: PaymentContext, line: { orderId: string; saleItemId: string; amount: number; buyerId: string | null }): Promise<RefundOutcome> {
-  return refund(ctx, { orderId: line.orderId, key: `line-${line.saleItemId}`, amount: line.amount, reason: 'line_cancelled', buyerId: line.buyerId });
+/** Refunds a cancelled line's amount, once per (order, line): a refund in part, keyed by payment and the line's hold. */
+export async function refundLine(ctx: PaymentContext, line: { orderId: string; holdId: string; amount: number; buyerId: string | null }): Promise<RefundOutcome> {
+  return refund(ctx, { orderId: line.orderId, key: `line-${line.holdId}`, amount: line.amount, reason: 'line_cancelled', buyerId: line.buyerId });
 }
 
 /**

@@ -55,7 +55,7 @@ export const recordWebhook = `
 
 export const refundsOfPayment = `select id, refund_key, amount from refunds where payment_id = $1`;
 
-/** $8: 'full', or 'line-<saleItemId>' for a refund in part; one refund per key and payment. */
+/** $8: 'full', or 'line-<holdId>' for a refund in part; one refund per key and payment. */
 export const insertRefund = `
   insert into refunds (id, payment_id, order_id, provider_refund_id, amount, reason, status, created_at, updated_at, refund_key)
   values ($1, $2, $3, $4, $5, $6, 'succeeded', $7, $7, $8) on conflict (payment_id, refund_key) do nothing returning id`;

@@ -4,7 +4,7 @@
 -- order: a line the merchant cancelled after payment (refunded; its units restocked or written off).
 alter table order_items add column cancelled_at timestamptz;
 
--- payment: refunds in part. Each refund of a payment has a key ('full', or 'line-<saleItemId>'),
+-- payment: refunds in part. Each refund of a payment has a key ('full', or 'line-<holdId>'),
 -- unique per payment, so a redelivered request gets the same refund.
 alter table refunds add column refund_key text not null default 'full';
 alter table refunds drop constraint refunds_payment_id_key;
