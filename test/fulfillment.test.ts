@@ -120,6 +120,56 @@ describe('fulfillment: a paid order is shipped, delivered and fulfilled', () => 
     }, 'both line refunds');
   });
 
+  it('when a cart held one item twice (two lines, two holds), then one shipment line of both, and cancelling it refunds each hold once', async () => {
+    const { sale, merchantToken } = await h.createSale({ holdMode: 'cart', items: [{ stock: 5, perUserLimit: 5, flashPrice: 700 }] });
+    const buyer = h.buyerToken();
+    const itemId = sale.items[0]!.id;
+    await h.holdInCart(buyer.token, itemId);
+    await h.holdInCart(buyer.token, itemId);
+    const [order] = (await send('POST', '/v1/checkout', { token: buyer.token })).body.orders;
+    assert.equal(order.items.length, 2);
+    const payment = (await send('POST', `/v1/orders/${order.id}/payment`, { token: buyer.token })).body;
+    await fetch(`${h.pspUrl}/pay/${payment.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    await until(async () => {
+      await settle();
+      return (await getOrder(order.id, buyer.token)).shipments.length === 1;
+    }, 'the shipment');
+    assert.deepEqual((await getOrder(order.id, buyer.token)).shipments[0].items.map((i: { quantity: number }) => i.quantity), [2]);
+    const res = await send('POST', `/v1/shop/orders/${order.id}/lines/${itemId}/cancel`, { token: merchantToken });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.status, 'CANCELLED');
+    await until(async () => {
+      await settle();
+      return (await scalar(h.system, 'select count(*) from refunds where order_id = $1', [order.id])) === 2;
+    }, 'a refund per hold');
+    assert.equal(await scalar(h.system, 'select sum(amount) from refunds where order_id = $1', [order.id]), 1_400);
+    assert.equal(await h.system.inventory.available(itemId), 5);
+  });
+
+  it('when a shipment is created again with the same Idempotency-Key, then the stored answer is replayed and nothing ships twice', async () => {
+    const { order, merchant } = await paidOrder();
+    const headers = { 'idempotency-key': `ship-${order.id}` };
+    const body = { carrier: 'DHL', trackingNumber: 'IDEM-1' };
+    const first = await send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body, headers });
+    const again = await send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body, headers });
+    assert.equal(first.status, 201);
+    assert.equal(again.status, 201);
+    assert.deepEqual(again.body, first.body);
+    assert.equal(await scalar(h.system, `select count(*) from shipments where order_id = $1 and status = 'SHIPPED'`, [order.id]), 1);
+  });
+
+  it('when shipping a line races cancelling it, then exactly one of them wins and the books stay balanced', async () => {
+    const { order, merchant, itemIds } = await paidOrder(2);
+    const [ship, cancel] = await Promise.all([
+      send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body: { carrier: 'DHL', trackingNumber: 'RACE', items: [itemIds[0]] } }),
+      send('POST', `/v1/shop/orders/${order.id}/lines/${itemIds[0]}/cancel`, { token: merchant, body: {} }),
+    ]);
+    assert.ok([201, 409].includes(ship.status) && [200, 409].includes(cancel.status), `${ship.status} ${cancel.status}`);
+    assert.equal([ship.status === 201, cancel.status === 200].filter(Boolean).length, 1, `${ship.status} ${cancel.status}`);
+    const line = await h.system.db.query<{ status: string }>('select status from shipment_lines where order_id = $1 and sale_item_id = $2', [order.id, itemIds[0]]);
+    assert.equal(line[0]!.status, ship.status === 201 ? 'SHIPPED' : 'CANCELLED');
+  });
+
   it('when another merchant, a buyer or nobody acts on the shipment, then 404 / 403 / 401 and nothing changes; a buyer sees only their own order', async () => {
     const { order, buyer, itemIds } = await paidOrder();
     const other = (await h.createSale()).merchantToken;
