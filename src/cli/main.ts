@@ -246,7 +246,7 @@ function withEngineOptions(command: Command): Command {
 withEngineOptions(program.command('bench'))
   .description('Run a flash sale against flashsale and the seeds\' approaches, report attempts/s, latencies, oversold (bench/results/)')
   .option('--scenario <name>', 'flash (one item), multi (20 items, 1-3 per buyer), lifecycle (flash, then pay / cancel / expire and re-sell) or rush (a unit for every buyer: settled orders/s)', 'flash')
-  .option('--window <s>', 'lifecycle: the payment window in seconds', '20')
+  .option('--window <s>', 'the sale\'s payment window in seconds (default: 20 for lifecycle, else 900)')
   .option('--quick', 'every run on a smaller scale (see docs/benchmarks.md for each scenario\'s quick size)')
   .option('--buyers <n>', 'virtual buyers, each with its own token')
   .option('--units <n>', 'units on sale, over all items')

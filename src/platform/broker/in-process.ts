@@ -3,11 +3,11 @@ import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
-  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
+  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler; concurrency: number };
 
 export interface InProcessBrokerOptions {
   pollMs: number;
@@ -56,8 +56,8 @@ export class InProcessBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: true, handler });
   }
 
-  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void {
-    this.#subscribe({ consumer, topics, transactional: false, handler });
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, options: SelfManagedOptions = {}): void {
+    this.#subscribe({ consumer, topics, transactional: false, handler, concurrency: Math.max(1, options.concurrency ?? 1) });
   }
 
   /** Nothing to declare: the in-process broker runs every consumer group in its one process. */
@@ -161,16 +161,20 @@ export class InProcessBroker implements Broker {
       [sub.consumer, this.clock.now().toISOString(), this.#batch],
     );
     const done: Array<{ id: string; attempt: number }> = [];
+    const handle = async (row: DeliveryRow & { seen: boolean }): Promise<void> => {
+      const attempt = row.attempts + 1;
+      try {
+        if (!row.seen) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+        done.push({ id: row.message_id, attempt });
+      } catch (error) {
+        await this.#failed(sub, row, attempt, error);
+      }
+    };
     try {
-      for (const row of due) {
+      // A handler that groups its work is given `concurrency` messages at once (see SelfManagedOptions).
+      for (let i = 0; i < due.length; i += sub.concurrency) {
         await this.#giveWay();
-        const attempt = row.attempts + 1;
-        try {
-          if (!row.seen) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
-          done.push({ id: row.message_id, attempt });
-        } catch (error) {
-          await this.#failed(sub, row, attempt, error);
-        }
+        await Promise.all(due.slice(i, i + sub.concurrency).map(handle));
       }
     } finally {
       if (done.length > 0) await this.#markDone(sub.consumer, done);
