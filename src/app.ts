@@ -34,6 +34,8 @@ import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
 import { HttpSmsSender } from './platform/sms/http-client.ts';
 import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
+import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
+import { registerFulfillmentRoutes } from './fulfillment/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
 
@@ -53,6 +55,7 @@ export interface System {
   catalog: Catalog;
   orders: Orders;
   payments: Payments;
+  fulfillment: Fulfillment;
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
@@ -68,7 +71,7 @@ export interface System {
 }
 
 /** The components whose message consumers a process runs (`flashsale worker --components …`). */
-export const COMPONENTS = ['inventory', 'order', 'payment', 'notification'] as const;
+export const COMPONENTS = ['inventory', 'order', 'payment', 'fulfillment', 'notification'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 export interface SystemOverrides {
@@ -133,15 +136,18 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   buyersWaiting = () => orders.buyersWaiting();
+  const fulfillment = createFulfillment({
+    db, clock, emit, orders, catalog, inventory, shopOf: (userId) => accounts.shopOf(userId), log: log.child({ component: 'fulfillment' }),
+  });
   const mailer = overrides.mailer ?? createMailer(config);
   const sms: SmsSender = overrides.sms ?? (config.SMS_URL
     ? new HttpSmsSender({ url: config.SMS_URL, apiKey: config.SMS_API_KEY, from: config.SMS_FROM, timeoutMs: config.SMS_TIMEOUT_MS })
     : new MemorySmsSender());
   const notifications = createNotifications({
-    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
-    phoneOf: (userId) => accounts.phoneOf(userId), sms, merchants: merchantDirectory(catalog, accounts, orders),
+    db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
+    phonesOf: (userIds) => accounts.phonesOf(userIds), sms, merchants: merchantDirectory(catalog, accounts, orders),
   });
-  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
+  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, fulfillment, notification: notifications });
 
   await gate.open(() => inventory.rebuildGate());
   await catalog.warm();
@@ -150,9 +156,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer, sms,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer, sms,
     rateLimitRedis: rateLimitRedis.get,
-    audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
     async start() {
       await broker.start();
@@ -182,7 +188,8 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerOpsRoutes(app, { system, guards });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId) });
+  registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
   await registerPaymentRoutes(app, { payments: system.payments, guards });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();

@@ -31,6 +31,8 @@ const EXPECTED_OPERATIONS = [
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
   // issue #15: sale management
   'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications', 'setMyPhone', 'deleteMyPhone',
+  // Fulfillment and the merchant's orders (#15)
+  'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -6,8 +6,10 @@ export const NotificationTopics = {
   sent: 'notification.sent',
 } as const;
 
+/** Every kind of notice, one per event a buyer hears about (delivery.ts). */
 export const NOTIFICATION_KINDS = [
-  'order_placed', 'payment_received', 'payment_failed', 'order_expired', 'order_cancelled', 'refund_issued', 'item_sold_out', 'sale_ended',
+  'order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued', 'order_shipped', 'shipment_delivered', 'line_cancelled',
+  'payment_failed', 'item_sold_out', 'sale_ended',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 export const NOTIFICATION_CHANNELS = ['in_app', 'email', 'sms'] as const;

@@ -6,7 +6,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { Mailer } from '../platform/mailer.ts';
 import type { SmsSender } from '../platform/sms/port.ts';
 import type { NotificationChannel, NotificationKind } from './contracts.ts';
-import { NOTIFYING_TOPICS, notifyOf } from './delivery.ts';
+import { NOTIFYING_TOPICS, createNotifier } from './delivery.ts';
 import { MERCHANT_TOPICS, notifyMerchant } from './merchant-notices.ts';
 import * as sql from './sql.ts';
 
@@ -56,9 +56,9 @@ export interface NotificationsDeps {
   clock: Clock;
   mailer: Mailer;
   /** The buyer's email address, if there is one: no email is sent otherwise. */
-  emailOf: (userId: string) => Promise<string | undefined>;
-  /** The buyer's phone number if they opted in to SMS: no SMS is sent otherwise. */
-  phoneOf?: (userId: string) => Promise<string | undefined>;
+  emailsOf: (userIds: readonly string[]) => Promise<Map<string, string>>;
+  /** The phone numbers of those users who opted in to SMS, by user id: no SMS is sent to the others. */
+  phonesOf?: (userIds: readonly string[]) => Promise<Map<string, string>>;
   /** Sends the SMS notices (required once anyone opted in). */
   sms?: SmsSender;
   /** Who to tell about a sale, and its summary; without it, merchants get no notices. */
@@ -77,8 +77,10 @@ interface NotificationRow {
 export function createNotifications(deps: NotificationsDeps): Notifications {
   return {
     subscribe(broker) {
-      broker.consumeSelfManaged('notifications', NOTIFYING_TOPICS, (message) => notifyOf(deps, message));
-      broker.consumeSelfManaged('merchant-notices', MERCHANT_TOPICS, (message) => notifyMerchant(deps, message));
+      // Many at once: the notifier writes the notices that arrive together in one transaction.
+      const notifier = createNotifier(deps);
+      broker.consumeSelfManaged('notifications', NOTIFYING_TOPICS, notifier.onMessage, { concurrency: 200 });
+      broker.consumeSelfManaged('merchant-notices', MERCHANT_TOPICS, (message) => notifyMerchant(deps, notifier.deliver, message));
     },
     async listForUser(userId, page) {
       const rows = await deps.db.query<NotificationRow>(sql.notificationsOfUser, [userId, page.limit, page.offset]);

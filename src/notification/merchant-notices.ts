@@ -5,7 +5,7 @@ import { StockSoldOut, InventoryTopics } from '../inventory/contracts.ts';
 import { CatalogTopics, SaleEnded } from '../catalog/contracts.ts';
 import { OrderSaleClosed, OrderTopics } from '../order/contracts.ts';
 import type { NotificationsDeps } from './index.ts';
-import { deliver } from './delivery.ts';
+import type { Notice } from './delivery.ts';
 import { render } from './templates.ts';
 
 /** The topics a merchant hears about. */
@@ -18,7 +18,7 @@ export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, Or
  * sale order's `order.sale_closed`). "Once" is
  * the notice's id, derived from what it is about, under the unique (event_id, channel) row.
  */
-export async function notifyMerchant(deps: NotificationsDeps, message: Message): Promise<void> {
+export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: Notice) => Promise<void>, message: Message): Promise<void> {
   const { merchants, clock, log } = deps;
   if (!merchants) return;
   if (message.topic === InventoryTopics.soldOut) {
@@ -26,7 +26,7 @@ export async function notifyMerchant(deps: NotificationsDeps, message: Message):
     const item = await merchants.saleItem(saleItemId);
     if (!item) return void log.warn({ saleItemId }, 'sold-out item of no known sale: no merchant to tell');
     const input = { saleName: item.saleName, productName: item.productName, saleItemId };
-    await deliver(deps, { eventId: noticeId(`item_sold_out:${saleItemId}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
+    await deliver({ eventId: noticeId(`item_sold_out:${saleItemId}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
     return;
   }
   const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
@@ -36,7 +36,7 @@ export async function notifyMerchant(deps: NotificationsDeps, message: Message):
   if (!sale.cancelled && clock.now().getTime() < sale.settledAt) return;
   const summary = await merchants.summary(saleId);
   const input = { saleName: sale.saleName, currency: sale.currency, cancelled: sale.cancelled, summary };
-  await deliver(deps, { eventId: noticeId(`sale_ended:${saleId}`), userId: sale.merchantId, kind: 'sale_ended', ...rendered('sale_ended', input) });
+  await deliver({ eventId: noticeId(`sale_ended:${saleId}`), userId: sale.merchantId, kind: 'sale_ended', ...rendered('sale_ended', input) });
 }
 
 function rendered<K extends 'item_sold_out' | 'sale_ended'>(kind: K, input: Parameters<typeof render<K>>[1]): { subject: string; text: string } {

@@ -10,6 +10,10 @@ export const OrderTopics = {
   refundRequested: 'order.refund_requested',
   /** Every order a cancelled sale left pending is closed (the merchant's summary can be written). */
   saleClosed: 'order.sale_closed',
+  /** The merchant cancelled a line of a paid order: the line's amount is refunded, its units restocked or written off. */
+  lineCancelled: 'order.line_cancelled',
+  /** Every line not cancelled has shipped. */
+  fulfilled: 'order.fulfilled',
   /** Internal: the payment window of an order has elapsed (delayed message to itself). */
   deadline: 'order.deadline',
 } as const;
@@ -33,6 +37,15 @@ export type OrderPaid = Static<typeof OrderPaid>;
 
 export const OrderExpired = Type.Object({ orderId: Type.String(), userId: Type.String() });
 export type OrderExpired = Static<typeof OrderExpired>;
+
+/** `amount` (minor units) is refunded once, keyed by the order and the line's `holdId` (a cart may hold one item twice). */
+export const OrderLineCancelled = Type.Object({
+  orderId: Type.String(), userId: Type.String(), saleItemId: Type.String(), holdId: Type.String(), quantity: Type.Integer(), amount: Type.Integer(), currency: Type.String(), restocked: Type.Boolean(),
+});
+export type OrderLineCancelled = Static<typeof OrderLineCancelled>;
+
+export const OrderFulfilled = Type.Object({ orderId: Type.String(), userId: Type.String() });
+export type OrderFulfilled = Static<typeof OrderFulfilled>;
 
 /** `userId` is empty when the order itself is unknown (a capture for no order of ours). */
 export const OrderRefundRequested = Type.Object({

@@ -3,11 +3,14 @@ import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { ERRORS, isAppError } from '../platform/errors.ts';
+import { ShipmentSchema, type Shipment } from '../fulfillment/contracts.ts';
 import { CartItemSchema, OrderSchema, OrderStatusSchema, type Orders } from './index.ts';
 
 const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positive whole number of units.' });
 const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
 const OrderBody = OrderSchema;
+/** The buyer's own order with its tracking: the shipments of its lines. */
+const OrderWithTracking = Type.Composite([OrderSchema, Type.Object({ shipments: Type.Array(ShipmentSchema) })]);
 const CartItemBody = CartItemSchema;
 /** Runs a purchase attempt, counting its outcome. */
 type Counted = <T>(kind: 'order' | 'cart', run: () => Promise<T>) => Promise<T>;
@@ -17,7 +20,15 @@ const SOLD_OUT_BODY = JSON.stringify({ error: { code: 'sold_out', message: ERROR
 
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
-export function registerOrderRoutes(app: App, { orders, guards, metrics }: { orders: Orders; guards: Guards; metrics: Metrics }): void {
+export interface OrderRouteDeps {
+  orders: Orders;
+  guards: Guards;
+  metrics: Metrics;
+  /** An order's shipments (fulfillment's): the tracking a buyer sees on their own order. */
+  shipmentsOf: (orderId: string) => Promise<Shipment[]>;
+}
+
+export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf }: OrderRouteDeps): void {
   const buyer = [...guards.auth('buyer'), guards.idempotency];
 
   /** Counts every purchase attempt by outcome, whatever the outcome. */
@@ -36,19 +47,23 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
   }
 
-  // After authentication (a refusal is no reason to skip it), before everything else. Not with an
-  // Idempotency-Key: a retried request must get its stored answer, which may be a 201. Most of a
-  // flash sale's requests end here, so the answer is written ready-made: no error object, no
-  // error handler, no serializer.
+  // Before the token is verified and the body validated: "sold out" does not depend on who asks, and
+  // after a sell-out most of a flash sale's requests end here, so they cost neither an HMAC nor a
+  // schema check. A request with no credentials at all still gets its 401, and one the route would
+  // refuse as invalid falls through to get its 422. Not with an Idempotency-Key: a retried request
+  // must get its stored answer, which may be a 201. The answer is written ready-made: no error
+  // object, no error handler, no serializer.
   const soldOutFirst: Hook = async (request, reply) => {
-    if (request.headers['idempotency-key'] !== undefined) return;
+    if (request.headers['idempotency-key'] !== undefined || request.headers.authorization === undefined) return;
+    if (request.getValidationFunction('body')?.(request.body) !== true) return;
     if (!orders.anySoldOut((request.body as { items: Array<{ saleItemId: string }> }).items)) return;
     metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
     return reply.code(409).type('application/json; charset=utf-8').send(SOLD_OUT_BODY);
   };
 
   app.post('/v1/orders', {
-    preHandler: [guards.authenticate('buyer'), soldOutFirst, guards.perUserLimit, guards.idempotency],
+    preValidation: soldOutFirst,
+    preHandler: [guards.authenticate('buyer'), guards.perUserLimit, guards.idempotency],
     config: { idempotency: 'atomic' },
     schema: {
       operationId: 'createOrder', tags: ['orders'], summary: 'Buy: hold stock and create an order awaiting payment', security: bearer,
@@ -71,8 +86,14 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
 
   app.get('/v1/orders/:id', {
     preHandler: guards.auth('buyer'),
-    schema: { operationId: 'getOrder', tags: ['orders'], summary: 'One of your orders', security: bearer, params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 422) } },
-  }, async (request) => orders.getOrder(request.principal!.userId, request.params.id));
+    schema: {
+      operationId: 'getOrder', tags: ['orders'], summary: 'One of your orders, with its tracking', security: bearer, params: IdParams,
+      response: { 200: OrderWithTracking, ...errors(401, 403, 404, 422) },
+    },
+  }, async (request) => {
+    const order = await orders.getOrder(request.principal!.userId, request.params.id);
+    return { ...order, shipments: await shipmentsOf(order.id) };
+  });
 
   app.post('/v1/orders/:id/cancel', {
     preHandler: buyer,
@@ -85,12 +106,12 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     },
   }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
 
-  registerCartRoutes(app, { orders, guards, buyer, counted, soldOutFirst });
+  registerCartRoutes(app, { orders, guards, buyer, counted });
   registerAdminOrderRoutes(app, orders, guards);
 }
 
 /** Cart-hold sales: add to cart (a purchase attempt like an order), list, give back, check out. */
-function registerCartRoutes(app: App, { orders, guards, buyer, counted, soldOutFirst }: { orders: Orders; guards: Guards; buyer: Hook[]; counted: Counted; soldOutFirst: Hook }): void {
+function registerCartRoutes(app: App, { orders, guards, buyer, counted }: { orders: Orders; guards: Guards; buyer: Hook[]; counted: Counted }): void {
   app.post('/v1/cart/items', {
     preHandler: buyer,
     config: { idempotency: 'atomic' },
@@ -146,3 +167,4 @@ function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): voi
     },
   }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
 }
+

@@ -22,10 +22,15 @@ import { applyPayment } from './paid.ts';
 import { auditOrders, type OrderViolation } from './audit.ts';
 import { closeOrdersOfSale } from './sale-cancelled.ts';
 import { CatalogTopics, SaleCancelled } from '../catalog/contracts.ts';
+import { createAfterPayment, type CancelledLines } from './after-payment.ts';
+import { listSaleOrders, type SaleOrdersFilter, type SaleOrdersPage } from './shop-orders.ts';
+import type { Tx } from '../platform/database/index.ts';
 
 export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms, SaleSummary } from './model.ts';
 export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
+export type { CancelledLines } from './after-payment.ts';
+export type { SaleOrdersFilter, SaleOrdersPage, SaleOrdersTotal } from './shop-orders.ts';
 export { createOrderRecords, type OrderRecords } from './records.ts';
 
 /** Orders and carts: buying, paying's consequences, closing, cancelling — the order component's whole surface. */
@@ -58,6 +63,17 @@ export interface Orders extends OrderRecords {
   startSweeper(intervalMs: number): void;
   /** A sale's orders by outcome, units sold and revenue (the merchant's end-of-sale notice). */
   saleSummary(saleId: string): Promise<SaleSummary>;
+  /** In the caller's transaction: the order, locked FOR UPDATE (fulfillment serializes its changes on it). */
+  lockOrder(tx: Tx, orderId: string): Promise<Order | undefined>;
+  /**
+   * In the caller's transaction: the merchant cancels lines of a PAID order — each refunded
+   * (`order.line_cancelled`), its units restocked or written off; no line left makes the order CANCELLED.
+   */
+  cancelLines(tx: Tx, orderId: string, saleItemIds: readonly string[], restock: boolean): Promise<CancelledLines>;
+  /** In the caller's transaction: PAID → FULFILLED (every line not cancelled has shipped); false if it was not PAID. */
+  markFulfilled(tx: Tx, orderId: string): Promise<boolean>;
+  /** The orders of a merchant's sales, filtered and paged, with totals over every page. */
+  listSaleOrders(filter: SaleOrdersFilter): Promise<SaleOrdersPage>;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
   /** Order's consumers: payment results, its own deadline messages, and cancelled sales (their pending orders closed). */
@@ -79,6 +95,7 @@ export function createOrders(deps: OrdersDeps): Orders {
   const records = createOrderRecords(deps);
   const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted });
   const closing = createClosing(ctx);
+  const afterPayment = createAfterPayment(ctx);
   return {
     ...records,
     ...createCart(ctx),
@@ -92,9 +109,13 @@ export function createOrders(deps: OrdersDeps): Orders {
     startSweeper: closing.startSweeper,
     async saleSummary(saleId) {
       const [counts] = await deps.db.query<Omit<SaleSummary, 'unitsSold'>>(sql.saleSummary, [saleId]);
-      const [units] = await deps.db.query<{ units: number }>(sql.unitsSoldOfSale, [saleId]);
-      return { ...counts!, revenue: Number(counts!.revenue), unitsSold: units!.units };
+      const [lines] = await deps.db.query<{ units: number; revenue: number }>(sql.unitsSoldOfSale, [saleId]);
+      return { ...counts!, revenue: Number(lines!.revenue), unitsSold: lines!.units };
     },
+    lockOrder: afterPayment.lockOrder,
+    cancelLines: afterPayment.cancelLines,
+    markFulfilled: afterPayment.markFulfilled,
+    listSaleOrders: (filter) => listSaleOrders(deps.db, filter),
     audit: () => auditOrders(ctx),
     subscribe(broker) {
       broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));
