@@ -31,6 +31,8 @@ export interface SmsSimOptions {
   config: SmsSimConfig;
   log?: Logger;
   random?: () => number;
+  /** Milliseconds since epoch, for the messages' `createdAt`. */
+  now?: () => number;
 }
 
 export type SmsSimServer = FastifyInstance & { sim: { messages: SimMessage[]; knobs: SmsKnobs } };
@@ -45,6 +47,7 @@ export async function createSmsSimServer(options: SmsSimOptions): Promise<SmsSim
   const { config } = options;
   const log = options.log ?? createLogger(config);
   const random = options.random ?? seeded(config.SMS_SIM_SEED);
+  const now = options.now ?? Date.now;
   const knobs: SmsKnobs = { latencyMs: config.SMS_SIM_LATENCY_MS, failureRate: config.SMS_SIM_FAILURE_RATE, timeoutRate: config.SMS_SIM_TIMEOUT_RATE, timeoutDelayMs: 30_000 };
   const messages: SimMessage[] = [];
   const byKey = new Map<string, SimMessage>();
@@ -66,7 +69,7 @@ export async function createSmsSimServer(options: SmsSimOptions): Promise<SmsSim
     if (knobs.latencyMs > 0) await pause(knobs.latencyMs, closing.signal);
     if (key && byKey.has(key)) return reply.header('idempotent-replayed', 'true').code(200).send(byKey.get(key));
     if (random() < knobs.failureRate) return reply.code(503).send({ error: { code: 'unavailable', message: 'Simulated provider failure; retry.' } });
-    const message: SimMessage = { id: `sms_${randomUUID().replaceAll('-', '')}`, to, from: typeof from === 'string' ? from : 'unknown', text, idempotencyKey: key, createdAt: new Date().toISOString() };
+    const message: SimMessage = { id: `sms_${randomUUID().replaceAll('-', '')}`, to, from: typeof from === 'string' ? from : 'unknown', text, idempotencyKey: key, createdAt: new Date(now()).toISOString() };
     messages.push(message);
     if (key) byKey.set(key, message);
     // Taken, but answered too late: the client gives up and resends with the same key.
