@@ -15,6 +15,13 @@ export function createMetrics(role: ProcessRole = 'command') {
   collectDefaultMetrics({ register: registry, prefix: 'flashsale_' });
   const info = new Gauge({ name: 'flashsale_process_info', help: 'Always 1: which role this process runs', labelNames: ['role'] as const, registers: [registry] });
   info.set({ role }, 1);
+  const oversoldGuardTrips = new Counter({
+    name: 'flashsale_oversold_guard_trips_total',
+    help: "Attempts the gate admitted and the database's double check refused, by reason: the gate was wrong, the database kept the sale from overselling",
+    labelNames: ['reason'] as const, registers: [registry],
+  });
+  // At 0 from the start: the first trip of a process must show as an increase, not as a new series.
+  for (const reason of ['sold_out', 'limit_exceeded', 'unknown_item']) oversoldGuardTrips.inc({ reason }, 0);
   return {
     registry,
     role,
@@ -28,11 +35,7 @@ export function createMetrics(role: ProcessRole = 'command') {
       name: 'flashsale_gate_decisions_total', help: 'Decisions of the stock gate: admitted, or the refusal reason (unavailable: the gate could not decide)',
       labelNames: ['outcome'] as const, registers: [registry],
     }),
-    oversoldGuardTrips: new Counter({
-      name: 'flashsale_oversold_guard_trips_total',
-      help: "Attempts the gate admitted and the database's double check refused, by reason: the gate was wrong, the database kept the sale from overselling",
-      labelNames: ['reason'] as const, registers: [registry],
-    }),
+    oversoldGuardTrips,
     holdsCreated: new Counter({ name: 'flashsale_holds_created_total', help: 'Units held', registers: [registry] }),
     groupCommitBatch: new Histogram({ name: 'flashsale_group_commit_batch_size', help: 'Attempts per group-commit transaction', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500], registers: [registry] }),
     outboxPending: new Gauge({ name: 'flashsale_outbox_pending', help: 'Outbox rows not yet relayed', registers: [registry] }),
