@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { validate as lintDockerfile } from 'dockerfile-utils';
 import { createMetrics } from '../src/platform/metrics.ts';
 import { createPspMetrics } from '../src/psp/metrics.ts';
 import type { PspStore } from '../src/psp/state.ts';
+import { readCompose } from './support/deploy.ts';
 
 /**
  * deploy/ checked without pulling an image: Prometheus' config and alert rules by its own tool
@@ -100,5 +103,72 @@ describe('deploy/: Prometheus, alert rules and dashboards', () => {
         for (const name of namesIn(query.replace(/^label_values\((\w+),.*$/, '$1'))) assert.ok(known.has(name), `${file} variable reads ${name}`);
       }
     }
+  });
+});
+
+/** dclint: validates against the Compose specification's JSON schema (shipped in the package) and lints; exit 0 only with no error and no warning. */
+async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
+  const bin = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, file, '-c', join(DEPLOY, 'dclint.json'), '--max-warnings', '0', '--color', 'false']);
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', () => {
+  it('when dclint checks compose.yaml, then it is valid against the Compose specification and lint-clean', async () => {
+    const result = await dclint(join(DEPLOY, 'compose.yaml'));
+    assert.ok(result.ok, result.output);
+  });
+
+  it('when a service has a misspelt key, then the schema check refuses the file (the check bites)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashsale-compose-'));
+    try {
+      const broken = join(dir, 'compose.yaml');
+      writeFileSync(broken, readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8').replace('    command: ["worker"]', '    comand: ["worker"]'));
+      const result = await dclint(broken);
+      assert.equal(result.ok, false);
+      assert.match(result.output, /invalid-schema/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when compose.yaml is read, then it runs every role and backend, flashsale from this Dockerfile, with the files it mounts present', () => {
+    const { services } = readCompose();
+    for (const name of ['postgres', 'redis', 'rabbitmq', 'migrate', 'api', 'worker', 'psp', 'lb', 'prometheus', 'grafana', 'jaeger', 'loki', 'alloy']) assert.ok(services[name], `no ${name} service`);
+    assert.equal(services.api!.deploy?.replicas, 2);
+    const roles: Record<string, string> = { migrate: 'migrate', api: 'api', worker: 'worker', psp: 'psp' };
+    for (const [service, command] of Object.entries(roles)) {
+      const s = services[service]!;
+      assert.deepEqual(s.command, [command], `${service} runs flashsale ${command}`);
+      assert.deepEqual(s.build, { context: '..', dockerfile: 'Dockerfile' });
+      assert.equal(s.environment?.LOG_FORMAT, 'json', `${service} logs JSON for the shipper`);
+    }
+    for (const s of Object.values(services)) {
+      for (const volume of s.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./')) assert.ok(existsSync(join(DEPLOY, source)), `${source} is mounted but missing`);
+      }
+    }
+  });
+
+  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 24, installs production dependencies only, runs as a user and checks its health', () => {
+    const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    assert.deepEqual(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
+    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const froms = lines.filter((l) => l.startsWith('FROM '));
+    assert.ok(froms.length >= 2, 'multi-stage');
+    for (const from of froms) assert.match(from, /^FROM node:24[-.\w]* AS \w+$/);
+    assert.ok(lines.some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
+    const runtime = lines.slice(lines.lastIndexOf(froms.at(-1)!));
+    const user = runtime.filter((l) => l.startsWith('USER ')).at(-1);
+    assert.ok(user && !/^USER (root|0)(:|$)/.test(user), `the runtime stage runs as ${user ?? 'root'}`);
+    assert.ok(runtime.some((l) => l === 'HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["node", "bin/healthcheck.js"]'));
+    assert.ok(existsSync(join(ROOT, 'bin', 'healthcheck.js')));
+    assert.ok(runtime.includes('ENTRYPOINT ["node", "bin/flashsale.js"]'));
   });
 });
