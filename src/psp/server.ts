@@ -16,7 +16,7 @@ import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
 import { createPspMetrics } from './metrics.ts';
 
 export type PspConfig = PspKnobConfig & Pick<Config,
-  'LOG_LEVEL' | 'BODY_LIMIT_BYTES' | 'PSP_PUBLIC_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_WEBHOOK_URL' | 'PSP_DATA_DIR' | 'PSP_SEED'>;
+  'LOG_LEVEL' | 'LOG_FORMAT' | 'BODY_LIMIT_BYTES' | 'PSP_PUBLIC_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_WEBHOOK_URL' | 'PSP_DATA_DIR' | 'PSP_SEED'>;
 
 export interface PspOptions {
   config: PspConfig;
