@@ -66,6 +66,20 @@ describe('metrics of every role', () => {
     }
   });
 
+  it('when METRICS_TOKEN is set, then the worker\'s /metrics wants it and its probes do not', async () => {
+    const token = 'metrics-token-0123456789';
+    const ops = await createOpsServer({ ...h.system, config: { ...h.system.config, METRICS_TOKEN: token } });
+    try {
+      const url = await ops.listen({ host: '127.0.0.1', port: 0 });
+      assert.equal((await fetch(`${url}/metrics`)).status, 401);
+      assert.equal((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status, 401);
+      assert.equal((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+      assert.equal((await fetch(`${url}/health`)).status, 200);
+    } finally {
+      await ops.close();
+    }
+  });
+
   it('when the payment simulator is scraped, then it answers without an API key, with its RED and intent series', async () => {
     await fetch(`${h.pspUrl}/health`);
     const res = await fetch(`${h.pspUrl}/metrics`);
