@@ -4,14 +4,15 @@ import { openDatabase, migrate, type Database } from './platform/database/index.
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
-import { declaringOnly, type Broker, type Subscriber } from './platform/broker/broker.ts';
+import { declaringOnly, type Broker, type HandledOutcome, type Subscriber } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { connectRedis, redisTarget, type RedisClient, type RedisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
-import { createMetrics, type Metrics } from './platform/metrics.ts';
+import { createMetrics, type Metrics, type ProcessRole } from './platform/metrics.ts';
+import { countingGate } from './platform/gate/counted.ts';
 import { TokenService } from './platform/tokens.ts';
 import { IdempotencyStore } from './platform/idempotency.ts';
 import { createHttpServer, type App } from './platform/http/server.ts';
@@ -77,6 +78,8 @@ export interface SystemOverrides {
   log?: Logger;
   gateway?: PaymentGateway;
   mailer?: Mailer;
+  /** The role this process runs, as `flashsale_process_info{role}` (default `command`). */
+  role?: ProcessRole;
 }
 
 /**
@@ -86,12 +89,12 @@ export interface SystemOverrides {
 export async function buildSystem(config: Config, overrides: SystemOverrides = {}): Promise<System> {
   const clock = overrides.clock ?? offsetClock(config.CLOCK_OFFSET_MS);
   const log = overrides.log ?? createLogger(config);
-  const metrics = createMetrics();
+  const metrics = createMetrics(overrides.role);
   const db = overrides.db ?? (await openDatabase(config));
   await migrate(db);
   // Bound once orders exist (below): consumers give way to buyers.
   let buyersWaiting = (): boolean => false;
-  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting());
+  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting(), (consumer, outcome) => metrics.messagesHandled.inc({ consumer, outcome }));
   const components = new Set(overrides.components ?? COMPONENTS);
   if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
     // The in-process relay fans out only to the consumers registered in the relaying process.
@@ -109,7 +112,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
-  const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
+  const inventory = createInventory({ db, clock, gate: countingGate(gate, (outcome) => metrics.gateDecisions.inc({ outcome })), emit, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, emit, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
@@ -126,6 +129,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       metrics.groupCommitBatch.observe(attempts);
       metrics.holdsCreated.inc(units);
     },
+    onDatabaseRefusal: (reason) => metrics.oversoldGuardTrips.inc({ reason }),
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 
@@ -224,8 +228,10 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
       metrics.reconciliationMismatches.set(report.mismatches.length);
       metrics.reconciliationUnsettled.set(report.unsettled);
       metrics.reconciliationLastRun.set(Date.now() / 1000);
+      metrics.reconciliationRuns.inc({ outcome: report.ok ? 'ok' : 'mismatch' });
       if (!report.ok) log.error({ mismatches: report.mismatches }, formatReconciliation(report));
     } catch (error) {
+      metrics.reconciliationRuns.inc({ outcome: 'failed' });
       log.warn({ err: error }, 'reconciliation could not run; will retry');
     } finally {
       running = false;
@@ -245,15 +251,15 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
 }
 
 /** RabbitMQ when AMQP_URL is set, else the in-process broker over the outbox (whose consumers give way to buyers). */
-function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean): Broker {
+function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean, onHandled: (consumer: string, outcome: HandledOutcome) => void): Broker {
   if (config.AMQP_URL) {
     return new RabbitMqBroker(db, clock, log, {
       url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
-      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
+      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS, onHandled,
     });
   }
   return new InProcessBroker(db, clock, log, {
-    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting,
+    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting, onHandled,
   });
 }
 

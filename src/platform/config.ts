@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
+  /** `flashsale worker`'s port for /health, /ready and /metrics (0: any free port). */
+  WORKER_PORT: Int(3002, 0, 65535),
   /**
    * Behind a load balancer, which X-Forwarded-For entries to believe (per-address limits need the
    * client's): a hop count (`1`: the proxy in front appends the client's address; the last entry
@@ -24,6 +26,8 @@ export const ConfigSchema = Type.Object({
    */
   TRUST_PROXY: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  /** `auto`: pretty (pino-pretty) when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),
   /** When set, PostgreSQL replaces PGlite. */

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
 import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type HandledOutcome, type DeadLetterRow, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
@@ -13,6 +13,8 @@ type Subscription =
 
 export interface InProcessBrokerOptions {
   pollMs: number;
+  /** Told after each handler run (metrics). */
+  onHandled?: (consumer: string, outcome: HandledOutcome) => void;
   maxAttempts: number;
   backoffBaseMs: number;
   batchSize?: number;
@@ -180,6 +182,7 @@ export class InProcessBroker implements Broker {
       try {
         if (!row.seen) await traced(sub.consumer, row, attempt, (message) => sub.handler(message));
         done.push({ id: row.message_id, attempt });
+        this.opts.onHandled?.(sub.consumer, 'ok');
       } catch (error) {
         await this.#failed(sub, row, attempt, error);
       }
@@ -237,6 +240,7 @@ export class InProcessBroker implements Broker {
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
         await traced(sub.consumer, row, attempt, (message) => handler(tx, message));
       });
+      this.opts.onHandled?.(sub.consumer, 'ok');
     } catch (error) {
       await this.#failed(sub, row, attempt, error);
     }
@@ -247,6 +251,7 @@ export class InProcessBroker implements Broker {
     const dead = attempt >= this.opts.maxAttempts;
     const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
     this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
+    this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
     await this.db.query(
       `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
         where consumer = $1 and message_id = $2 and status = 'pending'`,
@@ -290,7 +295,16 @@ export class InProcessBroker implements Broker {
               (select count(*) from deliveries where status = 'dead') as dead`,
       [this.clock.now().toISOString()],
     );
+    // Two counts, each over one of the partial indexes (deliveries_due, deliveries_dead): done rows are never read.
+    const perConsumer = await this.db.query<{ consumer: string; queue: 'work' | 'dead'; n: number }>(
+      `select consumer, 'work' as queue, count(*) as n from deliveries where status = 'pending' and next_attempt_at <= $1 group by consumer
+       union all
+       select consumer, 'dead' as queue, count(*) as n from deliveries where status = 'dead' group by consumer`,
+      [this.clock.now().toISOString()],
+    );
+    const count = (consumer: string, queue: 'work' | 'dead') => Number(perConsumer.find((r) => r.consumer === consumer && r.queue === queue)?.n ?? 0);
+    const queues = this.#subs.map((sub) => ({ consumer: sub.consumer, work: count(sub.consumer, 'work'), dead: count(sub.consumer, 'dead') }));
     const lagMs = row?.oldest ? this.clock.now().getTime() - row.oldest.getTime() : 0;
-    return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
+    return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0, queues };
   }
 }
