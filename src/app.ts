@@ -170,7 +170,10 @@ export async function buildHttpApp(system: System): Promise<App> {
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
   registerOpsRoutes(app, { system, guards });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
-  registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
+  registerCatalogRoutes(app, {
+    catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
+    now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
+  });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
   await registerPaymentRoutes(app, { payments: system.payments, guards });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });

@@ -29,6 +29,8 @@ const EXPECTED_OPERATIONS = [
   'createOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'cancelOrder', 'audit',
   // Core II
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
+  // the web face
+  'watchFlashSale',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startHarness, type Harness } from './support/harness.ts';
+
+/** A server-sent event stream read with fetch: its `stock` events, parsed, as they come. */
+async function openStream(url: string): Promise<{ status: number; next(timeoutMs?: number): Promise<any>; close(): void; contentType: string | null }> {
+  const abort = new AbortController();
+  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+  const events: any[] = [];
+  const waiting: Array<(event: any) => void> = [];
+  let buffer = '';
+  if (res.status === 200 && res.body) {
+    void (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buffer += decoder.decode(chunk, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) !== -1) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = block.split('\n').find((line) => line.startsWith('data: '));
+            if (!block.includes('event: stock') || !data) continue;
+            const event = JSON.parse(data.slice(6));
+            const waiter = waiting.shift();
+            if (waiter) waiter(event);
+            else events.push(event);
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+  }
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    next(timeoutMs = 3000) {
+      if (events.length) return Promise.resolve(events.shift());
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no stock event in time')), timeoutMs);
+        waiting.push((event) => {
+          clearTimeout(timer);
+          resolve(event);
+        });
+      });
+    },
+    close: () => abort.abort(),
+  };
+}
+
+describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ config: { LIVE_STREAMS_MAX: 2, LIVE_INTERVAL_MS: 50 } });
+  });
+  after(() => h.close());
+
+  it('when the client does not ask for events, then one JSON snapshot of the gate’s counters', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 3 }, { stock: 1 }] });
+    const res = await h.http.request('GET', `/v1/flash-sales/${sale.id}/live`);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.saleId, sale.id);
+    assert.equal(res.body.status, 'active');
+    assert.deepEqual(res.body.items.map((i: any) => [i.id, i.remaining, i.soldOut]), sale.items.map((i) => [i.id, i.stock, false]));
+    assert.ok(!Number.isNaN(Date.parse(res.body.serverTime)));
+  });
+
+  it('when a sale does not exist, then 404 not_found', async () => {
+    const res = await h.http.request('GET', '/v1/flash-sales/00000000-0000-4000-8000-000000000000/live');
+    assert.equal(res.status, 404);
+    assert.equal(res.body.error.code, 'not_found');
+  });
+
+  it('when a buyer takes the last unit, then every watcher is sent the new count and sold out, without asking again', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 2 }] });
+    const item = sale.items[0]!;
+    const stream = await openStream(`${h.url}/v1/flash-sales/${sale.id}/live`);
+    try {
+      assert.equal(stream.status, 200);
+      assert.match(stream.contentType ?? '', /^text\/event-stream/);
+      const first = await stream.next();
+      assert.equal(first.items[0].remaining, 2);
+      await h.placeOrder(h.buyerToken().token, item.id);
+      const second = await stream.next();
+      assert.deepEqual([second.items[0].remaining, second.items[0].soldOut], [1, false]);
+      await h.placeOrder(h.buyerToken().token, item.id);
+      const third = await stream.next();
+      assert.deepEqual([third.items[0].remaining, third.items[0].soldOut], [0, true]);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('when a scheduled sale opens, then its watchers are told, with no order placed', async () => {
+    const { sale } = await h.createSale({ startsInMs: 400 });
+    const stream = await openStream(`${h.url}/v1/flash-sales/${sale.id}/live`);
+    try {
+      assert.equal((await stream.next()).status, 'scheduled');
+      assert.equal((await stream.next(3000)).status, 'active');
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('when the process already serves its maximum of streams, then one more is refused with 503 overloaded and Retry-After, and a closed stream frees its place', async () => {
+    const { sale } = await h.createSale();
+    const url = `${h.url}/v1/flash-sales/${sale.id}/live`;
+    const a = await openStream(url);
+    const b = await openStream(url);
+    await a.next();
+    await b.next();
+    const refused = await fetch(url, { headers: { accept: 'text/event-stream' } });
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as any).error.code, 'overloaded');
+    assert.ok(refused.headers.get('retry-after'));
+    // The JSON snapshot is still served.
+    assert.equal((await h.http.request('GET', `/v1/flash-sales/${sale.id}/live`)).status, 200);
+    a.close();
+    let c: Awaited<ReturnType<typeof openStream>> | undefined;
+    for (let i = 0; i < 50 && c?.status !== 200; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      c = await openStream(url);
+      if (c.status !== 200) c = undefined;
+    }
+    assert.equal(c?.status, 200);
+    c!.close();
+    b.close();
+  });
+});
