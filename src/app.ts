@@ -23,7 +23,7 @@ import { createCatalog, type Catalog } from './catalog/index.ts';
 import { registerCatalogRoutes } from './catalog/http.ts';
 import { createOrderRecords, createOrders, type Orders } from './order/index.ts';
 import { createPayments, type Payments } from './payment/index.ts';
-import { registerPaymentRoutes } from './payment/http.ts';
+import { registerPaymentRoutes, webOrigins } from './payment/http.ts';
 import { HttpPaymentGateway } from './platform/payment-provider/http-client.ts';
 import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
@@ -175,7 +175,7 @@ export async function buildHttpApp(system: System): Promise<App> {
     now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
   });
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
-  await registerPaymentRoutes(app, { payments: system.payments, guards });
+  await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();
   return app;

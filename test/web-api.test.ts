@@ -52,7 +52,7 @@ async function openStream(url: string): Promise<{ status: number; next(timeoutMs
 describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ config: { LIVE_STREAMS_MAX: 2, LIVE_INTERVAL_MS: 50 } });
+    h = await startHarness({ config: { LIVE_STREAMS_MAX: 2, LIVE_INTERVAL_MS: 50, WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/' } });
   });
   after(() => h.close());
 
@@ -126,5 +126,64 @@ describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
     assert.equal(c?.status, 200);
     c!.close();
     b.close();
+  });
+});
+
+describe('paying from the web pages (returnUrl)', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ config: { WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/' } });
+  });
+  after(() => h.close());
+
+  async function pendingOrder(): Promise<{ token: string; orderId: string }> {
+    const { sale } = await h.createSale();
+    const { token } = h.buyerToken();
+    return { token, orderId: await h.placeOrder(token, sale.items[0]!.id) };
+  }
+
+  it('when the return URL is on a web origin, then the hosted page sends the buyer back there after paying', async () => {
+    const { token, orderId } = await pendingOrder();
+    const returnUrl = `https://shop.example/#/orders/${orderId}`;
+    const res = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token, body: { returnUrl } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const pay = await fetch(`${h.pspUrl}/pay/${res.body.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    assert.equal(pay.status, 303);
+    assert.equal(pay.headers.get('location'), returnUrl);
+  });
+
+  it('when the return URL is on another origin, is not http(s), or is no URL, then 422 and no payment is started', async () => {
+    const { token, orderId } = await pendingOrder();
+    for (const returnUrl of ['https://evil.example/#/orders/1', 'javascript:alert(1)', 'not a url', 'http://shop.test.evil.example/']) {
+      const res = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token, body: { returnUrl } });
+      assert.equal(res.status, 422, returnUrl);
+      assert.equal(res.body.error.code, 'validation_failed');
+    }
+    assert.equal(Number((await h.system.db.query<{ n: number }>('select count(*)::int as n from payments where order_id = $1', [orderId]))[0]?.n), 0);
+  });
+
+  it('when no return URL is given, then the hosted page shows its own result as before', async () => {
+    const { token, orderId } = await pendingOrder();
+    const res = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const pay = await fetch(`${h.pspUrl}/pay/${res.body.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    assert.equal(pay.headers.get('location'), `/pay/${res.body.providerPaymentId}?result=succeeded`);
+  });
+
+  it('when a state-changing request carries only a cookie, then it is refused 401: the pages send the token as a bearer header, so a cross-site form cannot act for the buyer', async () => {
+    const { token, orderId } = await pendingOrder();
+    const { sale } = await h.createSale();
+    const attempts: Array<[string, unknown]> = [
+      [`/v1/orders/${orderId}/cancel`, undefined],
+      [`/v1/orders/${orderId}/payment`, {}],
+      ['/v1/orders', { items: [{ saleItemId: sale.items[0]!.id, quantity: 1 }] }],
+    ];
+    for (const [path, body] of attempts) {
+      const res = await h.http.request('POST', path, { headers: { cookie: `token=${token}; authorization=Bearer%20${token}`, origin: 'https://evil.example' }, body });
+      assert.equal(res.status, 401, `POST ${path}: ${JSON.stringify(res.body)}`);
+    }
+    assert.equal((await h.http.request('GET', `/v1/flash-sales/${sale.id}/live`)).body.items[0].remaining, sale.items[0]!.stock);
+    const order = await h.http.request('GET', `/v1/orders/${orderId}`, { token });
+    assert.equal(order.body.status, 'PENDING_PAYMENT');
   });
 });

@@ -21,8 +21,11 @@ export function registerHostedPage(app: FastifyInstance, sim: Simulator): void {
     app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, { onRequest: refuseCrossSite }, async (request, reply) => {
       const id = request.params.id;
       if (!sim.store.intents.has(id)) return reply.code(404).type(HTML).send(notFoundPage(id));
+      // Where the merchant asked the buyer to be sent back (`return_url`); paying clears next_action.
+      const back = sim.store.intents.get(id)?.next_action?.redirect_to_url.return_url ?? null;
       const { ops, outcome } = sim.core.hostedAction(id, action);
       recordAndSend(sim, ops);
+      if (back && outcome !== 'unchanged') return reply.redirect(back, 303);
       return reply.redirect(`/pay/${encodeURIComponent(id)}?result=${outcome}`, 303);
     });
   }
