@@ -30,6 +30,7 @@ import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
+import { registerWebPages } from './web/index.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
 
@@ -177,6 +178,7 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerOrderRoutes(app, { orders: system.orders, guards, metrics });
   await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
+  await registerWebPages(app);
   await app.ready();
   return app;
 }

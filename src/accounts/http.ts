@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { errors, Text, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, StringEnum, Text, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from './index.ts';
 import { accountThrottle, type AccountLimits } from './throttle.ts';
 
@@ -37,4 +37,22 @@ export function registerAccountRoutes(app: App, { accounts, guards, limits }: { 
       response: { 201: Type.Object({ user: UserBody, shop: Type.Object({ id: Uuid, ownerId: Uuid, name: Type.String() }) }), ...errors(401, 403, 409, 422) },
     },
   }, async (request, reply) => reply.code(201).send(await accounts.createMerchant(request.body.email, request.body.password, request.body.shopName)));
+
+  app.get('/v1/me', {
+    preHandler: guards.auth('buyer', 'merchant', 'admin'),
+    schema: {
+      operationId: 'me', tags: ['accounts'], summary: 'Who the token is: the user, and a merchant\'s shop', security: bearer,
+      response: {
+        200: Type.Object({
+          user: Type.Object({ id: Uuid, email: Nullable(Type.String()), role: StringEnum(['buyer', 'merchant', 'admin']) }),
+          shop: Nullable(Type.Object({ id: Uuid, ownerId: Uuid, name: Type.String() })),
+        }),
+        ...errors(401),
+      },
+    },
+  }, async (request) => {
+    const { userId, role } = request.principal!;
+    const shop = role === 'merchant' ? await accounts.shopOf(userId) : undefined;
+    return { user: { id: userId, email: (await accounts.emailOf(userId)) ?? null, role }, shop: shop ?? null };
+  });
 }
