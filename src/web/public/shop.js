@@ -80,15 +80,18 @@ function ItemCard({ sale, item, price, remaining, status, me }) {
   // One key per buy action: a double click sends nothing more (the button is busy), and a retry of
   // the same action after a network failure reuses the key, so it cannot buy twice.
   const key = useRef(undefined);
+  // Set at once, unlike `busy`, which a second click in the same frame would still see false.
+  const inFlight = useRef(false);
   const soldOut = remaining <= 0;
   const cart = sale.holdMode === 'cart';
   async function buy() {
-    if (busy) return;
+    if (inFlight.current) return;
     if (!me) {
       sessionStorage.setItem('flashsale.after-signin', location.hash);
       location.hash = '#/signin';
       return;
     }
+    inFlight.current = true;
     setBusy(true);
     setMessage(undefined);
     key.current ??= newKey();
@@ -106,6 +109,7 @@ function ItemCard({ sale, item, price, remaining, status, me }) {
       if (error.code !== 'network' && error.code !== 'idempotency_in_progress') key.current = undefined;
       setMessage({ kind: 'error', text: describeError(error) });
     } finally {
+      inFlight.current = false;
       setBusy(false);
     }
   }
