@@ -38,6 +38,11 @@ describe('the storefront in a real browser', () => {
     await bob.page.goto(`${h.url}/#/`);
     await bob.page.locator('article', { hasText: sale.name }).waitFor();
     await shot(bob.page, 'sales-phone');
+    await alice.page.goto(`${h.url}/#/`);
+    await alice.page.locator('article', { hasText: sale.name }).waitFor();
+    await shot(alice.page, 'sales-desktop');
+    await alice.page.goto(`${h.url}/#/sales/${sale.id}`);
+    await aliceBuy.waitFor();
     await bob.page.goto(`${h.url}/#/sales/${sale.id}`);
     await bob.page.locator('button.buy').waitFor();
     // Bob's page must change without a reload: a reload would lose this mark.
@@ -45,6 +50,7 @@ describe('the storefront in a real browser', () => {
 
     await alice.page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('button.buy')?.disabled, undefined, { timeout: 10_000 });
     assert.match(await aliceBuy.innerText(), /Buy now/);
+    await shot(alice.page, 'sale-open-desktop');
     await aliceBuy.click();
     await alice.page.waitForURL(/#\/orders\//);
     await alice.page.locator('[data-status="PENDING_PAYMENT"]').first().waitFor();
