@@ -97,6 +97,7 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   adminCancelOrder: { role: 'admin', idempotent: true }, audit: { role: 'admin' }, reconcile: { role: 'admin' },
   listDeadLetters: { role: 'admin' }, getDeadLetter: { role: 'admin' }, replayDeadLetter: { role: 'admin' },
   paymentWebhook: {},
+  watchFlashSale: {}, adminStats: { role: 'admin' },
 };
 
 interface Operation {

@@ -187,3 +187,61 @@ describe('paying from the web pages (returnUrl)', () => {
     assert.equal(order.body.status, 'PENDING_PAYMENT');
   });
 });
+
+describe('the web pages and the numbers behind them', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(() => h.close());
+
+  it('when a browser asks for /, then it gets the page, and the libraries from node_modules under /vendor/ — only the files named', async () => {
+    const page = await fetch(`${h.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    const html = await page.text();
+    assert.match(html, /<script type="importmap">/);
+    for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
+      const res = await fetch(`${h.url}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+      await res.arrayBuffer();
+    }
+    for (const path of ['/vendor/preact/preact.js', '/vendor/preact/../package.json', '/vendor/uplot/uPlot.d.ts', '/index.ts']) {
+      assert.equal((await fetch(`${h.url}${path}`)).status, 404, path);
+    }
+    // The API's own 404 is untouched.
+    const missing = await h.http.request('GET', '/v1/nothing-here');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.error.code, 'route_not_found');
+  });
+
+  it('when a merchant logs in, then the answer names their shop; a buyer’s names none', async () => {
+    const { shop } = await h.system.accounts.createMerchant('shopkeeper@web.test', 'merchant-password', 'Corner shop');
+    const merchant = await h.http.request('POST', '/v1/auth/login', { body: { email: 'shopkeeper@web.test', password: 'merchant-password' } });
+    assert.equal(merchant.status, 200);
+    assert.deepEqual(merchant.body.shop, { id: shop.id, ownerId: shop.ownerId, name: 'Corner shop' });
+    await h.http.request('POST', '/v1/auth/register', { body: { email: 'shopper@web.test', password: 'buyer-password' } });
+    const buyer = await h.http.request('POST', '/v1/auth/login', { body: { email: 'shopper@web.test', password: 'buyer-password' } });
+    assert.equal(buyer.body.shop, null);
+  });
+
+  it('when an admin asks for the stats of a sale, then attempts by outcome, stock by state, holds and orders by status and the backlog', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 2, perUserLimit: 1 }] });
+    const item = sale.items[0]!.id;
+    const token = h.buyerToken().token;
+    await h.placeOrder(token, item);
+    await h.http.request('POST', '/v1/orders', { token, body: { items: [{ saleItemId: item, quantity: 1 }] } });
+    const res = await h.http.request('GET', `/v1/admin/stats?saleId=${sale.id}`, { token: h.adminToken() });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.ok(res.body.attempts.accepted >= 1);
+    assert.ok(res.body.attempts.limit_exceeded >= 1);
+    assert.deepEqual(res.body.stock, { initial: 2, available: 1, held: 1, sold: 0, writtenOff: 0 });
+    assert.deepEqual(res.body.holds, [{ status: 'held', holds: 1, units: 1 }]);
+    assert.deepEqual(res.body.orders, [{ status: 'PENDING_PAYMENT', orders: 1 }]);
+    assert.ok(res.body.allStock.initial >= 2);
+    assert.equal(typeof res.body.broker.outboxLagSeconds, 'number');
+    assert.equal((await h.http.request('GET', '/v1/admin/stats', { token })).status, 403);
+    assert.equal((await h.http.request('GET', '/v1/admin/stats')).status, 401);
+  });
+});

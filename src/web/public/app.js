@@ -38,9 +38,8 @@ function SignIn({ mode }) {
     setError(undefined);
     try {
       if (signUp) await api('POST', '/v1/auth/register', { body: { email, password } });
-      const { token, user } = await api('POST', '/v1/auth/login', { body: { email, password } });
-      const me = await api('GET', '/v1/me', { token });
-      session.set({ token, user, shop: me.shop });
+      const { token, user, shop } = await api('POST', '/v1/auth/login', { body: { email, password } });
+      session.set({ token, user, shop });
       const back = sessionStorage.getItem('flashsale.after-signin');
       sessionStorage.removeItem('flashsale.after-signin');
       location.hash = back ?? (user.role === 'admin' ? '#/ops' : user.role === 'merchant' ? '#/merchant' : '#/');
