@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { api, describeError, money, newKey } from './api.js';
+import { api, describeError, money, newKey, session } from './api.js';
 import { Badge, html, Notice, usePolling } from './ui.js';
 
 const digits = (currency) => {
@@ -29,6 +29,7 @@ export function MerchantPage({ me }) {
     <${SalesTable} sales=${sales?.sales} />
     <h2>Schedule a sale</h2>
     <${SaleForm} products=${products?.products ?? []} onCreated=${reloadSales} />
+    <${ShopOrders} />
     <h2>Your products</h2>
     ${productsError ? html`<${Notice} kind="error">${describeError(productsError)}<//>` : null}
     ${products?.products.length ? html`<div class="table-wrap"><table>
@@ -151,4 +152,36 @@ function SaleForm({ products, onCreated }) {
     <div><button type="submit" disabled=${busy}>Schedule sale</button></div>
     ${message ? html`<${Notice} kind=${message.kind}>${message.text}<//>` : null}
   </form>`;
+}
+
+/** The shop's orders (`GET /v1/shop/orders`, from the fulfillment component); hidden where that API is absent. */
+function ShopOrders() {
+  const [data, error] = usePolling(() => api('GET', '/v1/shop/orders?limit=20'), 5000);
+  const [message, setMessage] = useState();
+  if (error?.code === 'route_not_found') return null;
+  async function download() {
+    try {
+      const res = await fetch('/v1/shop/orders/export', { headers: { authorization: `Bearer ${session.get()?.token}` }, credentials: 'omit' });
+      if (!res.ok) throw new Error(`The export failed (${res.status}).`);
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(await res.blob());
+      link.download = 'orders.csv';
+      link.click();
+      URL.revokeObjectURL(link.href);
+    } catch (e) {
+      setMessage(describeError(e));
+    }
+  }
+  return html`
+    <h2>Your orders</h2>
+    ${error ? html`<${Notice} kind="error">${describeError(error)}<//>` : null}
+    ${!data ? html`<p>Loading your orders…</p>` : data.orders.length === 0 ? html`<p>No orders yet.</p>` : html`
+      <p class="muted">${data.total} order(s)${data.totals.map((t) => ` · ${t.units} unit(s), ${money(t.amount, t.currency)}`).join('')}</p>
+      <div class="table-wrap"><table>
+        <thead><tr><th>Order</th><th>Status</th><th class="num">Units</th><th class="num">Total</th><th>Placed</th></tr></thead>
+        <tbody>${data.orders.map((o) => html`<tr key=${o.id}><td><code>${o.id.slice(0, 8)}</code></td><td><${Badge} value=${o.status} /></td>
+          <td class="num">${o.items.reduce((n, i) => n + i.quantity, 0)}</td><td class="num">${money(o.totalAmount, o.currency)}</td><td>${new Date(o.createdAt).toLocaleString()}</td></tr>`)}</tbody>
+      </table></div>
+      <p><button class="secondary" onClick=${download}>Download all as CSV</button></p>`}
+    <${Notice} kind="error">${message}<//>`;
 }
