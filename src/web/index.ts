@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import fastifyStatic from '@fastify/static';
@@ -22,7 +24,10 @@ const VENDOR: Array<{ prefix: string; dir: string; files: string[] }> = [
  * Only the files listed are served: no directory listing, no wildcard that would shadow the API's 404.
  */
 export async function registerWebPages(app: App): Promise<void> {
+  const policy = contentSecurityPolicy(join(import.meta.dirname, 'public', 'index.html'));
   const headers = (res: { setHeader(name: string, value: string): void }) => {
+    res.setHeader('content-security-policy', policy);
+    res.setHeader('x-frame-options', 'DENY');
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('referrer-policy', 'same-origin');
     res.setHeader('cache-control', 'no-cache');
@@ -44,4 +49,18 @@ export async function registerWebPages(app: App): Promise<void> {
       setHeaders: headers,
     });
   }
+}
+
+/**
+ * Scripts only from this origin, plus the one inline script (the import map) by its hash; no
+ * framing; requests only to this origin. Styles may be inline: Preact's `style` attributes and
+ * uPlot's sizing write them.
+ */
+function contentSecurityPolicy(indexFile: string): string {
+  const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(readFileSync(indexFile, 'utf8'))?.[1] ?? '';
+  const hash = createHash('sha256').update(importMap).digest('base64');
+  return [
+    "default-src 'self'", `script-src 'self' 'sha256-${hash}'`, "style-src 'self' 'unsafe-inline'", "img-src 'self' data: blob:",
+    "connect-src 'self'", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'",
+  ].join('; ');
 }
