@@ -201,6 +201,10 @@ describe('the web pages and the numbers behind them', () => {
     assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
     const html = await page.text();
     assert.match(html, /<script type="importmap">/);
+    const policy = page.headers.get('content-security-policy') ?? '';
+    assert.match(policy, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/, 'scripts from this origin and the import map by its hash');
+    assert.match(policy, /frame-ancestors 'none'/);
+    assert.match(policy, /connect-src 'self'/);
     for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
       const res = await fetch(`${h.url}${path}`);
       assert.equal(res.status, 200, path);

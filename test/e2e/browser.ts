@@ -1,7 +1,10 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { FlashSale, Product } from '../../src/catalog/index.ts';
+import type { Harness } from '../support/harness.ts';
 
 /**
  * Debian's chromium, driven by playwright-core (which downloads no browser of its own). CHROMIUM_PATH
@@ -61,4 +64,20 @@ export async function signIn(page: Page, base: string, email: string, password: 
   await page.getByLabel(/^Password/).fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText(email).waitFor();
+}
+
+/** A short unique email, so that screenshots stay readable. */
+export const emailOf = (name: string) => `${name}-${randomUUID().slice(0, 6)}@shop.test`;
+
+/** A sale with real-looking names (the harness's are "Sale n" / "Product n"), for the pictures. */
+export async function namedSale(h: Harness, opts: { name: string; startsInMs: number; items: Array<{ product: string; price: number; flashPrice: number; stock: number; perUserLimit: number }> }): Promise<FlashSale> {
+  const { catalog, accounts, clock } = h.system;
+  const { shop } = await accounts.createMerchant(emailOf('shop'), 'merchant-password', 'Gadget Barn');
+  const products: Product[] = [];
+  for (const item of opts.items) products.push(await catalog.createProduct(shop.id, { name: item.product, price: item.price, currency: 'USD', description: '' }));
+  const startsAt = new Date(clock.now().getTime() + opts.startsInMs);
+  return catalog.createFlashSale(shop.id, {
+    name: opts.name, startsAt, endsAt: new Date(startsAt.getTime() + 3600_000), paymentWindowS: 600, holdMode: 'order',
+    items: opts.items.map((item, i) => ({ productId: products[i]!.id, flashPrice: item.flashPrice, stock: item.stock, perUserLimit: item.perUserLimit })),
+  });
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runConcurrently, startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, launch, person, PHONE, shot, signIn } from './browser.ts';
+import { DESKTOP, emailOf, launch, person, PHONE, shot, signIn } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -26,7 +25,7 @@ describe('the operations dashboard in a real browser', () => {
 
   it(`when a crowd of ${BUYERS} buyers buys over HTTP, then the burn-down moves live to zero and the dashboard's totals equal the audit's`, async () => {
     const { sale } = await h.createSale({ items: [{ stock: 180, perUserLimit: 1 }, { stock: 120, perUserLimit: 1 }] });
-    const email = `ops-${randomUUID()}@shop.test`;
+    const email = emailOf('ops');
     await h.system.accounts.createAdmin(email, 'admin-password-1');
     const { page, context } = await person(browser, DESKTOP);
     await signIn(page, h.url, email, 'admin-password-1');
