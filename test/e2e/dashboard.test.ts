@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runConcurrently, startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, launch, person, PHONE, shot, signIn } from './browser.ts';
+import { DESKTOP, emailOf, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -24,7 +24,10 @@ describe('the operations dashboard in a real browser', () => {
   };
 
   it(`when a crowd of ${BUYERS} buyers buys over HTTP, then the burn-down moves live to zero and the dashboard's totals equal the audit's`, async () => {
-    const { sale } = await h.createSale({ items: [{ stock: 180, perUserLimit: 1 }, { stock: 120, perUserLimit: 1 }] });
+    const sale = await namedSale(h, {
+      name: 'Black Friday Doorbusters', startsInMs: -1000,
+      items: [{ product: 'Robot vacuum', price: 29_900, flashPrice: 14_900, stock: 180, perUserLimit: 1 }, { product: 'Air fryer', price: 12_900, flashPrice: 5_900, stock: 120, perUserLimit: 1 }],
+    });
     const email = emailOf('ops');
     await h.system.accounts.createAdmin(email, 'admin-password-1');
     const { page, context } = await person(browser, DESKTOP);
