@@ -16,6 +16,7 @@ import { TokenService } from './platform/tokens.ts';
 import { IdempotencyStore } from './platform/idempotency.ts';
 import { createHttpServer, type App } from './platform/http/server.ts';
 import { registerOpsRoutes } from './ops/http.ts';
+import { saleAttempts } from './ops/sale-attempts.ts';
 import { createAccounts, type Accounts } from './accounts/index.ts';
 import { registerAccountRoutes } from './accounts/http.ts';
 import { createInventory, type Inventory } from './inventory/index.ts';
@@ -169,13 +170,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
-  registerOpsRoutes(app, { system, guards });
+  const attempts = saleAttempts((saleItemId) => system.catalog.getSaleItem(saleItemId)?.saleId);
+  registerOpsRoutes(app, { system, guards, attempts });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, {
     catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
     now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
   });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, onAttempt: attempts.count });
   await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await registerWebPages(app);

@@ -80,6 +80,8 @@ export function registerLiveRoutes(app: App, { catalog, inventory, now, options 
     if (w.reading) return;
     w.reading = true;
     try {
+      // The catalog's copy: a sale changed since the first watcher came (its window, its items) is read anew.
+      w.sale = catalog.getFlashSale(w.sale.id) ?? w.sale;
       const { key, text } = await frame(w.sale);
       if (key === w.last) return;
       w.last = key;

@@ -5,6 +5,7 @@ import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, errors, Nullable, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
+import type { SaleAttempts } from './sale-attempts.ts';
 
 const Violation = Type.Object({ check: Type.String(), message: Type.String(), ids: Type.Array(Type.String()) });
 
@@ -30,7 +31,7 @@ const AuditBody = Type.Object({
 });
 
 /** Liveness, readiness, metrics, dead letters, the audit and the reconciliation. */
-export function registerOpsRoutes(app: App, deps: { system: System; guards: Guards }): void {
+export function registerOpsRoutes(app: App, deps: { system: System; guards: Guards; attempts: SaleAttempts }): void {
   registerProbes(app, deps.system);
   registerDeadLetterRoutes(app, deps);
   registerAuditRoutes(app, deps);
@@ -40,7 +41,7 @@ export function registerOpsRoutes(app: App, deps: { system: System; guards: Guar
 const Units = Type.Object({ initial: Type.Integer(), available: Type.Integer(), held: Type.Integer(), sold: Type.Integer(), writtenOff: Type.Integer() });
 const StatsBody = Type.Object({
   at: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
-  attempts: Type.Record(Type.String(), Type.Integer(), { description: "Purchase attempts (orders and cart holds) this process answered since it started, by outcome: `accepted` or the refusal's error code. A client turns two readings into rates." }),
+  attempts: Type.Record(Type.String(), Type.Integer(), { description: "Purchase attempts (orders and cart holds) this process answered since it started, of the sale (or of all sales without saleId), by outcome: `accepted` or the refusal's error code. A client turns two readings into rates." }),
   stock: Units,
   allStock: Units,
   holds: Type.Array(Type.Object({ status: Type.String(), holds: Type.Integer(), units: Type.Integer() })),
@@ -52,7 +53,7 @@ const StatsBody = Type.Object({
  * `GET /v1/admin/stats`: the operations dashboard's numbers. Each is one aggregate over indexed
  * rows, or this process's counters: cheap enough to ask every second while a sale runs.
  */
-function registerStatsRoute(app: App, { system, guards }: { system: System; guards: Guards }): void {
+function registerStatsRoute(app: App, { system, guards, attempts: perSale }: { system: System; guards: Guards; attempts: SaleAttempts }): void {
   const units = (row: Record<string, unknown> | undefined) => ({
     initial: Number(row?.initial ?? 0), available: Number(row?.available ?? 0), held: Number(row?.held ?? 0),
     sold: Number(row?.sold ?? 0), writtenOff: Number(row?.written_off ?? 0),
@@ -78,10 +79,12 @@ function registerStatsRoute(app: App, { system, guards }: { system: System; guar
       system.broker.stats(),
       system.metrics.purchaseAttempts.get(),
     ]);
-    const byOutcome: Record<string, number> = {};
-    for (const value of attempts.values) {
-      const outcome = String(value.labels.outcome ?? 'unknown');
-      byOutcome[outcome] = (byOutcome[outcome] ?? 0) + value.value;
+    const byOutcome: Record<string, number> = saleId ? perSale.of(saleId) : {};
+    if (!saleId) {
+      for (const value of attempts.values) {
+        const outcome = String(value.labels.outcome ?? 'unknown');
+        byOutcome[outcome] = (byOutcome[outcome] ?? 0) + value.value;
+      }
     }
     return {
       at: system.clock.now(), attempts: byOutcome, stock: units(stock[0]), allStock: units(allStock[0]),
