@@ -250,3 +250,17 @@ describe('the web pages and the numbers behind them', () => {
     assert.equal((await h.http.request('GET', '/v1/admin/stats')).status, 401);
   });
 });
+
+describe('the pages’ words for refusals', () => {
+  it('when the API refuses a purchase, then the buyer reads why, and how long to wait when the server says', async () => {
+    const web = await import('../src/web/public/api.js' as string) as { ApiError: new (status: number, code: string, message: string, retryAfterS?: number) => Error; describeError(error: unknown): string };
+    const words = (code: string, status = 409, retryAfterS?: number) => web.describeError(new web.ApiError(status, code, 'server words', retryAfterS));
+    assert.match(words('sold_out'), /Sold out/);
+    assert.match(words('limit_exceeded'), /as many as one buyer may get/);
+    assert.match(words('sale_not_active'), /not open/);
+    assert.match(words('rate_limited', 429, 7), /Too many requests.*Try again in 7 s\./);
+    assert.match(words('overloaded', 503, 2), /busy.*Try again in 2 s\./);
+    assert.match(words('payment_window_closed'), /time to pay/);
+    assert.equal(words('something_new'), 'server words');
+  });
+});

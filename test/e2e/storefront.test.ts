@@ -116,7 +116,9 @@ describe('the storefront in a real browser', () => {
     const add = dave.page.getByRole('button', { name: /Add to cart/ });
     await add.click();
     await dave.page.getByText('In your cart.').waitFor();
-    await add.click();
+    // By keyboard this time.
+    await add.focus();
+    await dave.page.keyboard.press('Enter');
     await dave.page.getByText('You already have as many as one buyer may get of this item.').waitFor();
     await shot(dave.page, 'sale-limit-phone');
     await dave.page.goto(`${h.url}/#/cart`);
