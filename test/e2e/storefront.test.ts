@@ -20,7 +20,7 @@ describe('the storefront in a real browser', () => {
   const ordersOf = async (token: string, saleId: string) =>
     ((await h.http.request('GET', '/v1/orders?limit=100', { token })).body.orders as Array<{ saleId: string; status: string }>).filter((o) => o.saleId === saleId);
 
-  it('when a buyer signs up, waits for the countdown, buys and pays on the hosted page, then they see PAID; a second buyer watching sees it sold out live and cannot buy', async () => {
+  it('when a buyer signs up, waits for the countdown, buys and pays on the hosted page, then they see PAID and the payment in their inbox; a second buyer watching sees it sold out live and cannot buy', async () => {
     const alice = await person(browser, DESKTOP);
     const bob = await person(browser, PHONE);
     await Promise.all([signUp(alice.page, h.url, emailOf('alice')), signUp(bob.page, h.url, emailOf('bob'))]);
@@ -75,6 +75,10 @@ describe('the storefront in a real browser', () => {
     await alice.page.waitForURL((url) => url.href.startsWith(h.url) && url.hash.startsWith('#/orders/'));
     await alice.page.locator('[data-status="PAID"]').first().waitFor({ timeout: 10_000 });
     await shot(alice.page, 'order-paid-desktop');
+    // The inbox has the payment's notification (delivered through the outbox, so wait for it).
+    await alice.page.getByRole('link', { name: 'Inbox', exact: true }).click();
+    await alice.page.getByRole('heading', { name: /^Payment received for order / }).waitFor({ timeout: 10_000 });
+    await shot(alice.page, 'inbox-desktop');
     const orders = await ordersOf(await tokenOf(alice.page), sale.id);
     assert.deepEqual(orders.map((o) => o.status), ['PAID']);
     assert.deepEqual([...(alice.page as any).jsErrors, ...(bob.page as any).jsErrors], []);

@@ -96,7 +96,7 @@ export function OrderPage({ id }) {
 }
 
 export function NotificationsPage() {
-  const [data, error] = usePolling(() => api('GET', '/v1/notifications?limit=50'), 5000);
+  const [data, error] = usePolling(() => api('GET', '/v1/notifications?limit=50'), 3000);
   if (error && !data) return html`<${Notice} kind="error">${describeError(error)}<//>`;
   if (!data) return html`<p>Loading your inbox…</p>`;
   const inApp = data.notifications.filter((n) => n.channel === 'in_app');
