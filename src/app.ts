@@ -32,6 +32,8 @@ import { createNotifications, type Notifications } from './notification/index.ts
 import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { registerWebPages } from './web/index.ts';
+import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
+import { registerFulfillmentRoutes } from './fulfillment/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
 
@@ -51,6 +53,7 @@ export interface System {
   catalog: Catalog;
   orders: Orders;
   payments: Payments;
+  fulfillment: Fulfillment;
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
@@ -65,7 +68,7 @@ export interface System {
 }
 
 /** The components whose message consumers a process runs (`flashsale worker --components …`). */
-export const COMPONENTS = ['inventory', 'order', 'payment', 'notification'] as const;
+export const COMPONENTS = ['inventory', 'order', 'payment', 'fulfillment', 'notification'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 export interface SystemOverrides {
@@ -129,11 +132,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   buyersWaiting = () => orders.buyersWaiting();
+  const fulfillment = createFulfillment({
+    db, clock, emit, orders, catalog, inventory, shopOf: (userId) => accounts.shopOf(userId), log: log.child({ component: 'fulfillment' }),
+  });
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
-    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
+    db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
   });
-  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
+  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, fulfillment, notification: notifications });
 
   await gate.open(() => inventory.rebuildGate());
   await catalog.warm();
@@ -142,9 +148,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer,
     rateLimitRedis: rateLimitRedis.get,
-    audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
     async start() {
       await broker.start();
@@ -177,7 +183,8 @@ export async function buildHttpApp(system: System): Promise<App> {
     catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
     now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
   });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics, onAttempt: attempts.count });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId), onAttempt: attempts.count });
+  registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
   await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await registerWebPages(app);
