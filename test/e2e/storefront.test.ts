@@ -135,7 +135,7 @@ describe('the storefront in a real browser', () => {
 
   it('when a merchant schedules a sale in their shop page, then it appears on the storefront', async () => {
     const email = emailOf('erin');
-    await h.system.accounts.createMerchant(email, 'merchant-password', 'Gadget Barn');
+    const { shop } = await h.system.accounts.createMerchant(email, 'merchant-password', 'Gadget Barn');
     const erin = await person(browser, DESKTOP);
     await signIn(erin.page, h.url, email, 'merchant-password');
     await erin.page.waitForURL(/#\/merchant/);
@@ -152,12 +152,26 @@ describe('the storefront in a real browser', () => {
     await erin.page.getByRole('button', { name: 'Schedule sale' }).click();
     await erin.page.getByText(`Scheduled ${name}.`).waitFor();
     await erin.page.getByRole('link', { name }).first().waitFor();
+    // The shop's orders (fulfillment's API): none yet.
+    await erin.page.getByRole('heading', { name: 'Your orders' }).waitFor();
+    await erin.page.getByText('No orders yet.').waitFor();
     await shot(erin.page, 'merchant-desktop');
     await erin.page.goto(`${h.url}/#/`);
     const card = erin.page.locator('article', { hasText: name });
     await card.waitFor();
     assert.match(await card.innerText(), /Robot vacuum: \$199\.00 — 25 left/);
     assert.match(await card.innerText(), /upcoming/);
+    // A buyer orders from an open sale of Erin's shop: her page lists the order.
+    const [vacuum] = await h.system.catalog.listProducts({ shopId: shop.id, limit: 1, offset: 0 });
+    const open = await h.system.catalog.createFlashSale(shop.id, {
+      name: 'Robot hour', startsAt: new Date(Date.now() - 1000), endsAt: new Date(Date.now() + 3600_000), paymentWindowS: 600, holdMode: 'order',
+      items: [{ productId: vacuum!.id, flashPrice: 17_900, stock: 5, perUserLimit: 1 }],
+    });
+    const orderId = await h.placeOrder(h.buyerToken().token, open.items[0]!.id);
+    await erin.page.goto(`${h.url}/#/merchant`);
+    await erin.page.getByText(orderId.slice(0, 8)).waitFor();
+    await erin.page.getByText(/1 order\(s\) · 1 unit\(s\), \$179\.00/).waitFor();
+    await shot(erin.page, 'merchant-orders-desktop');
     await erin.context.close();
   });
 });
