@@ -31,6 +31,10 @@ import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
+import type { MerchantDirectory } from './notification/index.ts';
+import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
+import { HttpSmsSender } from './platform/sms/http-client.ts';
+import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { registerWebPages } from './web/index.ts';
 import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
@@ -58,6 +62,7 @@ export interface System {
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
+  sms: SmsSender;
   /** The Redis connection the HTTP rate limits count in (REDIS_URL set): opened by the first HTTP app, closed with the system. */
   rateLimitRedis(): RedisClient | undefined;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
@@ -82,6 +87,7 @@ export interface SystemOverrides {
   mailer?: Mailer;
   /** The role this process runs, as `flashsale_process_info{role}` (default `command`). */
   role?: ProcessRole;
+  sms?: SmsSender;
 }
 
 /**
@@ -140,8 +146,12 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     db, clock, emit, orders, catalog, inventory, shopOf: (userId) => accounts.shopOf(userId), log: log.child({ component: 'fulfillment' }),
   });
   const mailer = overrides.mailer ?? createMailer(config);
+  const sms: SmsSender = overrides.sms ?? (config.SMS_URL
+    ? new HttpSmsSender({ url: config.SMS_URL, apiKey: config.SMS_API_KEY, from: config.SMS_FROM, timeoutMs: config.SMS_TIMEOUT_MS })
+    : new MemorySmsSender());
   const notifications = createNotifications({
     db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
+    phonesOf: (userIds) => accounts.phonesOf(userIds), sms, merchants: merchantDirectory(catalog, accounts, orders),
   });
   subscribeComponents(broker, components, { inventory, order: orders, payment: payments, fulfillment, notification: notifications });
 
@@ -152,7 +162,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer, sms,
     rateLimitRedis: rateLimitRedis.get,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
@@ -168,6 +178,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       await orders.close();
       await broker.stop();
       await mailer.close();
+      await sms.close?.();
       await gate.close?.();
       await soldOutChannel.close();
       rateLimitRedis.close();
@@ -194,6 +205,26 @@ export async function buildHttpApp(system: System): Promise<App> {
   await registerWebPages(app);
   await app.ready();
   return app;
+}
+
+/** Who a merchant's notice goes to, and what it says, from catalog (the sale), accounts (the shop's owner) and order (the summary). */
+function merchantDirectory(catalog: Catalog, accounts: Accounts, orders: Orders): MerchantDirectory {
+  return {
+    async saleItem(saleItemId) {
+      const item = await catalog.findSaleItem(saleItemId);
+      const sale = item && (await catalog.findFlashSale(item.saleId));
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, productName: item.productName } : undefined;
+    },
+    async sale(saleId) {
+      // Another process may have changed the sale: the end is judged on the database's copy.
+      await catalog.refresh();
+      const sale = await catalog.findFlashSale(saleId);
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, currency: sale.currency, cancelled: sale.cancelledAt !== null, settledAt: saleEndsSettledAt(sale) } : undefined;
+    },
+    summary: (saleId) => orders.saleSummary(saleId),
+  };
 }
 
 /**

@@ -10,6 +10,7 @@ import { formatReconciliation, type Reconciliation } from '../payment/reconcile.
 import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
+import { createSmsSimServer } from '../sms-sim/server.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
 import { createOpsServer } from '../ops/server.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
@@ -206,6 +207,16 @@ program.command('psp')
     const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');
     onStopSignal(() => psp.close());
+  });
+
+program.command('sms-sim')
+  .description('Run the SMS provider simulator (POST /v1/messages with a bearer key and Idempotency-Key, fault knobs at /_sim/knobs)')
+  .action(async () => {
+    const cfg = config('sms-sim');
+    const sim = await createSmsSimServer({ config: cfg });
+    const address = await sim.listen({ host: cfg.HOST, port: cfg.SMS_SIM_PORT });
+    sim.log.info({ address }, 'sms simulator is up');
+    onStopSignal(() => sim.close());
   });
 
 program.command('migrate').description('Apply pending database migrations').action(async () => {

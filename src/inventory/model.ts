@@ -9,6 +9,28 @@ export interface StockItemSpec {
   endsAt: Date;
 }
 
+/** An item's stock row as sale management sees it (locked in the caller's transaction). */
+export interface StockRow {
+  saleItemId: string;
+  initial: number;
+  available: number;
+  held: number;
+  sold: number;
+  writtenOff: number;
+  perUserLimit: number;
+  onSaleFrom: Date;
+  onSaleUntil: Date;
+}
+
+/** New terms for one item: `delta` units added (or taken, if negative), the limit and window replaced. */
+export interface StockAdjustment {
+  saleItemId: string;
+  delta: number;
+  perUserLimit: number;
+  startsAt: Date;
+  endsAt: Date;
+}
+
 /** One purchase attempt inside a group-commit batch: all its lines are held, or none. */
 export interface ReserveRequest {
   userId: string;

@@ -89,7 +89,8 @@ async function prepare({ clock, catalog }: OrderContext, userId: string, kind: '
   if (sale.holdMode !== kind) {
     throw new AppError('hold_mode_mismatch', kind === 'cart' ? 'This sale holds stock on order: use POST /v1/orders.' : 'This sale holds stock in the cart: add to cart, then check out.');
   }
-  if (catalog.statusOf(sale) !== 'active') throw new AppError('sale_not_active');
+  const status = catalog.statusOf(sale);
+  if (status !== 'active') throw new AppError(status === 'cancelled' ? 'sale_cancelled' : 'sale_not_active');
   const expiresAt = new Date(clock.now().getTime() + sale.paymentWindowS * 1000);
   return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: claim };
 }
