@@ -133,7 +133,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   buyersWaiting = () => orders.buyersWaiting();
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
-    db, clock, mailer, emailOf: (userId) => accounts.emailOf(userId), log: log.child({ component: 'notification' }), emit,
+    db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
   });
   subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
 

@@ -26,8 +26,8 @@ export interface Accounts {
   shopOf(ownerId: string): Promise<Shop | undefined>;
   /** The account of an email, in any spelling of it. */
   findUserByEmail(email: string): Promise<User | undefined>;
-  /** The user's email address, if the user exists (tokens can name users that have no account row). */
-  emailOf(userId: string): Promise<string | undefined>;
+  /** The email addresses of those of these users that exist, by user id, in one query (tokens can name users that have no account row). */
+  emailsOf(userIds: readonly string[]): Promise<Map<string, string>>;
   /** A token for a principal. */
   issueToken(principal: Principal): string;
 }
@@ -57,9 +57,10 @@ export function createAccounts({ passwords = { hash: hashPassword, verify: verif
       const [row] = await db.query<{ id: string; email: string; role: Role }>(sql.userByEmail, [normalizeEmail(email)]);
       return row && { id: row.id, email: row.email, role: row.role };
     },
-    async emailOf(userId) {
-      const [row] = await db.query<{ email: string }>(sql.emailById, [userId]);
-      return row?.email;
+    async emailsOf(userIds) {
+      if (userIds.length === 0) return new Map();
+      const rows = await db.query<{ id: string; email: string }>(sql.emailsByIds, [userIds]);
+      return new Map(rows.map((r) => [r.id, r.email]));
     },
     issueToken: (principal) => tokens.issue(principal),
   };

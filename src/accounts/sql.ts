@@ -3,4 +3,4 @@ export const insertUser = `insert into users (id, email, password_hash, role, cr
 export const userByEmail = `select id, email, password_hash, role from users where email = $1`;
 export const insertShop = `insert into shops (id, owner_id, name, created_at) values ($1, $2, $3, $4)`;
 export const shopByOwner = `select id, owner_id, name from shops where owner_id = $1`;
-export const emailById = `select email from users where id = $1`;
+export const emailsByIds = `select id, email from users where id = any($1::uuid[])`;

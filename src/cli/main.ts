@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
 import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
+import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
 import { formatReconciliation, type Reconciliation } from '../payment/reconcile.ts';
 import type { DeadLetter } from '../platform/broker/broker.ts';
@@ -99,6 +100,7 @@ function onStopSignal(shutdown: (signal: NodeJS.Signals) => Promise<void>): void
     if (stopping) return;
     stopping = true;
     await shutdown(signal);
+    await stopTracing();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
@@ -164,6 +166,12 @@ async function audit(live: boolean): Promise<AuditReport> {
 }
 
 const program = new Command('flashsale').description('Flash-sale order processing: never oversold, lost, double-charged or stuck.');
+
+/** The commands that serve traffic trace it when OTEL_* asks (docs/operations.md#following-one-order-through-its-trace); flushed at shutdown. */
+const TRACED = new Set(['start', 'api', 'worker']);
+program.hook('preAction', async (_program, command) => {
+  if (TRACED.has(command.name())) await startTracing({ role: command.name() });
+});
 
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
 program.command('api')
@@ -251,7 +259,7 @@ function withEngineOptions(command: Command): Command {
 withEngineOptions(program.command('bench'))
   .description('Run a flash sale against flashsale and the seeds\' approaches, report attempts/s, latencies, oversold (bench/results/)')
   .option('--scenario <name>', 'flash (one item), multi (20 items, 1-3 per buyer), lifecycle (flash, then pay / cancel / expire and re-sell) or rush (a unit for every buyer: settled orders/s)', 'flash')
-  .option('--window <s>', 'lifecycle: the payment window in seconds', '20')
+  .option('--window <s>', 'the sale\'s payment window in seconds (default: 20 for lifecycle, else 900)')
   .option('--quick', 'every run on a smaller scale (see docs/benchmarks.md for each scenario\'s quick size)')
   .option('--buyers <n>', 'virtual buyers, each with its own token')
   .option('--units <n>', 'units on sale, over all items')

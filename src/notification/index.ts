@@ -5,7 +5,7 @@ import type { Broker } from '../platform/broker/broker.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Mailer } from '../platform/mailer.ts';
 import type { NotificationChannel, NotificationKind } from './contracts.ts';
-import { NOTIFYING_TOPICS, notifyOf } from './delivery.ts';
+import { NOTIFYING_TOPICS, createNotifier } from './delivery.ts';
 import * as sql from './sql.ts';
 
 export type { NotificationChannel, NotificationKind } from './contracts.ts';
@@ -40,7 +40,7 @@ export interface NotificationsDeps {
   clock: Clock;
   mailer: Mailer;
   /** The buyer's email address, if there is one: no email is sent otherwise. */
-  emailOf: (userId: string) => Promise<string | undefined>;
+  emailsOf: (userIds: readonly string[]) => Promise<Map<string, string>>;
   log: Logger;
   /** Writes events to the outbox in a transaction (the composition root's one emitter). */
   emit: Emit;
@@ -55,7 +55,8 @@ interface NotificationRow {
 export function createNotifications(deps: NotificationsDeps): Notifications {
   return {
     subscribe(broker) {
-      broker.consumeSelfManaged('notifications', NOTIFYING_TOPICS, (message) => notifyOf(deps, message));
+      // Many at once: the notifier writes the notices that arrive together in one transaction.
+      broker.consumeSelfManaged('notifications', NOTIFYING_TOPICS, createNotifier(deps), { concurrency: 200 });
     },
     async listForUser(userId, page) {
       const rows = await deps.db.query<NotificationRow>(sql.notificationsOfUser, [userId, page.limit, page.offset]);

@@ -179,7 +179,7 @@ describe('notifications', () => {
     let handler: SelfManagedHandler | undefined;
     const userId = randomUUID();
     const notifications = createNotifications({
-      db: h.system.db, clock, mailer, emailOf: async (id) => (id === userId ? 'twice@test.local' : undefined), log: createLogger({ LOG_LEVEL: 'silent' }),
+      db: h.system.db, clock, mailer, emailsOf: async (ids) => new Map(ids.includes(userId) ? [[userId, 'twice@test.local']] : []), log: createLogger({ LOG_LEVEL: 'silent' }),
       emit: createEmitter(clock),
     });
     notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
@@ -194,6 +194,24 @@ describe('notifications', () => {
     assert.deepEqual(rows.map((r) => [r.channel, r.kind, r.status]).sort(), [['email', 'order_cancelled', 'sent'], ['in_app', 'order_cancelled', 'sent']]);
     assert.equal(mailer.sent.length, 1);
     assert.match(mailer.sent[0]!.subject, /cancelled/);
+    await mailer.close();
+  });
+
+  it('when fifty events arrive at once, one of them twice, then each buyer gets one in-app entry and one notification.sent per event', async () => {
+    const mailer = new NodemailerMailer({ MAIL_FROM: 'test <test@flashsale.local>' });
+    let handler: SelfManagedHandler | undefined;
+    const notifications = createNotifications({
+      db: h.system.db, clock, mailer, emailsOf: async () => new Map(), log: createLogger({ LOG_LEVEL: 'silent' }), emit: createEmitter(clock),
+    });
+    notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
+    const messages = Array.from({ length: 50 }, () => ({
+      id: randomUUID(), topic: 'order.cancelled', attempt: 1, payload: { orderId: randomUUID(), userId: randomUUID(), reason: 'buyer_cancelled' },
+    }));
+    await Promise.all([...messages, { ...messages[0]!, attempt: 2 }].map((m) => handler!(m)));
+    const ids = messages.map((m) => m.id);
+    assert.equal(await scalar(h.system, `select count(*) from notifications where event_id = any($1::uuid[]) and channel = 'in_app' and status = 'sent'`, [ids]), 50);
+    assert.equal(await scalar(h.system, `select count(*) from outbox where topic = 'notification.sent' and payload->>'eventId' = any($1::text[])`, [ids]), 50);
+    assert.equal(mailer.sent.length, 0);
     await mailer.close();
   });
 

@@ -1,4 +1,5 @@
 import type { Tx } from '../platform/database/index.ts';
+import { tracer } from '../platform/tracing/tracing.ts';
 import { OrderTopics, type OrderExpired } from './contracts.ts';
 import type { OrderContext } from './context.ts';
 import type { OrderRow } from './model.ts';
@@ -64,11 +65,15 @@ export function createClosing(ctx: OrderContext) {
    */
   async function sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }> {
     await inventory.gateReady();
-    const overdue = await db.query<{ id: string }>(sql.overdueOrders, [new Date(clock.now().getTime() - graceS * 1000), 200]);
+    const overdue = await db.query<{ id: string; traceparent: string | null }>(sql.overdueOrders, [new Date(clock.now().getTime() - graceS * 1000), 200]);
     let ordersClosed = 0;
-    for (const { id } of overdue) {
+    for (const { id, traceparent } of overdue) {
       try {
-        if ((await closeIfUnpaid(id)) === 'expired') ordersClosed++;
+        // A close the deadline messages missed still belongs to the order's trace.
+        const closed = tracer.enabled
+          ? await tracer.run('order sweep close', { parent: traceparent ? { traceparent } : null, attributes: { 'flashsale.order_id': id } }, () => closeIfUnpaid(id))
+          : await closeIfUnpaid(id);
+        if (closed === 'expired') ordersClosed++;
       } catch (error) {
         log.warn({ err: error, orderId: id }, 'sweeper could not close an order; will retry');
       }

@@ -220,6 +220,20 @@ describe('the sold-out short-circuit', () => {
     assert.equal((await order(buyer.token, onSale)).status, 429);
   });
 
+  it('when an item is sold out, then the refusal needs no verified token, but no credentials still get 401 and a malformed body 422', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 1 }] });
+    const item = sale.items[0]!.id;
+    assert.equal((await order(h.buyerToken().token, item)).status, 201);
+    const forged = await order('not-a-token', item);
+    assert.equal(forged.status, 409, JSON.stringify(forged.body));
+    assert.equal(forged.body.error.code, 'sold_out');
+    const anonymous = await h.http.request('POST', '/v1/orders', { body: { items: [{ saleItemId: item, quantity: 1 }] } });
+    assert.equal(anonymous.status, 401);
+    const malformed = await h.http.request('POST', '/v1/orders', { token: h.buyerToken().token, body: { items: [{ saleItemId: item, quantity: 0 }], extra: true } });
+    assert.equal(malformed.status, 422, JSON.stringify(malformed.body));
+    assert.deepEqual((await h.system.audit({ quiet: true })).violations, []);
+  });
+
   it('when an accepted request is retried with its Idempotency-Key after the sell-out, then it gets its 201 back, not sold_out', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 1 }] });
     const item = sale.items[0]!.id;

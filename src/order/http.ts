@@ -36,19 +36,23 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
   }
 
-  // After authentication (a refusal is no reason to skip it), before everything else. Not with an
-  // Idempotency-Key: a retried request must get its stored answer, which may be a 201. Most of a
-  // flash sale's requests end here, so the answer is written ready-made: no error object, no
-  // error handler, no serializer.
+  // Before the token is verified and the body validated: "sold out" does not depend on who asks, and
+  // after a sell-out most of a flash sale's requests end here, so they cost neither an HMAC nor a
+  // schema check. A request with no credentials at all still gets its 401, and one the route would
+  // refuse as invalid falls through to get its 422. Not with an Idempotency-Key: a retried request
+  // must get its stored answer, which may be a 201. The answer is written ready-made: no error
+  // object, no error handler, no serializer.
   const soldOutFirst: Hook = async (request, reply) => {
-    if (request.headers['idempotency-key'] !== undefined) return;
+    if (request.headers['idempotency-key'] !== undefined || request.headers.authorization === undefined) return;
+    if (request.getValidationFunction('body')?.(request.body) !== true) return;
     if (!orders.anySoldOut((request.body as { items: Array<{ saleItemId: string }> }).items)) return;
     metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
     return reply.code(409).type('application/json; charset=utf-8').send(SOLD_OUT_BODY);
   };
 
   app.post('/v1/orders', {
-    preHandler: [guards.authenticate('buyer'), soldOutFirst, guards.perUserLimit, guards.idempotency],
+    preValidation: soldOutFirst,
+    preHandler: [guards.authenticate('buyer'), guards.perUserLimit, guards.idempotency],
     config: { idempotency: 'atomic' },
     schema: {
       operationId: 'createOrder', tags: ['orders'], summary: 'Buy: hold stock and create an order awaiting payment', security: bearer,
@@ -85,12 +89,12 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
     },
   }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
 
-  registerCartRoutes(app, { orders, guards, buyer, counted, soldOutFirst });
+  registerCartRoutes(app, { orders, guards, buyer, counted });
   registerAdminOrderRoutes(app, orders, guards);
 }
 
 /** Cart-hold sales: add to cart (a purchase attempt like an order), list, give back, check out. */
-function registerCartRoutes(app: App, { orders, guards, buyer, counted, soldOutFirst }: { orders: Orders; guards: Guards; buyer: Hook[]; counted: Counted; soldOutFirst: Hook }): void {
+function registerCartRoutes(app: App, { orders, guards, buyer, counted }: { orders: Orders; guards: Guards; buyer: Hook[]; counted: Counted }): void {
   app.post('/v1/cart/items', {
     preHandler: buyer,
     config: { idempotency: 'atomic' },
@@ -145,3 +149,4 @@ function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): voi
     },
   }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
 }
+

@@ -1,5 +1,6 @@
 import type { Tx } from '../platform/database/index.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
+import { tracer, type TraceCarrier } from '../platform/tracing/tracing.ts';
 import { OrderTopics, type OrderDeadline } from './contracts.ts';
 import type { OrderContext } from './context.ts';
 import { orderCreatedEvent, type Order } from './model.ts';
@@ -9,12 +10,17 @@ import * as sql from './sql.ts';
  * Writes new orders (a purchase batch, or a checkout) with their lines, in the caller's
  * transaction, and their events: `order.created`, and two deadline messages to order itself — the
  * close check when the payment window ends, the recovery check a grace period later.
+ *
+ * `traces[i]` is the trace order i was placed in (a purchase batch serves many requests, each in its
+ * trace); by default the active span's. The order keeps it, and its events continue it.
  */
-export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: Tx, orders: readonly Order[]): Promise<void> {
+export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: Tx, orders: readonly Order[], traces?: ReadonlyArray<TraceCarrier | undefined>): Promise<void> {
   if (orders.length === 0) return;
+  const active = traces ? undefined : tracer.current();
+  const traceOf = (i: number) => (traces ? traces[i] : active);
   await tx.query(sql.insertOrders, [
     orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
-    orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(),
+    orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(), orders.map((_, i) => traceOf(i)?.traceparent ?? null),
   ]);
   const items = orders.flatMap((o) => o.items.map((i) => ({ ...i, orderId: o.id })));
   await tx.query(sql.insertOrderItems, [
@@ -22,12 +28,13 @@ export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: 
     items.map((i) => i.quantity), items.map((i) => i.unitPrice),
   ]);
   const now = clock.now().getTime();
-  await emit(tx, orders.flatMap((o): OutgoingEvent[] => {
+  await emit(tx, orders.flatMap((o, i): OutgoingEvent[] => {
     const untilDeadline = Math.max(0, o.expiresAt.getTime() - now);
+    const trace = traceOf(i);
     return [
-      { topic: OrderTopics.created, payload: orderCreatedEvent(o) },
-      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline },
-      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000 },
+      { topic: OrderTopics.created, payload: orderCreatedEvent(o), trace },
+      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline, trace },
+      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000, trace },
     ];
   }));
 }

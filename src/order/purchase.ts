@@ -4,6 +4,7 @@ import type { Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
 import { GroupCommitter, type BatchOutcome, type GroupCommitOptions } from '../platform/group-commit.ts';
 import type { IdempotencyClaim } from '../platform/idempotency.ts';
+import { tracer, type TraceCarrier } from '../platform/tracing/tracing.ts';
 import type { FlashSale } from '../catalog/index.ts';
 import type { Hold, ReserveRequest } from '../inventory/index.ts';
 import type { OrderContext } from './context.ts';
@@ -19,6 +20,8 @@ interface Attempt {
   id: string;
   expiresAt: Date;
   idempotency: IdempotencyClaim | undefined;
+  /** The buyer's trace (tracing on): the order and its events continue it. */
+  trace?: TraceCarrier | undefined;
 }
 
 type AttemptResult = { kind: 'order'; order: Order } | { kind: 'cart'; items: CartItem[] };
@@ -96,10 +99,18 @@ async function admitThenCommit({ inventory, log }: OrderContext, committer: Comm
   inFlight.count++;
   try {
     const gateLines = a.lines.map((l) => ({ saleItemId: l.saleItemId, quantity: l.quantity }));
-    const admission = await inventory.admit(a.userId, gateLines);
+    const admission = tracer.enabled
+      ? await tracer.run('gate admit', { attributes: { 'flashsale.lines': gateLines.length } }, async (span) => {
+        const decided = await inventory.admit(a.userId, gateLines);
+        span.setAttributes({ 'flashsale.gate.outcome': decided.ok ? 'admitted' : decided.reason });
+        return decided;
+      })
+      : await inventory.admit(a.userId, gateLines);
     if (!admission.ok) throw new AppError(admission.reason);
     try {
-      return await committer.submit(a);
+      return tracer.enabled
+        ? await tracer.run('group_commit wait', { attributes: { 'flashsale.order_id': a.kind === 'order' ? a.id : undefined } }, () => submitTraced(committer, a))
+        : await committer.submit(a);
     } catch (refused) {
       // An undo that fails (gate unreachable) keeps the refusal: the gate just stays more
       // conservative than the database until its next rebuild.
@@ -109,6 +120,12 @@ async function admitThenCommit({ inventory, log }: OrderContext, committer: Comm
   } finally {
     inFlight.count--;
   }
+}
+
+/** Submits with the attempt's trace taken from the active span (the group commit links to it too). */
+function submitTraced(committer: Committer, a: Attempt): Promise<AttemptResult> {
+  a.trace = tracer.current();
+  return committer.submit(a);
 }
 
 async function commitBatch(ctx: OrderContext, options: PurchaseOptions, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
@@ -138,6 +155,7 @@ async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[
   });
   const reserved = await inventory.reserve(tx, reserveRequests);
   const orders: Order[] = [];
+  const traces: Array<TraceCarrier | undefined> = [];
   const responses: Array<{ claim: IdempotencyClaim; status: number; body: unknown }> = [];
   const unclaim: IdempotencyClaim[] = [];
   live.forEach((attemptIndex, k) => {
@@ -150,11 +168,14 @@ async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[
       return;
     }
     const value: AttemptResult = a.kind === 'order' ? { kind: 'order', order: toNewOrder(clock, a, result.holds) } : { kind: 'cart', items: toCartItems(a, result.holds) };
-    if (value.kind === 'order') orders.push(value.order);
+    if (value.kind === 'order') {
+      orders.push(value.order);
+      traces.push(a.trace);
+    }
     outcomes[attemptIndex] = { ok: true, value };
     if (a.idempotency) responses.push({ claim: a.idempotency, status: 201, body: value.kind === 'order' ? value.order : value.items[0] });
   });
-  await writeNewOrders(ctx, tx, orders);
+  await writeNewOrders(ctx, tx, orders, traces);
   await idempotency.complete(tx, responses);
   await idempotency.release(tx, unclaim);
   return outcomes as Array<BatchOutcome<AttemptResult>>;

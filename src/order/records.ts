@@ -1,6 +1,7 @@
 import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
+import type { TraceCarrier } from '../platform/tracing/tracing.ts';
 import { loadOrders, termsOf, type Order, type OrderRow, type OrderStatus, type OrderTerms } from './model.ts';
 import * as sql from './sql.ts';
 
@@ -20,6 +21,8 @@ export interface OrderRecords {
   lockPendingForPayment(tx: Tx, orderId: string): Promise<boolean>;
   /** Every order's status and total, for the audit and the reconciliation. */
   terms(): Promise<Map<string, OrderTerms>>;
+  /** The trace the order was placed in (none if tracing was off then): its payment and webhook join it. */
+  traceOf(orderId: string): Promise<TraceCarrier | undefined>;
 }
 
 /** Built on the database alone, so the payment side can read orders without depending on the order component. */
@@ -47,6 +50,11 @@ export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }
     async terms() {
       const rows = await db.query<Pick<OrderRow, 'id' | 'status' | 'total_amount' | 'currency'>>(sql.allOrderTerms);
       return new Map(rows.map((r) => [r.id, termsOf(r)]));
+    },
+
+    async traceOf(orderId) {
+      const [row] = await db.query<{ traceparent: string | null }>(sql.selectOrderTrace, [orderId]);
+      return row?.traceparent ? { traceparent: row.traceparent } : undefined;
     },
   };
 }

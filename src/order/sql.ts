@@ -1,7 +1,10 @@
 export const insertOrders = `
-  insert into orders (id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at)
-  select id, usr, sale, 'PENDING_PAYMENT', total, cur, $7, exp, $7
-    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[]) as o(id, usr, sale, total, cur, exp)`;
+  insert into orders (id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, traceparent)
+  select id, usr, sale, 'PENDING_PAYMENT', total, cur, $7, exp, $7, tp
+    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::timestamptz[], $8::text[]) as o(id, usr, sale, total, cur, exp, tp)`;
+
+/** The traceparent an order was placed under (null while tracing was off), for its payment and webhook spans. */
+export const selectOrderTrace = 'select traceparent from orders where id = $1';
 
 export const insertOrderItems = `
   insert into order_items (order_id, sale_item_id, hold_id, product_id, quantity, unit_price)
@@ -48,6 +51,6 @@ export const markCancelled = `
   update orders set status = 'CANCELLED', closed_reason = $2, updated_at = $3 where id = $1 and status = $4 returning user_id`;
 
 export const overdueOrders = `
-  select id from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
+  select id, traceparent from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
 
 export const allOrderTerms = `select id, status, total_amount, currency from orders`;

@@ -16,7 +16,7 @@ export interface PaymentContext {
   clock: Clock;
   gateway: PaymentGateway;
   /** Order's records: a buyer's order, what a capture must match, the lock a payment is recorded under. */
-  orders: Pick<OrderRecords, 'getOrder' | 'paymentTerms' | 'lockPendingForPayment'>;
+  orders: Pick<OrderRecords, 'getOrder' | 'paymentTerms' | 'lockPendingForPayment' | 'traceOf'>;
   emit: Emit;
   log: Logger;
   /** A capture was rejected (and will be refunded): the metric's hook. */

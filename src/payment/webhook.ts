@@ -4,6 +4,7 @@ import { PaymentTopics, type PaymentFailed } from './contracts.ts';
 import type { PaymentContext } from './context.ts';
 import { recordCapture } from './capture.ts';
 import * as sql from './sql.ts';
+import { inOrderTrace } from './trace.ts';
 
 /**
  * A provider webhook: signature and replay window verified, deduplicated by event id in the same
@@ -18,7 +19,7 @@ export async function handleWebhook(ctx: PaymentContext, rawBody: string, signat
     if (error instanceof WebhookVerificationError) throw new AppError('invalid_signature', error.message);
     throw new AppError('validation_failed', 'The webhook body is not a valid event.', { cause: error });
   }
-  return db.transaction(async (tx) => {
+  return inOrderTrace(ctx, event.intent?.orderId, 'payment webhook', { 'flashsale.webhook.type': event.type }, () => db.transaction(async (tx) => {
     const fresh = await tx.query(sql.recordWebhook, [event.id, event.type, clock.now()]);
     if (fresh.length === 0) return { duplicate: true };
     const intent = event.intent;
@@ -32,5 +33,5 @@ export async function handleWebhook(ctx: PaymentContext, rawBody: string, signat
       await tx.query(sql.markCanceled, [intent.id, clock.now()]);
     }
     return { duplicate: false };
-  });
+  }));
 }

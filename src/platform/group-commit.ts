@@ -1,4 +1,5 @@
 import { AppError } from './errors.ts';
+import { tracer, type TraceCarrier } from './tracing/tracing.ts';
 
 export interface GroupCommitOptions {
   /** Flush when the oldest waiting request is this old… */
@@ -16,6 +17,8 @@ interface Pending<T, R> {
   request: T;
   resolve: (value: R) => void;
   reject: (error: unknown) => void;
+  /** The submitter's span (tracing on): the batch span links to it. */
+  trace: TraceCarrier | undefined;
 }
 
 /**
@@ -47,7 +50,7 @@ export class GroupCommitter<T, R> {
     if (this.#closed) throw new AppError('unavailable', 'Shutting down.', { retryAfterS: 1 });
     if (this.#queue.length >= this.opts.maxQueue) throw new AppError('overloaded', undefined, { retryAfterS: 1 });
     return new Promise<R>((resolve, reject) => {
-      this.#queue.push({ request, resolve, reject });
+      this.#queue.push({ request, resolve, reject, trace: tracer.current() });
       if (this.#queue.length >= this.opts.maxBatch) this.#kick(0);
       else if (!this.#timer) this.#kick(this.opts.maxWaitMs);
     });
@@ -80,7 +83,17 @@ export class GroupCommitter<T, R> {
     if (this.#queue.length > 0) this.#kick(this.#queue.length >= this.opts.maxBatch ? 0 : this.opts.maxWaitMs);
   }
 
-  async #commit(batch: Array<Pending<T, R>>): Promise<void> {
+  /**
+   * One batch's transaction. Traced as a span of its own trace (it serves many requests, each in
+   * its own trace) with a link to each request's span; what the batch writes for one request
+   * continues that request's trace (see `trace` on OutgoingEvent).
+   */
+  #commit(batch: Array<Pending<T, R>>): Promise<void> {
+    if (!tracer.enabled) return this.#commitUntraced(batch);
+    return tracer.run('group_commit', { parent: null, links: batch.map((p) => p.trace), attributes: { 'flashsale.batch.size': batch.length } }, () => this.#commitUntraced(batch));
+  }
+
+  async #commitUntraced(batch: Array<Pending<T, R>>): Promise<void> {
     try {
       const outcomes = await this.commitBatch(batch.map((p) => p.request));
       batch.forEach((pending, i) => {

@@ -23,6 +23,15 @@ export type Handler<T = unknown> = (tx: Tx, message: Message<T>) => Promise<void
  */
 export type SelfManagedHandler<T = unknown> = (message: Message<T>) => Promise<void>;
 
+export interface SelfManagedOptions {
+  /**
+   * Messages the handler may be given at once (default 1). A handler that groups its work — one
+   * transaction for whatever arrives together — asks for more; the in-process broker then hands
+   * it a whole batch at once, RabbitMQ up to its configured consumer concurrency.
+   */
+  concurrency?: number;
+}
+
 export interface BrokerStats {
   outboxPending: number;
   /** Age of the oldest due, unrelayed outbox row; 0 when none. */
@@ -76,7 +85,7 @@ export interface Broker {
   /** Subscribe a consumer group to topics (`order.created`, `order.*`, `*`). Before start(). */
   consume(consumer: string, topics: readonly string[], handler: Handler): void;
   /** Subscribe a consumer group whose handler manages its own transactions (see SelfManagedHandler). */
-  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void;
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, options?: SelfManagedOptions): void;
   /**
    * Declares a consumer group that other processes consume, so that events for it are kept from
    * the first publish even before any of them runs. Before start().

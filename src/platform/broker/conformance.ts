@@ -218,6 +218,29 @@ export function brokerContract(name: string, setup: () => Promise<BrokerFixture>
       await b.stop();
     });
 
+    it('when a self-managed group takes messages several at once and one of them fails, then each succeeds exactly once and only the failed one runs again', async () => {
+      const b = broker(3, 10);
+      const consumer = `grouped-${randomUUID().slice(0, 8)}`;
+      const runs: Array<{ n: number; attempt: number }> = [];
+      b.consumeSelfManaged(consumer, ['grouped.event'], async (message) => {
+        const n = (message.payload as { n: number }).n;
+        runs.push({ n, attempt: message.attempt });
+        if (n === 3 && message.attempt === 1) throw new Error('provider timeout');
+        await f.db.query('insert into contract_effects values ($1, $2, $3, $4::jsonb)', [consumer, message.id, message.topic, JSON.stringify(message.payload)]);
+      }, { concurrency: 4 });
+      await b.start();
+      for (let n = 1; n <= 6; n++) await publish('grouped.event', { n });
+      await b.drain();
+      await f.advance(10);
+      await b.drain();
+      await f.advance(1000);
+      await b.drain();
+      assert.deepEqual((await effects(consumer)).map((e) => e.payload.n), [1, 2, 3, 4, 5, 6]);
+      assert.deepEqual(runs.filter((r) => r.n !== 3).map((r) => r.attempt), [1, 1, 1, 1, 1]);
+      assert.deepEqual(runs.filter((r) => r.n === 3).map((r) => r.attempt), [1, 2]);
+      await b.stop();
+    });
+
     it('when a handler throws, then its partial writes are rolled back with it', async () => {
       const b = broker(1, 10);
       const consumer = `atomic-${randomUUID().slice(0, 8)}`;

@@ -2,12 +2,14 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
+import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
+import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type HandledOutcome, type DeadLetterRow, type Handler, type SelfManagedHandler } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
-  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
+  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler; concurrency: number };
 
 export interface InProcessBrokerOptions {
   pollMs: number;
@@ -28,8 +30,14 @@ export interface InProcessBrokerOptions {
 const MAX_GIVE_WAY_MS = 200;
 const GIVE_WAY_STEP_MS = 2;
 
-interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown }
-interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number }
+interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown; traceparent: string | null }
+interface DeliveryRow { consumer: string; message_id: string; topic: string; payload: unknown; attempts: number; traceparent: string | null }
+
+/** Runs a handler on a delivery, in the consumer span that continues the delivery's trace (tracing on). */
+function traced(consumer: string, row: DeliveryRow, attempt: number, handle: (message: Message) => Promise<void>): Promise<void> {
+  const message: Message = { id: row.message_id, topic: row.topic, payload: row.payload, attempt };
+  return consumeSpan(consumer, message, carrierOf(row.traceparent), () => handle(message));
+}
 
 /**
  * The embedded broker: a durable queue in the database itself. The relay moves due outbox rows
@@ -58,8 +66,8 @@ export class InProcessBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: true, handler });
   }
 
-  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void {
-    this.#subscribe({ consumer, topics, transactional: false, handler });
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, options: SelfManagedOptions = {}): void {
+    this.#subscribe({ consumer, topics, transactional: false, handler, concurrency: Math.max(1, options.concurrency ?? 1) });
   }
 
   /** Nothing to declare: the in-process broker runs every consumer group in its one process. */
@@ -99,7 +107,7 @@ export class InProcessBroker implements Broker {
     return this.db.transaction(async (tx) => {
       const now = this.clock.now();
       const rows = await tx.query<OutboxRow>(
-        `select seq, message_id, topic, payload from outbox
+        `select seq, message_id, topic, payload, traceparent from outbox
           where published_at is null and deliver_after <= $1
           order by seq limit $2 for update skip locked`,
         [now.toISOString(), this.#batch],
@@ -109,22 +117,28 @@ export class InProcessBroker implements Broker {
       const ids: string[] = [];
       const topics: string[] = [];
       const payloads: string[] = [];
+      const traces: Array<string | null> = [];
       for (const row of rows) {
+        // The relay's span (a moment long: the copy is the publish) parents every consumer's.
+        const publish = publishSpan(row.topic, row.message_id, row.traceparent, 'in-process');
+        const traceparent = publish?.carrier()?.traceparent ?? row.traceparent;
+        publish?.end();
         for (const sub of this.#subs) {
           if (!sub.topics.some((p) => topicMatches(p, row.topic))) continue;
           consumers.push(sub.consumer);
           ids.push(row.message_id);
           topics.push(row.topic);
           payloads.push(JSON.stringify(row.payload));
+          traces.push(traceparent);
         }
       }
       if (consumers.length > 0) {
         await tx.query(
-          `insert into deliveries (consumer, message_id, topic, payload, status, next_attempt_at, created_at, updated_at)
-           select c, m, t, p::jsonb, 'pending', $5, $5, $5
-             from unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) as d(c, m, t, p)
+          `insert into deliveries (consumer, message_id, topic, payload, status, next_attempt_at, created_at, updated_at, traceparent)
+           select c, m, t, p::jsonb, 'pending', $5, $5, $5, tp
+             from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $6::text[]) as d(c, m, t, p, tp)
            on conflict do nothing`,
-          [consumers, ids, topics, payloads, now.toISOString()],
+          [consumers, ids, topics, payloads, now.toISOString(), traces],
         );
       }
       await tx.query('update outbox set published_at = $2 where seq = any($1::bigint[])', [rows.map((r) => r.seq), now.toISOString()]);
@@ -135,7 +149,7 @@ export class InProcessBroker implements Broker {
   async #deliver(sub: Subscription): Promise<boolean> {
     if (!sub.transactional) return this.#deliverSelfManaged(sub);
     const due = await this.db.query<DeliveryRow>(
-      `select consumer, message_id, topic, payload, attempts from deliveries
+      `select consumer, message_id, topic, payload, attempts, traceparent from deliveries
         where consumer = $1 and status = 'pending' and next_attempt_at <= $2
         order by next_attempt_at, created_at limit $3`,
       [sub.consumer, this.clock.now().toISOString(), this.#batch],
@@ -155,7 +169,7 @@ export class InProcessBroker implements Broker {
    */
   async #deliverSelfManaged(sub: Subscription & { transactional: false }): Promise<boolean> {
     const due = await this.db.query<DeliveryRow & { seen: boolean }>(
-      `select d.consumer, d.message_id, d.topic, d.payload, d.attempts,
+      `select d.consumer, d.message_id, d.topic, d.payload, d.attempts, d.traceparent,
               exists (select 1 from processed_messages p where p.consumer = d.consumer and p.message_id = d.message_id) as seen
          from deliveries d
         where d.consumer = $1 and d.status = 'pending' and d.next_attempt_at <= $2
@@ -163,17 +177,21 @@ export class InProcessBroker implements Broker {
       [sub.consumer, this.clock.now().toISOString(), this.#batch],
     );
     const done: Array<{ id: string; attempt: number }> = [];
+    const handle = async (row: DeliveryRow & { seen: boolean }): Promise<void> => {
+      const attempt = row.attempts + 1;
+      try {
+        if (!row.seen) await traced(sub.consumer, row, attempt, (message) => sub.handler(message));
+        done.push({ id: row.message_id, attempt });
+        this.opts.onHandled?.(sub.consumer, 'ok');
+      } catch (error) {
+        await this.#failed(sub, row, attempt, error);
+      }
+    };
     try {
-      for (const row of due) {
+      // A handler that groups its work is given `concurrency` messages at once (see SelfManagedOptions).
+      for (let i = 0; i < due.length; i += sub.concurrency) {
         await this.#giveWay();
-        const attempt = row.attempts + 1;
-        try {
-          if (!row.seen) await sub.handler({ id: row.message_id, topic: row.topic, payload: row.payload, attempt });
-          done.push({ id: row.message_id, attempt });
-          this.opts.onHandled?.(sub.consumer, 'ok');
-        } catch (error) {
-          await this.#failed(sub, row, attempt, error);
-        }
+        await Promise.all(due.slice(i, i + sub.concurrency).map(handle));
       }
     } finally {
       if (done.length > 0) await this.#markDone(sub.consumer, done);
@@ -220,7 +238,7 @@ export class InProcessBroker implements Broker {
           [sub.consumer, row.message_id, this.clock.now().toISOString()],
         );
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
-        await handler(tx, { id: row.message_id, topic: row.topic, payload: row.payload, attempt });
+        await traced(sub.consumer, row, attempt, (message) => handler(tx, message));
       });
       this.opts.onHandled?.(sub.consumer, 'ok');
     } catch (error) {
@@ -270,23 +288,22 @@ export class InProcessBroker implements Broker {
   }
 
   async stats(): Promise<BrokerStats> {
-    const [row] = await this.db.query<{ outbox: number; oldest: Date | null; pending: number; dead: number }>(
+    // One statement (one round trip, one transaction on PGlite's thread). The per-consumer counts each
+    // read one partial index (deliveries_due, deliveries_dead): done rows are never read.
+    const [row] = await this.db.query<{ outbox: number; oldest: Date | null; queues: string | Array<{ consumer: string; queue: 'work' | 'dead'; n: number }> }>(
       `select (select count(*) from outbox where published_at is null and deliver_after <= $1) as outbox,
               (select min(deliver_after) from outbox where published_at is null and deliver_after <= $1) as oldest,
-              (select count(*) from deliveries where status = 'pending' and next_attempt_at <= $1) as pending,
-              (select count(*) from deliveries where status = 'dead') as dead`,
+              (select coalesce(json_agg(q), '[]'::json) from (
+                 select consumer, 'work' as queue, count(*)::int as n from deliveries where status = 'pending' and next_attempt_at <= $1 group by consumer
+                 union all
+                 select consumer, 'dead' as queue, count(*)::int as n from deliveries where status = 'dead' group by consumer) q) as queues`,
       [this.clock.now().toISOString()],
     );
-    // Two counts, each over one of the partial indexes (deliveries_due, deliveries_dead): done rows are never read.
-    const perConsumer = await this.db.query<{ consumer: string; queue: 'work' | 'dead'; n: number }>(
-      `select consumer, 'work' as queue, count(*) as n from deliveries where status = 'pending' and next_attempt_at <= $1 group by consumer
-       union all
-       select consumer, 'dead' as queue, count(*) as n from deliveries where status = 'dead' group by consumer`,
-      [this.clock.now().toISOString()],
-    );
-    const count = (consumer: string, queue: 'work' | 'dead') => Number(perConsumer.find((r) => r.consumer === consumer && r.queue === queue)?.n ?? 0);
-    const queues = this.#subs.map((sub) => ({ consumer: sub.consumer, work: count(sub.consumer, 'work'), dead: count(sub.consumer, 'dead') }));
-    const lagMs = row?.oldest ? this.clock.now().getTime() - row.oldest.getTime() : 0;
-    return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0, queues };
+    const perConsumer = typeof row?.queues === 'string' ? (JSON.parse(row.queues) as Exclude<typeof row.queues, string>) : (row?.queues ?? []);
+    const count = (queue: 'work' | 'dead', consumer?: string) =>
+      perConsumer.filter((r) => r.queue === queue && (consumer === undefined || r.consumer === consumer)).reduce((sum, r) => sum + Number(r.n), 0);
+    const queues = this.#subs.map((sub) => ({ consumer: sub.consumer, work: count('work', sub.consumer), dead: count('dead', sub.consumer) }));
+    const lagMs = row?.oldest ? this.clock.now().getTime() - new Date(row.oldest).getTime() : 0;
+    return { outboxPending: Number(row?.outbox ?? 0), outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: count('work'), deadLetters: count('dead'), queues };
   }
 }

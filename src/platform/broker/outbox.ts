@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import type { Queryable, Tx } from '../database/database.ts';
+import { tracer, type TraceCarrier } from '../tracing/tracing.ts';
 
 export interface OutgoingEvent {
   topic: string;
@@ -9,6 +10,8 @@ export interface OutgoingEvent {
   delayMs?: number;
   /** Set to make the message id deterministic (e.g. one deadline per order). */
   messageId?: string;
+  /** The trace the event continues; by default the active span's (none while tracing is off). */
+  trace?: TraceCarrier | undefined;
 }
 
 /** Writes events to the outbox in the caller's transaction: they exist iff the change commits. */
@@ -19,18 +22,21 @@ export async function writeEvents(tx: Queryable, clock: Clock, events: readonly 
   const topics: string[] = [];
   const payloads: string[] = [];
   const afters: string[] = [];
+  const traces: Array<string | null> = [];
+  const active = tracer.current()?.traceparent ?? null;
   for (const event of events) {
+    traces.push(event.trace?.traceparent ?? active);
     ids.push(event.messageId ?? randomUUID());
     topics.push(event.topic);
     payloads.push(JSON.stringify(event.payload));
     afters.push(new Date(now + (event.delayMs ?? 0)).toISOString());
   }
   await tx.query(
-    `insert into outbox (message_id, topic, payload, created_at, deliver_after)
-     select id, topic, payload::jsonb, $5, after
-       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) as e(id, topic, payload, after)
+    `insert into outbox (message_id, topic, payload, created_at, deliver_after, traceparent)
+     select id, topic, payload::jsonb, $5, after, tp
+       from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $6::text[]) as e(id, topic, payload, after, tp)
      on conflict (message_id) do nothing`,
-    [ids, topics, payloads, afters, new Date(now).toISOString()],
+    [ids, topics, payloads, afters, new Date(now).toISOString(), traces],
   );
 }
 

@@ -2,7 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import type { Broker, BrokerStats, DeadLetter, HandledOutcome, Handler, SelfManagedHandler } from './broker.ts';
+import type { Broker, BrokerStats, DeadLetter, HandledOutcome, Handler, SelfManagedHandler, SelfManagedOptions } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
 import { connectFailure, Connection } from './rabbitmq/connection.ts';
 import { Consumers } from './rabbitmq/consumers.ts';
@@ -116,7 +116,8 @@ export class RabbitMqBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: true, handler });
   }
 
-  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler): void {
+  /** `options.concurrency` is not per group here: every group's handlers run up to the broker's `concurrency`. */
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, _options?: SelfManagedOptions): void {
     this.#subscribe({ consumer, topics, transactional: false, handler });
   }
 

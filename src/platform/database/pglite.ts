@@ -13,7 +13,7 @@ const NUMERIC_OID = 1700;
  * PGlite touches all of shared_buffers at start (128 MB by default, in the process's RSS); a flash
  * sale's working set is a few MB of hot rows, so 32 MB is ample and keeps the embedded server small.
  */
-const POSTGRESQL_CONF = ['shared_buffers = 32MB'];
+const POSTGRESQL_CONF = ['shared_buffers = 16MB'];
 
 /** PGlite: real PostgreSQL compiled to WASM, in this process. One connection, so transactions serialize. */
 export class PgliteDatabase implements Database {

@@ -18,6 +18,7 @@ import type { IdempotencyClaim, IdempotencyStore } from '../idempotency.ts';
 import { hasLoneSurrogate } from '../unicode.ts';
 import { idempotencyHandler, storeIdempotentResponse } from './idempotency-hooks.ts';
 import { LazyRequestLogger } from './request-logger.ts';
+import { registerTracing } from './tracing.ts';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -103,6 +104,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     frameworkErrors: (error, request, reply) => sendError(reply, request, toAppError(error), log),
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(validators());
+  registerTracing(app);
   app.decorateRequest('principal', undefined);
   app.decorateRequest('idempotencyClaim', undefined);
 

@@ -11,7 +11,8 @@ import { ParkedRetries, retryKey, sendOff, type SendOffDeps } from './retry.ts';
 import type { Session } from './session.ts';
 import type { StopSignal } from './stop-signal.ts';
 import type { Subscription, Subscriptions } from './subscriptions.ts';
-import { names } from './topology.ts';
+import { names, TRACEPARENT_HEADER } from './topology.ts';
+import { carrierOf, consumeSpan } from '../trace.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -116,7 +117,8 @@ export class Consumers {
       return;
     }
     try {
-      await runDeduped(this.db, this.clock, sub, message);
+      const parent = carrierOf(delivery.message.properties.headers?.[TRACEPARENT_HEADER]);
+      await consumeSpan(sub.consumer, message, parent, () => runDeduped(this.db, this.clock, sub, message), 'rabbitmq');
     } catch (error) {
       const dead = message.attempt >= this.opts.maxAttempts;
       this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');

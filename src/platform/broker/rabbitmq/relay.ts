@@ -3,6 +3,8 @@ import type { Database, Tx } from '../../database/database.ts';
 import type { Logger } from '../../logger.ts';
 import { publishConfirmed, waitForDrain, type PublishOutcome } from './publish.ts';
 import type { Session } from './session.ts';
+import { publishSpan } from '../trace.ts';
+import { TRACEPARENT_HEADER } from './topology.ts';
 
 /**
  * The outbox relay: due outbox rows (`for update skip locked`, so any number of processes relay)
@@ -19,7 +21,7 @@ export interface RelayOptions {
   confirmTimeoutMs: number;
 }
 
-interface OutboxRow { seq: number; message_id: string; topic: string; body: string }
+interface OutboxRow { seq: number; message_id: string; topic: string; body: string; traceparent: string | null }
 
 /** One round: publish due rows with confirms, mark the confirmed ones. True if any was sent. */
 export function relayDueRows(db: Database, clock: Clock, log: Logger, session: Session, opts: RelayOptions): Promise<boolean> {
@@ -37,7 +39,7 @@ export function relayDueRows(db: Database, clock: Clock, log: Logger, session: S
 
 function lockDueRows(tx: Tx, now: Date, batchSize: number): Promise<OutboxRow[]> {
   return tx.query<OutboxRow>(
-    `select seq, message_id, topic, payload::text as body from outbox
+    `select seq, message_id, topic, payload::text as body, traceparent from outbox
       where published_at is null and deliver_after <= $1
       order by seq limit $2 for update skip locked`,
     [now.toISOString(), batchSize],
@@ -48,12 +50,22 @@ function lockDueRows(tx: Tx, now: Date, batchSize: number): Promise<OutboxRow[]>
 async function publishRows(session: Session, rows: readonly OutboxRow[], now: Date, opts: RelayOptions): Promise<PublishOutcome[]> {
   const outcomes = [];
   for (const row of rows) {
+    // The publish span lasts until RabbitMQ's confirm; the message carries it as the consumers' parent.
+    const span = publishSpan(row.topic, row.message_id, row.traceparent, 'rabbitmq');
+    const traceparent = span?.carrier()?.traceparent ?? row.traceparent;
     const { writable, outcome } = publishConfirmed(
       session.confirm, opts.exchange, row.topic, Buffer.from(row.body),
-      { messageId: row.message_id, type: row.topic, contentType: 'application/json', timestamp: Math.floor(now.getTime() / 1000), appId: 'flashsale' },
+      {
+        messageId: row.message_id, type: row.topic, contentType: 'application/json', timestamp: Math.floor(now.getTime() / 1000), appId: 'flashsale',
+        ...(traceparent ? { headers: { [TRACEPARENT_HEADER]: traceparent } } : {}),
+      },
       opts.confirmTimeoutMs,
     );
-    outcomes.push(outcome);
+    outcomes.push(span ? outcome.then((result) => {
+      if (!result.ok) span.fail(result.error);
+      span.end();
+      return result;
+    }) : outcome);
     if (!writable) await waitForDrain(session.confirm, opts.confirmTimeoutMs);
   }
   return Promise.all(outcomes);

@@ -3,7 +3,7 @@ import { messageIdOf, topicOf } from './codec.ts';
 import { ack, type Delivery } from './delivery.ts';
 import { publishConfirmed, type PublishOutcome } from './publish.ts';
 import type { StopSignal } from './stop-signal.ts';
-import { ATTEMPT_HEADER, LAST_ERROR_HEADER, names, retryTtl } from './topology.ts';
+import { ATTEMPT_HEADER, LAST_ERROR_HEADER, names, retryTtl, TRACEPARENT_HEADER } from './topology.ts';
 
 /**
  * Retries: a failed attempt is republished (with confirm) to the consumer's retry queue whose fixed
@@ -97,6 +97,11 @@ export async function sendOff(deps: SendOffDeps, consumer: string, delivery: Del
   }
 }
 
+function traceHeaderOf(delivery: Delivery): Record<string, string> {
+  const traceparent: unknown = delivery.message.properties.headers?.[TRACEPARENT_HEADER];
+  return typeof traceparent === 'string' ? { [TRACEPARENT_HEADER]: traceparent } : {};
+}
+
 /** The failed message, as it came, to `queue` with its next attempt number and the error. */
 function publishCopy(deps: SendOffDeps, delivery: Delivery, queue: string, attempt: number, error: unknown): Promise<PublishOutcome> {
   const properties = delivery.message.properties;
@@ -105,7 +110,7 @@ function publishCopy(deps: SendOffDeps, delivery: Delivery, queue: string, attem
     {
       messageId: messageIdOf(delivery.message), type: topicOf(delivery.message), contentType: properties.contentType as string | undefined,
       timestamp: properties.timestamp as number | undefined, appId: 'flashsale', mandatory: true,
-      headers: { [ATTEMPT_HEADER]: attempt, [LAST_ERROR_HEADER]: String(error).slice(0, 2000) },
+      headers: { [ATTEMPT_HEADER]: attempt, [LAST_ERROR_HEADER]: String(error).slice(0, 2000), ...traceHeaderOf(delivery) },
     },
     deps.confirmTimeoutMs,
   );

@@ -44,6 +44,8 @@ export interface Topology {
 export const ATTEMPT_HEADER = 'x-attempt';
 /** Header carrying the last handler error, for the dead-letter record. */
 export const LAST_ERROR_HEADER = 'x-last-error';
+/** Header carrying the W3C trace context of the publish (tracing on only); kept on retries. */
+export const TRACEPARENT_HEADER = 'traceparent';
 
 export const names = {
   events: (prefix: string) => `${prefix}.events`,
