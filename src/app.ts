@@ -31,6 +31,8 @@ import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
+import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
+import { registerFulfillmentRoutes } from './fulfillment/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
 import { formatReconciliation, type Reconciliation } from './payment/reconcile.ts';
 
@@ -50,6 +52,7 @@ export interface System {
   catalog: Catalog;
   orders: Orders;
   payments: Payments;
+  fulfillment: Fulfillment;
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
@@ -64,7 +67,7 @@ export interface System {
 }
 
 /** The components whose message consumers a process runs (`flashsale worker --components …`). */
-export const COMPONENTS = ['inventory', 'order', 'payment', 'notification'] as const;
+export const COMPONENTS = ['inventory', 'order', 'payment', 'fulfillment', 'notification'] as const;
 export type ComponentName = (typeof COMPONENTS)[number];
 
 export interface SystemOverrides {
@@ -131,11 +134,14 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   });
 
   buyersWaiting = () => orders.buyersWaiting();
+  const fulfillment = createFulfillment({
+    db, clock, emit, orders, catalog, inventory, shopOf: (userId) => accounts.shopOf(userId), log: log.child({ component: 'fulfillment' }),
+  });
   const mailer = overrides.mailer ?? createMailer(config);
   const notifications = createNotifications({
     db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
   });
-  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, notification: notifications });
+  subscribeComponents(broker, components, { inventory, order: orders, payment: payments, fulfillment, notification: notifications });
 
   await gate.open(() => inventory.rebuildGate());
   await catalog.warm();
@@ -144,9 +150,9 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, gateway, notifications, mailer,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer,
     rateLimitRedis: rateLimitRedis.get,
-    audit: (opts = {}) => runAudit({ inventory, orders, payments, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
     async start() {
       await broker.start();
@@ -175,7 +181,8 @@ export async function buildHttpApp(system: System): Promise<App> {
   registerOpsRoutes(app, { system, guards });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId) });
+  registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
   await registerPaymentRoutes(app, { payments: system.payments, guards });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
   await app.ready();

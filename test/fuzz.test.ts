@@ -96,6 +96,8 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   checkout: { role: 'buyer', idempotent: true }, listNotifications: { role: 'buyer' },
   adminCancelOrder: { role: 'admin', idempotent: true }, audit: { role: 'admin' }, reconcile: { role: 'admin' },
   listDeadLetters: { role: 'admin' }, getDeadLetter: { role: 'admin' }, replayDeadLetter: { role: 'admin' },
+  listShopOrders: { role: 'merchant' }, exportShopOrders: { role: 'merchant' }, createShipment: { role: 'merchant', idempotent: true },
+  updateShipment: { role: 'merchant', idempotent: true }, cancelOrderLine: { role: 'merchant', idempotent: true },
   paymentWebhook: {},
 };
 

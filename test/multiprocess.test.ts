@@ -81,7 +81,7 @@ describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 
       api(api1Port),
       api(api2Port),
       worker('inventory,order'),
-      worker('payment,notification'),
+      worker('payment,fulfillment,notification'),
     ]);
     for (const s of started) if (s.status === 'fulfilled') children.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');

@@ -29,6 +29,8 @@ const EXPECTED_OPERATIONS = [
   'createOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'cancelOrder', 'audit',
   // Core II
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
+  // Fulfillment and the merchant's orders (#15)
+  'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -34,12 +34,16 @@ const ID_ROUTES = {
   'POST /v1/admin/orders/{id}/cancel': 'admin',
   'GET /v1/admin/dead-letters/{consumer}/{messageId}': 'admin',
   'POST /v1/admin/dead-letters/{consumer}/{messageId}/replay': 'admin',
+  'POST /v1/shop/orders/{id}/shipments': 'shop',
+  'PATCH /v1/shop/shipments/{id}': 'shop',
+  'POST /v1/shop/orders/{id}/lines/{saleItemId}/cancel': 'shop',
 } as const;
 
 /** The one role each secured operation admits. */
 const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
   createProduct: 'merchant', createFlashSale: 'merchant',
+  listShopOrders: 'merchant', exportShopOrders: 'merchant', createShipment: 'merchant', updateShipment: 'merchant', cancelOrderLine: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
   addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer',
 };
@@ -47,7 +51,7 @@ const ROLES: Record<string, Role> = {
 const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'paymentWebhook'];
 
 /** Pagination caps, as documented in docs/api.md. */
-const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listDeadLetters: 500 };
+const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listDeadLetters: 500, listShopOrders: 100 };
 
 /** Fields a client must never set: sent along with otherwise valid bodies. */
 const ZERO_UUID = '00000000-0000-4000-8000-000000000000';
@@ -126,6 +130,25 @@ describe('security (issue #6)', () => {
   const poisonBuyer = { token: '', userId: '' };
 
   const placeOrder = (token: string) => h.placeOrder(token, orderItem);
+  /** An order of merchant A's sale, paid at the simulator; its shipment opened. */
+  const paidOrder = async (token: string) => {
+    const id = await placeOrder(token);
+    const payment = (await h.http.request('POST', `/v1/orders/${id}/payment`, { token })).body;
+    await fetch(`${h.pspUrl}/pay/${payment.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await h.http.request('GET', `/v1/orders/${id}`, { token })).body.status === 'PAID';
+    }, 'the payment');
+    await h.system.broker.drain();
+    return id;
+  };
+  /** A shipment of merchant A's, shipped. */
+  const shippedShipment = async (token: string) => {
+    const id = await paidOrder(token);
+    const res = await h.http.request('POST', `/v1/shop/orders/${id}/shipments`, { token: merchantA, body: { carrier: 'DHL', trackingNumber: 'SEC-1' } });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    return res.body.id as string;
+  };
   const addHold = (token: string) => h.holdInCart(token, cartItem);
   /** The dead letter of the poisoned consumer (created in `before`; dead again after each replay). */
   const deadLetter = async () => {
@@ -144,7 +167,9 @@ describe('security (issue #6)', () => {
       (select coalesce(string_agg(status || '=' || n, ',' order by status), '') from (select status, count(*) as n from orders group by status) s) as order_statuses,
       (select count(*) from holds where status = 'held') as live_holds, (select count(*) from payments) as payments,
       (select count(*) from refunds) as refunds, (select count(*) from webhook_events) as webhook_events,
-      (select count(*) from idempotency_keys) as idempotency_keys`);
+      (select count(*) from idempotency_keys) as idempotency_keys,
+      (select coalesce(string_agg(status || '=' || n, ',' order by status), '') from (select status, count(*) as n from shipments group by status) s) as shipments,
+      (select count(*) from order_items where cancelled_at is not null) as cancelled_lines`);
     return {
       ...row,
       deadLetters: (await h.system.broker.stats()).deadLetters,
@@ -281,6 +306,45 @@ describe('security (issue #6)', () => {
       }
     });
 
+    /** Per shop-scoped route: make an object of merchant A's shop, then let merchant B try it. */
+    const shopCases: Record<string, { make: () => Promise<string>; path: (id: string) => string; method: string; body: unknown; ok: number }> = {
+      'POST /v1/shop/orders/{id}/shipments': {
+        make: () => paidOrder(alice.token), method: 'POST', path: (id) => `/v1/shop/orders/${id}/shipments`, body: { carrier: 'DHL', trackingNumber: 'T-1' }, ok: 201,
+      },
+      'PATCH /v1/shop/shipments/{id}': { make: () => shippedShipment(alice.token), method: 'PATCH', path: (id) => `/v1/shop/shipments/${id}`, body: { status: 'DELIVERED' }, ok: 200 },
+      'POST /v1/shop/orders/{id}/lines/{saleItemId}/cancel': {
+        make: () => paidOrder(alice.token), method: 'POST', path: (id) => `/v1/shop/orders/${id}/lines/${orderItem}/cancel`, body: { restock: true }, ok: 200,
+      },
+    };
+
+    it('when every shop-scoped route is in the table of cases, then none is left untested', () => {
+      assert.deepEqual(Object.keys(shopCases).sort(), Object.entries(ID_ROUTES).filter(([, scope]) => scope === 'shop').map(([key]) => key).sort());
+    });
+
+    for (const [route, c] of Object.entries(shopCases)) {
+      it(`when a merchant calls ${route} on another shop's object, then 404 not_found exactly like a missing id, and nothing changes`, async () => {
+        const target = await c.make();
+        const baseline = await snapshot();
+        const others = await send(c.method, c.path(target), { token: merchantB, body: c.body });
+        const upper = await send(c.method, c.path(target.toUpperCase()), { token: merchantB, body: c.body });
+        const missing = await send(c.method, c.path(randomUUID()), { token: merchantB, body: c.body });
+        assertError(others, 404, 'not_found', 'another shop\'s id');
+        assertError(upper, 404, 'not_found', 'another shop\'s id in capitals');
+        assert.deepEqual(others.body, missing.body, 'the answer must not tell an existing object from a missing one');
+        assert.deepEqual(await snapshot(), baseline);
+        const own = await send(c.method, c.path(target), { token: merchantA, body: c.body });
+        assert.equal(own.status, c.ok, JSON.stringify(own.body));
+      });
+    }
+
+    it('when a merchant lists or exports orders, then only its own shop\'s appear', async () => {
+      const order = await paidOrder(alice.token);
+      const list = async (token: string) => JSON.stringify([(await send('GET', '/v1/shop/orders?limit=100', { token })).body, (await send('GET', '/v1/shop/orders/export', { token })).body]);
+      assert.ok((await list(merchantA)).includes(order));
+      assert.ok(!(await list(merchantB)).includes(order));
+      assert.ok(!(await list(merchantB)).includes(alice.userId));
+    });
+
     it('when anyone reads a flash sale by id, then it is public by design (no owner scope) and a missing id is 404', async () => {
       const { sale } = await h.createSale({ startsInMs: 3600_000 });
       const reads = [await send('GET', `/v1/flash-sales/${sale.id}`), await send('GET', `/v1/flash-sales/${sale.id}`, { token: bob.token }), await send('GET', `/v1/flash-sales/${sale.id}`, { token: merchantB })];
@@ -328,6 +392,9 @@ describe('security (issue #6)', () => {
       createOrder: () => ({ items: [{ saleItemId: orderItem, quantity: 1 }] }),
       addCartItem: () => ({ saleItemId: cartItem, quantity: 1 }),
       adminCancelOrder: () => ({ restock: true }),
+      createShipment: () => ({ carrier: 'DHL', trackingNumber: 'T-1' }),
+      updateShipment: () => ({ status: 'DELIVERED' }),
+      cancelOrderLine: () => ({ restock: true }),
     };
     const fill = (path: string) => path.replace('{consumer}', 'sec-poison').replace(/\{[A-Za-z]+\}/g, () => randomUUID());
 
@@ -485,6 +552,25 @@ describe('security (issue #6)', () => {
       adminCancelOrder: {
         prepare: async () => ({ token: admin, path: `/v1/admin/orders/${await placeOrder(fresh().token)}/cancel`, body: { restock: true } }),
         ok: 200, check: (res) => assert.equal(res.body.closedReason, 'admin_cancelled'),
+      },
+      createShipment: {
+        prepare: async () => ({ token: merchantA, path: `/v1/shop/orders/${await paidOrder(fresh().token)}/shipments`, body: { carrier: 'DHL', trackingNumber: 'MASS-1' } }),
+        ok: 201, check: (res, ctx) => {
+          assert.equal(res.body.status, 'SHIPPED');
+          assert.ok(ctx.path.includes(res.body.orderId));
+        },
+      },
+      updateShipment: {
+        prepare: async () => ({ token: merchantA, path: `/v1/shop/shipments/${await shippedShipment(fresh().token)}`, body: { status: 'DELIVERED' } }),
+        ok: 200, check: (res) => assert.equal(res.body.status, 'DELIVERED'),
+      },
+      cancelOrderLine: {
+        prepare: async () => ({ token: merchantA, path: `/v1/shop/orders/${await paidOrder(fresh().token)}/lines/${orderItem}/cancel`, body: { restock: true } }),
+        ok: 200, check: (res) => {
+          assert.equal(res.body.status, 'CANCELLED');
+          assert.equal(res.body.closedReason, 'merchant_cancelled');
+          assert.equal(res.body.totalAmount, 5000);
+        },
       },
       replayDeadLetter: {
         prepare: async () => ({ token: admin, path: `/v1/admin/dead-letters/sec-poison/${(await deadLetter()).messageId}/replay` }),

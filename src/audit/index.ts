@@ -2,6 +2,7 @@ import type { Broker } from '../platform/broker/broker.ts';
 import type { Inventory, StockTotals } from '../inventory/index.ts';
 import type { Orders } from '../order/index.ts';
 import type { Payments } from '../payment/index.ts';
+import type { Fulfillment } from '../fulfillment/index.ts';
 import { reconciliationSummary, type Reconciliation } from '../payment/reconcile.ts';
 
 export interface Violation {
@@ -27,6 +28,7 @@ export interface AuditDeps {
   inventory: Inventory;
   orders: Orders;
   payments: Payments;
+  fulfillment: Fulfillment;
   broker: Broker;
   now: () => Date;
   /** Holds and pending orders older than their deadline by more than this are stuck. */
@@ -38,12 +40,13 @@ export interface AuditDeps {
  * audit. `quiet` means no traffic is in flight: only then must the gate equal the database and
  * every message be delivered.
  */
-export async function runAudit({ inventory, orders, payments, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
+export async function runAudit({ inventory, orders, payments, fulfillment, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
   const stock = await inventory.audit(opts.quiet, graceMs);
   const terms = await orders.terms();
   const reconciliation = await payments.reconcile(terms, { quiet: opts.quiet });
   const violations: Violation[] = [
     ...stock.violations, ...(await orders.audit()), ...(await payments.audit(terms, opts.quiet)),
+    ...(await fulfillment.audit(terms, opts.quiet)),
     ...reconciliation.mismatches.map((m) => ({ ...m, check: `reconcile:${m.check}` })),
   ];
   const stats = await broker.stats();

@@ -2,7 +2,7 @@
 // action side by side, so the one list `flashsale --help` shows is read in one place.
 import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
-import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
+import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, otelEnvironment, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
@@ -170,7 +170,7 @@ const program = new Command('flashsale').description('Flash-sale order processin
 /** The commands that serve traffic trace it when OTEL_* asks (docs/operations.md#following-one-order-through-its-trace); flushed at shutdown. */
 const TRACED = new Set(['start', 'api', 'worker']);
 program.hook('preAction', async (_program, command) => {
-  if (TRACED.has(command.name())) await startTracing({ role: command.name() });
+  if (TRACED.has(command.name())) await startTracing({ role: command.name(), env: otelEnvironment() });
 });
 
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));

@@ -11,7 +11,7 @@ import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, 
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
-import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellOrder } from './release.ts';
+import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellHolds, unsellOrder } from './release.ts';
 import { provisionStock, rebuildGate } from './provisioning.ts';
 import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { auditStock } from './audit.ts';
@@ -73,6 +73,8 @@ export interface Inventory extends InventoryPurchase {
   sellOrder(tx: Tx, orderId: string): Promise<ReleasedHold[]>;
   /** An admin cancelled a paid order: its sold units go back on sale (`restock`) or are written off. */
   unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]>;
+  /** A merchant cancelled lines of a paid order: those sold holds go back on sale (`restock`) or are written off. Idempotent. */
+  unsellHolds(tx: Tx, holdIds: readonly string[], restock: boolean): Promise<ReleasedHold[]>;
   /** Hold status per order, for the cross-component audit. */
   holdsOfOrders(): Promise<OrderHold[]>;
   /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
@@ -115,6 +117,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     expiredCartHolds: (limit) => expiredCartHolds(ctx, limit),
     sellOrder: (tx, orderId) => sellOrder(ctx, tx, orderId),
     unsellOrder: (tx, orderId, restock) => unsellOrder(ctx, tx, orderId, restock),
+    unsellHolds: (tx, holdIds, restock) => unsellHolds(ctx, tx, holdIds, restock),
     holdsOfOrders: () => holdsOfOrders(ctx),
     audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),
     stockSnapshot: (windowMs) => stockSnapshot(ctx, windowMs),

@@ -41,6 +41,17 @@ export async function sellOrder({ emit }: InventoryContext, tx: Tx, orderId: str
 export async function unsellOrder(ctx: InventoryContext, tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]> {
   const reason = restock ? 'admin_cancel_restock' : 'admin_cancel_write_off';
   const rows = (await tx.query<HoldRow>(sql.unsellHoldsOfOrder, [orderId, restock ? 'released' : 'written_off', ctx.clock.now(), reason])).map(toReleased);
+  return unsold(ctx, tx, rows, restock, reason);
+}
+
+/** A paid order's line was cancelled by its merchant: the named sold holds go back on sale (`restock`) or are written off. */
+export async function unsellHolds(ctx: InventoryContext, tx: Tx, holdIds: readonly string[], restock: boolean): Promise<ReleasedHold[]> {
+  const reason = restock ? 'line_cancel_restock' : 'line_cancel_write_off';
+  const rows = (await tx.query<HoldRow>(sql.unsellHoldsById, [holdIds, restock ? 'released' : 'written_off', ctx.clock.now(), reason])).map(toReleased);
+  return unsold(ctx, tx, rows, restock, reason);
+}
+
+async function unsold(ctx: InventoryContext, tx: Tx, rows: ReleasedHold[], restock: boolean, reason: string): Promise<ReleasedHold[]> {
   if (rows.length === 0) return rows;
   if (!restock) {
     const perItem = sumBy(rows, (h) => h.saleItemId);

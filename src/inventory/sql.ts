@@ -102,6 +102,10 @@ export const unsellHoldsOfOrder = `
   update holds set status = $2, released_at = $3, release_reason = $4 where order_id = $1 and status = 'sold'
   returning id, sale_item_id, user_id, quantity, order_id`;
 
+export const unsellHoldsById = `
+  update holds set status = $2, released_at = $3, release_reason = $4 where id = any($1::uuid[]) and status = 'sold'
+  returning id, sale_item_id, user_id, quantity, order_id`;
+
 export const restockSold = `
   update stock_items s set sold = s.sold - d.qty, available = s.available + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)

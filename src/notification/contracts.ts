@@ -6,13 +6,17 @@ export const NotificationTopics = {
   sent: 'notification.sent',
 } as const;
 
-export type NotificationKind = 'order_placed' | 'payment_received' | 'order_expired' | 'order_cancelled' | 'refund_issued';
+/** Every kind of notice, one per event a buyer hears about (delivery.ts). */
+export const NOTIFICATION_KINDS = [
+  'order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued', 'order_shipped', 'shipment_delivered', 'line_cancelled',
+] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 export type NotificationChannel = 'in_app' | 'email';
 
 /** `eventId`: the message the notification was made for. */
 export const NotificationSent = Type.Object({
   notificationId: Type.String(), eventId: Type.String(), userId: Type.String(),
-  kind: Type.Union((['order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued'] as const).map((k) => Type.Literal(k))),
+  kind: Type.Union(NOTIFICATION_KINDS.map((k) => Type.Literal(k))),
   channel: Type.Union([Type.Literal('in_app'), Type.Literal('email')]),
 });
 export type NotificationSent = Static<typeof NotificationSent>;

@@ -3,7 +3,8 @@ import type { TSchema } from '@sinclair/typebox';
 import type { Message } from '../platform/broker/broker.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
-import { OrderCancelled, OrderCreated, OrderExpired, OrderPaid, OrderTopics } from '../order/contracts.ts';
+import { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid, OrderTopics } from '../order/contracts.ts';
+import { FulfillmentTopics, ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
 import { PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
 import { NotificationTopics, type NotificationChannel, type NotificationKind, type NotificationSent } from './contracts.ts';
 import type { NotificationsDeps } from './index.ts';
@@ -18,6 +19,9 @@ const KIND_OF_TOPIC: Record<string, { kind: NotificationKind; contract: TSchema 
   [OrderTopics.expired]: { kind: 'order_expired', contract: OrderExpired },
   [OrderTopics.cancelled]: { kind: 'order_cancelled', contract: OrderCancelled },
   [PaymentTopics.refunded]: { kind: 'refund_issued', contract: PaymentRefunded },
+  [FulfillmentTopics.shipped]: { kind: 'order_shipped', contract: ShipmentShipped },
+  [FulfillmentTopics.delivered]: { kind: 'shipment_delivered', contract: ShipmentDelivered },
+  [OrderTopics.lineCancelled]: { kind: 'line_cancelled', contract: OrderLineCancelled },
 };
 
 /** The topics a buyer hears about: notification's consumer takes these. */

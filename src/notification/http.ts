@@ -2,11 +2,12 @@ import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
 import { bearer, errors, Nullable, Page, StringEnum, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Notifications } from './index.ts';
+import { NOTIFICATION_KINDS } from './contracts.ts';
 
 const NotificationBody = Type.Object({
   id: Uuid,
   eventId: Uuid,
-  kind: StringEnum(['order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued']),
+  kind: StringEnum(NOTIFICATION_KINDS),
   channel: StringEnum(['in_app', 'email']),
   recipient: Nullable(Type.String(), { description: 'The email address for `email`; null for `in_app`.' }),
   subject: Type.String(),

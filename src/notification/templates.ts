@@ -1,4 +1,5 @@
-import type { OrderCancelled, OrderCreated, OrderExpired, OrderPaid } from '../order/contracts.ts';
+import type { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid } from '../order/contracts.ts';
+import type { ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
 import type { PaymentRefunded } from '../payment/contracts.ts';
 import type { NotificationKind } from './contracts.ts';
 
@@ -14,6 +15,9 @@ export interface TemplateInput {
   order_expired: OrderExpired;
   order_cancelled: OrderCancelled;
   refund_issued: PaymentRefunded;
+  order_shipped: ShipmentShipped;
+  shipment_delivered: ShipmentDelivered;
+  line_cancelled: OrderLineCancelled;
 }
 
 /** `4990, 'USD'` → `USD 49.90`; the currency's own number of minor digits (JPY none, KWD three). */
@@ -51,6 +55,7 @@ function formatTime(iso: string): string {
 const CANCEL_REASONS: Record<string, string> = {
   buyer_cancelled: 'as you asked',
   admin_cancelled: 'by the shop',
+  merchant_cancelled: 'by the shop: none of its items could be shipped',
 };
 
 const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendered } = {
@@ -74,6 +79,18 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
   refund_issued: (e) => ({
     subject: `Refund issued for order ${e.orderId}`,
     text: `We refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId}. It can take a few days to show on your statement.\n`,
+  }),
+  order_shipped: (e) => ({
+    subject: `Order ${e.orderId} shipped`,
+    text: `${e.items.reduce((n, i) => n + i.quantity, 0)} item(s) of order ${e.orderId} left with ${e.carrier}, tracking number ${e.trackingNumber}.\n`,
+  }),
+  shipment_delivered: (e) => ({
+    subject: `Order ${e.orderId} delivered`,
+    text: `${e.carrier} delivered your parcel of order ${e.orderId} (tracking number ${e.trackingNumber}).\n`,
+  }),
+  line_cancelled: (e) => ({
+    subject: `An item of order ${e.orderId} was cancelled`,
+    text: `The shop could not ship ${e.quantity} unit(s) of order ${e.orderId} and cancelled them; ${formatMoney(e.amount, e.currency)} is refunded to you.\n`,
   }),
 };
 

@@ -45,7 +45,7 @@ export function createCart(ctx: OrderContext) {
           const sale = catalog.getFlashSale(saleId)!;
           const items = saleHolds.map((h) => {
             const item = catalog.getSaleItem(h.saleItemId)!;
-            return { saleItemId: h.saleItemId, productId: item.productId, holdId: h.holdId, quantity: h.quantity, unitPrice: item.flashPrice };
+            return { saleItemId: h.saleItemId, productId: item.productId, holdId: h.holdId, quantity: h.quantity, unitPrice: item.flashPrice, cancelledAt: null };
           });
           return {
             id: randomUUID(), userId, saleId, status: 'PENDING_PAYMENT', currency: sale.currency,

@@ -8,6 +8,10 @@ export const OrderTopics = {
   expired: 'order.expired',
   /** A payment landed that must be given back (order closed, or cancelled by an admin). */
   refundRequested: 'order.refund_requested',
+  /** The merchant cancelled a line of a paid order: the line's amount is refunded, its units restocked or written off. */
+  lineCancelled: 'order.line_cancelled',
+  /** Every line not cancelled has shipped. */
+  fulfilled: 'order.fulfilled',
   /** Internal: the payment window of an order has elapsed (delayed message to itself). */
   deadline: 'order.deadline',
 } as const;
@@ -31,6 +35,15 @@ export type OrderPaid = Static<typeof OrderPaid>;
 
 export const OrderExpired = Type.Object({ orderId: Type.String(), userId: Type.String() });
 export type OrderExpired = Static<typeof OrderExpired>;
+
+/** `amount` (minor units) is refunded once, keyed by the order and the line's `holdId` (a cart may hold one item twice). */
+export const OrderLineCancelled = Type.Object({
+  orderId: Type.String(), userId: Type.String(), saleItemId: Type.String(), holdId: Type.String(), quantity: Type.Integer(), amount: Type.Integer(), currency: Type.String(), restocked: Type.Boolean(),
+});
+export type OrderLineCancelled = Static<typeof OrderLineCancelled>;
+
+export const OrderFulfilled = Type.Object({ orderId: Type.String(), userId: Type.String() });
+export type OrderFulfilled = Static<typeof OrderFulfilled>;
 
 /** `userId` is empty when the order itself is unknown (a capture for no order of ours). */
 export const OrderRefundRequested = Type.Object({

@@ -3,11 +3,14 @@ import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { ERRORS, isAppError } from '../platform/errors.ts';
+import { ShipmentSchema, type Shipment } from '../fulfillment/contracts.ts';
 import { CartItemSchema, OrderSchema, OrderStatusSchema, type Orders } from './index.ts';
 
 const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positive whole number of units.' });
 const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
 const OrderBody = OrderSchema;
+/** The buyer's own order with its tracking: the shipments of its lines. */
+const OrderWithTracking = Type.Composite([OrderSchema, Type.Object({ shipments: Type.Array(ShipmentSchema) })]);
 const CartItemBody = CartItemSchema;
 /** Runs a purchase attempt, counting its outcome. */
 type Counted = <T>(kind: 'order' | 'cart', run: () => Promise<T>) => Promise<T>;
@@ -17,7 +20,15 @@ const SOLD_OUT_BODY = JSON.stringify({ error: { code: 'sold_out', message: ERROR
 
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) });
 
-export function registerOrderRoutes(app: App, { orders, guards, metrics }: { orders: Orders; guards: Guards; metrics: Metrics }): void {
+export interface OrderRouteDeps {
+  orders: Orders;
+  guards: Guards;
+  metrics: Metrics;
+  /** An order's shipments (fulfillment's): the tracking a buyer sees on their own order. */
+  shipmentsOf: (orderId: string) => Promise<Shipment[]>;
+}
+
+export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf }: OrderRouteDeps): void {
   const buyer = [...guards.auth('buyer'), guards.idempotency];
 
   /** Counts every purchase attempt by outcome, whatever the outcome. */
@@ -75,8 +86,14 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics }: { ord
 
   app.get('/v1/orders/:id', {
     preHandler: guards.auth('buyer'),
-    schema: { operationId: 'getOrder', tags: ['orders'], summary: 'One of your orders', security: bearer, params: IdParams, response: { 200: OrderBody, ...errors(401, 403, 404, 422) } },
-  }, async (request) => orders.getOrder(request.principal!.userId, request.params.id));
+    schema: {
+      operationId: 'getOrder', tags: ['orders'], summary: 'One of your orders, with its tracking', security: bearer, params: IdParams,
+      response: { 200: OrderWithTracking, ...errors(401, 403, 404, 422) },
+    },
+  }, async (request) => {
+    const order = await orders.getOrder(request.principal!.userId, request.params.id);
+    return { ...order, shipments: await shipmentsOf(order.id) };
+  });
 
   app.post('/v1/orders/:id/cancel', {
     preHandler: buyer,

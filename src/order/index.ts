@@ -19,10 +19,15 @@ import { createClosing } from './closing.ts';
 import { createCancel } from './cancel.ts';
 import { applyPayment } from './paid.ts';
 import { auditOrders, type OrderViolation } from './audit.ts';
+import { createAfterPayment, type CancelledLines } from './after-payment.ts';
+import { listSaleOrders, type SaleOrdersFilter, type SaleOrdersPage } from './shop-orders.ts';
+import type { Tx } from '../platform/database/index.ts';
 
 export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms } from './model.ts';
 export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
+export type { CancelledLines } from './after-payment.ts';
+export type { SaleOrdersFilter, SaleOrdersPage, SaleOrdersTotal } from './shop-orders.ts';
 export { createOrderRecords, type OrderRecords } from './records.ts';
 
 /** Orders and carts: buying, paying's consequences, closing, cancelling — the order component's whole surface. */
@@ -53,6 +58,17 @@ export interface Orders extends OrderRecords {
   /** Closes overdue orders and expired cart holds whose deadline messages were lost. */
   sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }>;
   startSweeper(intervalMs: number): void;
+  /** In the caller's transaction: the order, locked FOR UPDATE (fulfillment serializes its changes on it). */
+  lockOrder(tx: Tx, orderId: string): Promise<Order | undefined>;
+  /**
+   * In the caller's transaction: the merchant cancels lines of a PAID order — each refunded
+   * (`order.line_cancelled`), its units restocked or written off; no line left makes the order CANCELLED.
+   */
+  cancelLines(tx: Tx, orderId: string, saleItemIds: readonly string[], restock: boolean): Promise<CancelledLines>;
+  /** In the caller's transaction: PAID → FULFILLED (every line not cancelled has shipped); false if it was not PAID. */
+  markFulfilled(tx: Tx, orderId: string): Promise<boolean>;
+  /** The orders of a merchant's sales, filtered and paged, with totals over every page. */
+  listSaleOrders(filter: SaleOrdersFilter): Promise<SaleOrdersPage>;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
   /** Orders per status (metrics; one grouped count). */
@@ -78,6 +94,7 @@ export function createOrders(deps: OrdersDeps): Orders {
   const records = createOrderRecords(deps);
   const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted, onDatabaseRefusal: deps.onDatabaseRefusal });
   const closing = createClosing(ctx);
+  const afterPayment = createAfterPayment(ctx);
   return {
     ...records,
     ...createCart(ctx),
@@ -89,6 +106,10 @@ export function createOrders(deps: OrdersDeps): Orders {
     closeIfUnpaid: closing.closeIfUnpaid,
     sweep: closing.sweep,
     startSweeper: closing.startSweeper,
+    lockOrder: afterPayment.lockOrder,
+    cancelLines: afterPayment.cancelLines,
+    markFulfilled: afterPayment.markFulfilled,
+    listSaleOrders: (filter) => listSaleOrders(deps.db, filter),
     audit: () => auditOrders(ctx),
     countByStatus: () => countBy(ctx.db, 'select status as key, count(*) as n from orders group by status'),
     subscribe(broker) {

@@ -9,7 +9,8 @@ export const ORDER_STATUSES = ['PENDING_PAYMENT', 'PAID', 'FULFILLED', 'CANCELLE
 export const OrderStatusSchema = StringEnum(ORDER_STATUSES);
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
-export const OrderItemSchema = Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money });
+/** `cancelledAt`: the merchant cancelled the line after payment (refunded, units restocked or written off). */
+export const OrderItemSchema = Type.Object({ saleItemId: Uuid, productId: Uuid, holdId: Uuid, quantity: Type.Integer(), unitPrice: Money, cancelledAt: Nullable(Timestamp) });
 export type OrderItem = Static<typeof OrderItemSchema>;
 
 /** The one order shape: the use cases type against it and the HTTP routes answer with it. */
@@ -30,11 +31,14 @@ export interface LineInput {
   quantity: number;
 }
 
-/** What a payment must match: an order's status and what it costs (payment and the audit read it). */
-export interface OrderTerms { status: OrderStatus; totalAmount: number; currency: string }
+/**
+ * What a payment must match: an order's status and what it costs (payment and the audit read it);
+ * `refundedAmount` is what its cancelled lines cost (refunded in part, the capture still equals the total).
+ */
+export interface OrderTerms { status: OrderStatus; totalAmount: number; currency: string; refundedAmount: number }
 
 export interface OrderRow { id: string; user_id: string; sale_id: string; status: OrderStatus; total_amount: number; currency: string; created_at: Date; expires_at: Date; updated_at: Date; closed_reason: string | null }
-interface ItemRow { order_id: string; sale_item_id: string; hold_id: string; product_id: string; quantity: number; unit_price: number }
+interface ItemRow { order_id: string; sale_item_id: string; hold_id: string; product_id: string; quantity: number; unit_price: number; cancelled_at: Date | null }
 
 /** Orders with their lines, in the rows' order. */
 export async function loadOrders(q: Queryable, rows: readonly OrderRow[]): Promise<Order[]> {
@@ -43,8 +47,8 @@ export async function loadOrders(q: Queryable, rows: readonly OrderRow[]): Promi
   return rows.map((r) => toOrder(r, itemRows.filter((i) => i.order_id === r.id)));
 }
 
-export function termsOf(row: Pick<OrderRow, 'status' | 'total_amount' | 'currency'>): OrderTerms {
-  return { status: row.status, totalAmount: Number(row.total_amount), currency: row.currency };
+export function termsOf(row: Pick<OrderRow, 'status' | 'total_amount' | 'currency'> & { refunded_amount: number | string }): OrderTerms {
+  return { status: row.status, totalAmount: Number(row.total_amount), currency: row.currency, refundedAmount: Number(row.refunded_amount) };
 }
 
 export function orderCreatedEvent(o: Order): OrderCreated {
@@ -58,6 +62,6 @@ function toOrder(r: OrderRow, items: ItemRow[]): Order {
   return {
     id: r.id, userId: r.user_id, saleId: r.sale_id, status: r.status, totalAmount: r.total_amount, currency: r.currency,
     createdAt: r.created_at, expiresAt: r.expires_at, updatedAt: r.updated_at, closedReason: r.closed_reason,
-    items: items.map((i) => ({ saleItemId: i.sale_item_id, productId: i.product_id, holdId: i.hold_id, quantity: i.quantity, unitPrice: i.unit_price })),
+    items: items.map((i) => ({ saleItemId: i.sale_item_id, productId: i.product_id, holdId: i.hold_id, quantity: i.quantity, unitPrice: i.unit_price, cancelledAt: i.cancelled_at })),
   };
 }

@@ -17,6 +17,7 @@ export async function applyPayment({ clock, inventory, emit }: OrderContext, tx:
     return;
   }
   const [row] = await tx.query<OrderRow>(sql.orderById, [orderId]);
-  if (row && row.status === 'PAID') return;
+  // Already paid (and maybe shipped since): the same capture, seen again.
+  if (row && (row.status === 'PAID' || row.status === 'FULFILLED')) return;
   await emit(tx, [{ topic: OrderTopics.refundRequested, payload: { orderId, userId: row?.user_id ?? '', reason: 'order_closed' } satisfies OrderRefundRequested }]);
 }

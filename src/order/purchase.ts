@@ -185,7 +185,7 @@ function toNewOrder(clock: Clock, a: Attempt, holds: Hold[]): Order {
   const now = clock.now();
   const items = a.lines.map((line) => ({
     saleItemId: line.saleItemId, productId: line.productId, quantity: line.quantity, unitPrice: line.unitPrice,
-    holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId,
+    holdId: holds.find((h) => h.saleItemId === line.saleItemId)!.holdId, cancelledAt: null,
   }));
   return {
     id: a.id, userId: a.userId, saleId: a.sale.id, status: 'PENDING_PAYMENT', currency: a.sale.currency,

@@ -39,7 +39,7 @@ export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }
     },
 
     async paymentTerms(q, orderId) {
-      const [row] = await q.query<OrderRow>(sql.orderById, [orderId]);
+      const [row] = await q.query<OrderRow & { refunded_amount: string }>(sql.orderTermsById, [orderId]);
       return row ? termsOf(row) : undefined;
     },
 
@@ -48,7 +48,7 @@ export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }
     },
 
     async terms() {
-      const rows = await db.query<Pick<OrderRow, 'id' | 'status' | 'total_amount' | 'currency'>>(sql.allOrderTerms);
+      const rows = await db.query<Pick<OrderRow, 'id' | 'status' | 'total_amount' | 'currency'> & { refunded_amount: string }>(sql.allOrderTerms);
       return new Map(rows.map((r) => [r.id, termsOf(r)]));
     },
 

@@ -20,7 +20,7 @@ export const ordersOfUser = `
    order by created_at desc, id limit $3 offset $4`;
 
 export const itemsOfOrders = `
-  select order_id, sale_item_id, hold_id, product_id, quantity, unit_price
+  select order_id, sale_item_id, hold_id, product_id, quantity, unit_price, cancelled_at
     from order_items where order_id = any($1::uuid[]) order by sale_item_id`;
 
 export const cancelPending = `
@@ -29,7 +29,7 @@ export const cancelPending = `
   returning id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason`;
 
 export const auditOrders = `
-  select o.id, o.status, i.hold_id from orders o join order_items i on i.order_id = o.id`;
+  select o.id, o.status, i.hold_id, i.cancelled_at is not null as cancelled from orders o join order_items i on i.order_id = o.id`;
 
 export const orderById = `
   select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
@@ -53,4 +53,41 @@ export const markCancelled = `
 export const overdueOrders = `
   select id, traceparent from orders where status = 'PENDING_PAYMENT' and expires_at <= $1 order by expires_at limit $2`;
 
-export const allOrderTerms = `select id, status, total_amount, currency from orders`;
+/** What the cancelled lines of each order cost: refunded in part. */
+const refundedOf = `coalesce((select sum(i.quantity * i.unit_price) from order_items i where i.order_id = o.id and i.cancelled_at is not null), 0) as refunded_amount`;
+
+export const allOrderTerms = `select o.id, o.status, o.total_amount, o.currency, ${refundedOf} from orders o`;
+
+export const orderTermsById = `select o.id, o.status, o.total_amount, o.currency, ${refundedOf} from orders o where o.id = $1`;
+
+export const markFulfilled = `
+  update orders set status = 'FULFILLED', updated_at = $2 where id = $1 and status = 'PAID' returning user_id`;
+
+/** The named lines of the order still active, locked with it by the caller. */
+export const cancelLines = `
+  update order_items set cancelled_at = $3 where order_id = $1 and sale_item_id = any($2::uuid[]) and cancelled_at is null
+  returning sale_item_id, hold_id, quantity, unit_price`;
+
+export const activeLines = `select count(*)::int as n from order_items where order_id = $1 and cancelled_at is null`;
+
+/** The merchant's orders: those of the given sales, filtered; $2 an item the order has, $3 a status, [$4, $5) the creation time. */
+const shopFilter = `
+  o.sale_id = any($1::uuid[])
+  and ($2::uuid is null or exists (select 1 from order_items f where f.order_id = o.id and f.sale_item_id = $2))
+  and ($3::text is null or o.status = $3)
+  and ($4::timestamptz is null or o.created_at >= $4)
+  and ($5::timestamptz is null or o.created_at < $5)`;
+
+export const shopOrders = `
+  select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
+    from orders o where ${shopFilter}
+   order by created_at desc, id limit $6 offset $7`;
+
+export const shopOrderCount = `select count(*)::int as n from orders o where ${shopFilter}`;
+
+/** Units and money of the matching orders' lines not cancelled (only the filtered item's lines when $2 is set), per currency. */
+export const shopOrderTotals = `
+  select o.currency, coalesce(sum(i.quantity), 0)::int as units, coalesce(sum(i.quantity * i.unit_price), 0)::bigint as amount
+    from orders o join order_items i on i.order_id = o.id and i.cancelled_at is null and ($2::uuid is null or i.sale_item_id = $2)
+   where ${shopFilter}
+   group by o.currency order by o.currency`;

@@ -4,7 +4,7 @@ import type { Emit } from '../platform/broker/outbox.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
 import type { PaymentGateway } from '../platform/payment-provider/port.ts';
 import type { Logger } from '../platform/logger.ts';
-import { OrderRefundRequested, OrderTopics } from '../order/contracts.ts';
+import { OrderLineCancelled, OrderRefundRequested, OrderTopics } from '../order/contracts.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import type { OrderRecords, OrderTerms, PaymentSettlement } from '../order/index.ts';
 import { CaptureRejected, PaymentTopics, type CaptureRejection } from './contracts.ts';
@@ -12,7 +12,7 @@ import type { PaymentContext } from './context.ts';
 import { payOrder, type Payment } from './pay.ts';
 import { handleWebhook } from './webhook.ts';
 import { settleBeforeClose } from './settle.ts';
-import { refundOrder } from './refund.ts';
+import { refundLine, refundOrder } from './refund.ts';
 import { refundRejectedCapture } from './capture.ts';
 import { auditPayments, type PaymentViolation } from './audit.ts';
 import { reconcileWithProvider, type Reconciliation, type RejectedCaptureRow } from './reconcile.ts';
@@ -32,7 +32,7 @@ export interface Payments extends PaymentSettlement {
   payOrder(userId: string, orderId: string): Promise<Payment>;
   /** A provider webhook: verified, deduplicated by event id, applied once. */
   handleWebhook(rawBody: string, signature: string | undefined): Promise<{ duplicate: boolean }>;
-  /** Refunds an order's capture in full, once. */
+  /** Refunds what is left of an order's capture (all of it unless lines were refunded), once. */
   refundOrder(orderId: string, reason: string, buyerId?: string | null): Promise<'refunded' | 'nothing_to_refund' | 'already_refunded'>;
   /** The money invariants the database alone can prove. */
   audit(orderTerms: ReadonlyMap<string, OrderTerms>, quiet: boolean): Promise<PaymentViolation[]>;
@@ -40,7 +40,7 @@ export interface Payments extends PaymentSettlement {
   rejectedCaptures(): Promise<RejectedCaptureRow[]>;
   /** The database against the provider's intents and refunds (reconcile.ts). */
   reconcile(orderTerms: ReadonlyMap<string, OrderTerms>, opts: { quiet: boolean }): Promise<Reconciliation>;
-  /** Payment's consumers: refunds order asks for, and refunds of rejected captures. */
+  /** Payment's consumers: refunds order asks for (whole orders and cancelled lines), and refunds of rejected captures. */
   subscribe(broker: Subscriber): void;
   /** Payments and refunds per status (metrics; two grouped counts). */
   countByStatus(): Promise<{ payments: Record<string, number>; refunds: Record<string, number> }>;
@@ -71,6 +71,11 @@ export function createPayments(deps: PaymentsDeps): Payments {
         // A payment recorded from the provider alone has no buyer; the order side names it.
         const outcome = await refundOrder(ctx, orderId, reason, userId || null);
         deps.log.info({ orderId, reason, outcome }, 'refund requested');
+      });
+      broker.consumeSelfManaged('payment-line-refunds', [OrderTopics.lineCancelled], async (message) => {
+        const { orderId, saleItemId, holdId, amount, userId } = readPayload(OrderLineCancelled, message);
+        const outcome = await refundLine(ctx, { orderId, holdId, amount, buyerId: userId || null });
+        deps.log.info({ orderId, saleItemId, amount, outcome }, 'line refund');
       });
       broker.consumeSelfManaged('payment-rejected-captures', [PaymentTopics.captureRejected], async (message) => {
         await refundRejectedCapture(ctx, readPayload(CaptureRejected, message) as CaptureRejected);

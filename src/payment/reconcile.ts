@@ -49,8 +49,9 @@ interface Books {
 
 /**
  * Reconciliation against the provider's own records: every captured intent that names an order
- * pays exactly one paid order of the same amount and currency, or was refunded in full; every
- * paid order has exactly one captured, unrefunded intent; received − refunded = Σ paid orders, per
+ * pays exactly one paid order of the same amount and currency (refunded in part by what its
+ * cancelled lines cost), or was refunded in full; every paid order has exactly one captured intent
+ * not refunded in full; received − refunded = Σ paid orders less their cancelled lines, per
  * currency; every refund we recorded exists at the provider. `quiet` (no traffic in flight) makes
  * every difference a mismatch; otherwise a difference that in-flight work explains is counted as
  * unsettled, and the totals are only compared when nothing is.
@@ -114,14 +115,17 @@ function checkCaptures(books: Books): void {
     totalOf(books, intent.currency).refunded += refunded;
     if (refunded === intent.amount) continue;
     const ids = [intent.id, intent.orderId];
-    if (refunded > 0) {
-      books.mismatches.push({ check: 'capture_refunded_in_full', message: `intent refunded ${refunded} of ${intent.amount}`, ids });
-      continue;
-    }
     const payment = books.paymentOfIntent.get(intent.id);
     const order = payment ? books.orders.get(payment.order_id) : undefined;
     if (payment?.status === 'succeeded' && order && isPaid(order.status)) {
+      // Refunded in part is right for a paid order whose lines were cancelled (checkPaidOrders compares the amounts).
       if (mismatchOf(intent, costOf(order))) books.mismatches.push({ check: 'capture_matches_order', message: `a capture of ${intent.amount} ${intent.currency} pays an order of ${order.totalAmount} ${order.currency}`, ids: [...ids, payment.order_id] });
+      continue;
+    }
+    if (refunded > 0) {
+      // A closed order refunded in part: the rest is on its way (an admin cancel after a line refund), or missing.
+      if (order && !isPaid(order.status)) inFlight(books, { check: 'capture_refunded_in_full', message: `a ${order.status} order's intent refunded ${refunded} of ${intent.amount}`, ids });
+      else books.mismatches.push({ check: 'capture_refunded_in_full', message: `intent refunded ${refunded} of ${intent.amount}`, ids });
       continue;
     }
     checkUnpaidCapture(books, intent, payment, order);
@@ -148,17 +152,19 @@ function checkPaidOrders(books: Books): void {
   const unrefunded = new Map<string, number>();
   for (const intent of books.captured) {
     const orderId = intent.orderId.toLowerCase();
-    if ((books.refundedOf.get(intent.id) ?? 0) === 0) unrefunded.set(orderId, (unrefunded.get(orderId) ?? 0) + 1);
+    if ((books.refundedOf.get(intent.id) ?? 0) < intent.amount) unrefunded.set(orderId, (unrefunded.get(orderId) ?? 0) + 1);
   }
   for (const [orderId, order] of books.orders) {
     if (!isPaid(order.status)) continue;
-    totalOf(books, order.currency).paidOrders += order.totalAmount;
+    totalOf(books, order.currency).paidOrders += order.totalAmount - order.refundedAmount;
     const payment = books.paymentOfOrder.get(orderId);
     const intent = payment ? books.intentById.get(payment.provider_intent_id) : undefined;
     if (!payment || payment.status !== 'succeeded' || !intent || intent.status !== 'succeeded') {
       books.mismatches.push({ check: 'paid_order_captured', message: `a ${order.status} order whose payment is ${payment?.status ?? 'missing'} and whose intent at the provider is ${intent?.status ?? 'missing'}`, ids: [orderId, ...(payment ? [payment.provider_intent_id] : [])] });
-    } else if ((books.refundedOf.get(intent.id) ?? 0) > 0) {
-      books.mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded at the provider`, ids: [orderId, intent.id] });
+    } else if ((books.refundedOf.get(intent.id) ?? 0) > order.refundedAmount) {
+      books.mismatches.push({ check: 'paid_order_not_refunded', message: `a ${order.status} order whose capture was refunded ${books.refundedOf.get(intent.id)} at the provider; its cancelled lines cost ${order.refundedAmount}`, ids: [orderId, intent.id] });
+    } else if ((books.refundedOf.get(intent.id) ?? 0) < order.refundedAmount) {
+      inFlight(books, { check: 'cancelled_lines_refunded', message: `a ${order.status} order whose cancelled lines cost ${order.refundedAmount}, refunded ${books.refundedOf.get(intent.id) ?? 0} at the provider`, ids: [orderId, intent.id] });
     } else if (mismatchOf(payment, costOf(order))) {
       books.mismatches.push({ check: 'capture_matches_order', message: `a recorded capture of ${payment.amount} ${payment.currency} for an order of ${order.totalAmount} ${order.currency}`, ids: [orderId, intent.id] });
     } else if ((unrefunded.get(orderId) ?? 0) !== 1) {

@@ -53,19 +53,21 @@ export const rejectedCaptures = `
 export const recordWebhook = `
   insert into webhook_events (event_id, type, received_at) values ($1, $2, $3) on conflict do nothing returning 1`;
 
-export const refundOfPayment = `select id, status, provider_refund_id from refunds where payment_id = $1`;
+export const refundsOfPayment = `select id, refund_key, amount from refunds where payment_id = $1`;
 
+/** $8: 'full', or 'line-<holdId>' for a refund in part; one refund per key and payment. */
 export const insertRefund = `
-  insert into refunds (id, payment_id, order_id, provider_refund_id, amount, reason, status, created_at, updated_at)
-  values ($1, $2, $3, $4, $5, $6, 'succeeded', $7, $7) on conflict (payment_id) do nothing returning id`;
+  insert into refunds (id, payment_id, order_id, provider_refund_id, amount, reason, status, created_at, updated_at, refund_key)
+  values ($1, $2, $3, $4, $5, $6, 'succeeded', $7, $7, $8) on conflict (payment_id, refund_key) do nothing returning id`;
 
 export const auditCaptures = `
   select p.order_id, count(*) filter (where p.status = 'succeeded') as captures
     from payments p group by p.order_id`;
 
+/** Per payment: its refunds together, which must not exceed it. */
 export const auditRefunds = `
-  select r.id, r.order_id, r.amount, p.amount as paid, p.status as payment_status
-    from refunds r join payments p on p.id = r.payment_id`;
+  select p.id, p.order_id, sum(r.amount) as amount, p.amount as paid, p.status as payment_status
+    from refunds r join payments p on p.id = r.payment_id group by p.id, p.order_id, p.amount, p.status`;
 
 export const succeededPayments = `select id, order_id, provider_intent_id, amount, currency from payments where status = 'succeeded'`;
 

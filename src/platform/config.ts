@@ -181,6 +181,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
  * Whether a setting was given in the environment rather than left to its default — `start` points
  * its embedded simulator and the API at each other only where the operator said nothing.
  */
+/**
+ * The standard OpenTelemetry variables (OTEL_*), for the tracing SDK, which reads its settings from
+ * them itself: they are not part of Config, whose keys are ours.
+ */
+export function otelEnvironment(env: Record<string, string | undefined> = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('OTEL_')));
+}
+
 export function explicitlySet(key: keyof Config, env: Record<string, string | undefined> = process.env): boolean {
   return (env[key] ?? '') !== '';
 }
