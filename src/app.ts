@@ -17,6 +17,7 @@ import { TokenService } from './platform/tokens.ts';
 import { IdempotencyStore } from './platform/idempotency.ts';
 import { createHttpServer, type App } from './platform/http/server.ts';
 import { registerOpsRoutes } from './ops/http.ts';
+import { saleAttempts } from './ops/sale-attempts.ts';
 import { createAccounts, type Accounts } from './accounts/index.ts';
 import { registerAccountRoutes } from './accounts/http.ts';
 import { createInventory, type Inventory } from './inventory/index.ts';
@@ -24,13 +25,14 @@ import { createCatalog, type Catalog } from './catalog/index.ts';
 import { registerCatalogRoutes } from './catalog/http.ts';
 import { createOrderRecords, createOrders, type Orders } from './order/index.ts';
 import { createPayments, type Payments } from './payment/index.ts';
-import { registerPaymentRoutes } from './payment/http.ts';
+import { registerPaymentRoutes, webOrigins } from './payment/http.ts';
 import { HttpPaymentGateway } from './platform/payment-provider/http-client.ts';
 import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
 import { registerOrderRoutes } from './order/http.ts';
+import { registerWebPages } from './web/index.ts';
 import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
 import { registerFulfillmentRoutes } from './fulfillment/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
@@ -178,13 +180,18 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
-  registerOpsRoutes(app, { system, guards });
+  const attempts = saleAttempts((saleItemId) => system.catalog.getSaleItem(saleItemId)?.saleId);
+  registerOpsRoutes(app, { system, guards, attempts });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
-  registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId) });
+  registerCatalogRoutes(app, {
+    catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
+    now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
+  });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId), onAttempt: attempts.count });
   registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
-  await registerPaymentRoutes(app, { payments: system.payments, guards });
+  await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
+  await registerWebPages(app);
   await app.ready();
   return app;
 }

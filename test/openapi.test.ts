@@ -31,6 +31,8 @@ const EXPECTED_OPERATIONS = [
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
   // Fulfillment and the merchant's orders (#15)
   'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
+  // the web face
+  'watchFlashSale',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

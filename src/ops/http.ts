@@ -5,6 +5,7 @@ import { bearer, errors, Nullable, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
 import { metricsExposition, metricsTokenCheck, readiness } from './probes.ts';
+import type { SaleAttempts } from './sale-attempts.ts';
 
 const Violation = Type.Object({ check: Type.String(), message: Type.String(), ids: Type.Array(Type.String()) });
 
@@ -30,10 +31,68 @@ const AuditBody = Type.Object({
 });
 
 /** Liveness, readiness, metrics, dead letters, the audit and the reconciliation. */
-export function registerOpsRoutes(app: App, deps: { system: System; guards: Guards }): void {
+export function registerOpsRoutes(app: App, deps: { system: System; guards: Guards; attempts: SaleAttempts }): void {
   registerProbes(app, deps.system);
   registerDeadLetterRoutes(app, deps);
   registerAuditRoutes(app, deps);
+  registerStatsRoute(app, deps);
+}
+
+const Units = Type.Object({ initial: Type.Integer(), available: Type.Integer(), held: Type.Integer(), sold: Type.Integer(), writtenOff: Type.Integer() });
+const StatsBody = Type.Object({
+  at: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
+  attempts: Type.Record(Type.String(), Type.Integer(), { description: "Purchase attempts (orders and cart holds) this process answered since it started, of the sale (or of all sales without saleId), by outcome: `accepted` or the refusal's error code. A client turns two readings into rates." }),
+  stock: Units,
+  allStock: Units,
+  holds: Type.Array(Type.Object({ status: Type.String(), holds: Type.Integer(), units: Type.Integer() })),
+  orders: Type.Array(Type.Object({ status: Type.String(), orders: Type.Integer() })),
+  broker: Type.Object({ outboxPending: Type.Integer(), outboxLagSeconds: Type.Number(), deliveriesPending: Type.Integer(), deadLetters: Type.Integer() }),
+}, { description: 'What the operations dashboard shows: cheap counts, one sale or all.' });
+
+/**
+ * `GET /v1/admin/stats`: the operations dashboard's numbers. Each is one aggregate over indexed
+ * rows, or this process's counters: cheap enough to ask every second while a sale runs.
+ */
+function registerStatsRoute(app: App, { system, guards, attempts: perSale }: { system: System; guards: Guards; attempts: SaleAttempts }): void {
+  const units = (row: Record<string, unknown> | undefined) => ({
+    initial: Number(row?.initial ?? 0), available: Number(row?.available ?? 0), held: Number(row?.held ?? 0),
+    sold: Number(row?.sold ?? 0), writtenOff: Number(row?.written_off ?? 0),
+  });
+  const STOCK = 'select coalesce(sum(initial), 0) as initial, coalesce(sum(available), 0) as available, coalesce(sum(held), 0) as held, coalesce(sum(sold), 0) as sold, coalesce(sum(written_off), 0) as written_off from stock_items';
+  app.get('/v1/admin/stats', {
+    preHandler: guards.auth('admin'),
+    schema: {
+      operationId: 'adminStats', tags: ['admin'], summary: 'Attempts by outcome, stock by state, holds and orders by status, message backlog (admin)', security: bearer,
+      querystring: Type.Object({ saleId: Type.Optional(Uuid) }, { additionalProperties: false }),
+      response: { 200: StatsBody, ...errors(401, 403, 422) },
+    },
+  }, async (request) => {
+    const saleId = request.query.saleId?.toLowerCase();
+    const bySale = saleId ? ' where sale_id = $1' : '';
+    const params = saleId ? [saleId] : [];
+    const [stock, allStock, holds, orders, broker, attempts] = await Promise.all([
+      system.db.query<Record<string, unknown>>(STOCK + bySale, params),
+      system.db.query<Record<string, unknown>>(STOCK),
+      system.db.query<{ status: string; holds: number; units: number }>(
+        `select status, count(*)::int as holds, coalesce(sum(quantity), 0)::int as units from holds${saleId ? ' where sale_item_id in (select sale_item_id from stock_items where sale_id = $1)' : ''} group by status order by status`, params),
+      system.db.query<{ status: string; orders: number }>(`select status, count(*)::int as orders from orders${bySale} group by status order by status`, params),
+      system.broker.stats(),
+      system.metrics.purchaseAttempts.get(),
+    ]);
+    const byOutcome: Record<string, number> = saleId ? perSale.of(saleId) : {};
+    if (!saleId) {
+      for (const value of attempts.values) {
+        const outcome = String(value.labels.outcome ?? 'unknown');
+        byOutcome[outcome] = (byOutcome[outcome] ?? 0) + value.value;
+      }
+    }
+    return {
+      at: system.clock.now(), attempts: byOutcome, stock: units(stock[0]), allStock: units(allStock[0]),
+      holds: holds.map((r) => ({ status: r.status, holds: Number(r.holds), units: Number(r.units) })),
+      orders: orders.map((r) => ({ status: r.status, orders: Number(r.orders) })),
+      broker,
+    };
+  });
 }
 
 /** What an orchestrator and Prometheus ask: unauthenticated (except /metrics with METRICS_TOKEN) and never rate limited. */

@@ -29,7 +29,7 @@ export type { Reconciliation } from './reconcile.ts';
  */
 export interface Payments extends PaymentSettlement {
   /** Starts (or resumes) paying for the buyer's pending order: its one intent and hosted page. */
-  payOrder(userId: string, orderId: string): Promise<Payment>;
+  payOrder(userId: string, orderId: string, opts?: { returnUrl?: string }): Promise<Payment>;
   /** A provider webhook: verified, deduplicated by event id, applied once. */
   handleWebhook(rawBody: string, signature: string | undefined): Promise<{ duplicate: boolean }>;
   /** Refunds what is left of an order's capture (all of it unless lines were refunded), once. */
@@ -53,7 +53,7 @@ export type PaymentsDeps = PaymentContext;
 export function createPayments(deps: PaymentsDeps): Payments {
   const ctx: PaymentContext = { ...deps };
   return {
-    payOrder: (userId, orderId) => payOrder(ctx, userId, orderId),
+    payOrder: (userId, orderId, opts) => payOrder(ctx, userId, orderId, opts),
     handleWebhook: (rawBody, signature) => handleWebhook(ctx, rawBody, signature),
     settleBeforeClose: (orderId) => settleBeforeClose(ctx, orderId),
     hasOpenPayment: async (tx: Tx, orderId) => (await tx.query(sql.openPaymentOfOrder, [orderId])).length > 0,
