@@ -30,15 +30,15 @@ export function resolveLogFormat(format: Config['LOG_FORMAT'], stdoutIsTty: bool
 
 /**
  * The process's logger: JSON lines on stdout, or pino-pretty's lines (LOG_FORMAT); the same fields
- * and the same redaction either way, since redaction happens before the line is formatted.
- * `destination` is for tests (default stdout).
+ * and the same redaction either way, since redaction happens before the line is formatted. While
+ * tracing is on (started before the logger is made), every line logged inside a span carries its
+ * `trace_id` and `span_id`. `destination` is for tests (default stdout).
  */
 export function createLogger(config: Pick<Config, 'LOG_LEVEL'> & Partial<Pick<Config, 'LOG_FORMAT'>>, destination?: DestinationStream): Logger {
   const options = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     serializers: { err: errorSerializer },
-    // While tracing is on (started before the logger is made), every line logged inside a span carries its trace_id and span_id.
     ...(tracer.enabled ? { mixin: () => tracer.logFields() ?? {} } : {}),
   };
   const format = resolveLogFormat(config.LOG_FORMAT ?? 'json', process.stdout.isTTY === true);
