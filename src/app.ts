@@ -4,18 +4,20 @@ import { openDatabase, migrate, type Database } from './platform/database/index.
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
-import { declaringOnly, type Broker, type Subscriber } from './platform/broker/broker.ts';
+import { declaringOnly, type Broker, type HandledOutcome, type Subscriber } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { connectRedis, redisTarget, type RedisClient, type RedisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
-import { createMetrics, type Metrics } from './platform/metrics.ts';
+import { createMetrics, type Metrics, type ProcessRole } from './platform/metrics.ts';
+import { countingGate } from './platform/gate/counted.ts';
 import { TokenService } from './platform/tokens.ts';
 import { IdempotencyStore } from './platform/idempotency.ts';
 import { createHttpServer, type App } from './platform/http/server.ts';
 import { registerOpsRoutes } from './ops/http.ts';
+import { saleAttempts } from './ops/sale-attempts.ts';
 import { createAccounts, type Accounts } from './accounts/index.ts';
 import { registerAccountRoutes } from './accounts/http.ts';
 import { createInventory, type Inventory } from './inventory/index.ts';
@@ -23,7 +25,7 @@ import { createCatalog, type Catalog } from './catalog/index.ts';
 import { registerCatalogRoutes } from './catalog/http.ts';
 import { createOrderRecords, createOrders, type Orders } from './order/index.ts';
 import { createPayments, type Payments } from './payment/index.ts';
-import { registerPaymentRoutes } from './payment/http.ts';
+import { registerPaymentRoutes, webOrigins } from './payment/http.ts';
 import { HttpPaymentGateway } from './platform/payment-provider/http-client.ts';
 import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
@@ -34,6 +36,7 @@ import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
 import { HttpSmsSender } from './platform/sms/http-client.ts';
 import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
+import { registerWebPages } from './web/index.ts';
 import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
 import { registerFulfillmentRoutes } from './fulfillment/http.ts';
 import { runAudit, type AuditReport } from './audit/index.ts';
@@ -82,6 +85,8 @@ export interface SystemOverrides {
   log?: Logger;
   gateway?: PaymentGateway;
   mailer?: Mailer;
+  /** The role this process runs, as `flashsale_process_info{role}` (default `command`). */
+  role?: ProcessRole;
   sms?: SmsSender;
 }
 
@@ -92,12 +97,12 @@ export interface SystemOverrides {
 export async function buildSystem(config: Config, overrides: SystemOverrides = {}): Promise<System> {
   const clock = overrides.clock ?? offsetClock(config.CLOCK_OFFSET_MS);
   const log = overrides.log ?? createLogger(config);
-  const metrics = createMetrics();
+  const metrics = createMetrics(overrides.role);
   const db = overrides.db ?? (await openDatabase(config));
   await migrate(db);
   // Bound once orders exist (below): consumers give way to buyers.
   let buyersWaiting = (): boolean => false;
-  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting());
+  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting(), (consumer, outcome) => metrics.messagesHandled.inc({ consumer, outcome }));
   const components = new Set(overrides.components ?? COMPONENTS);
   if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
     // The in-process relay fans out only to the consumers registered in the relaying process.
@@ -115,7 +120,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
-  const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
+  const inventory = createInventory({ db, clock, gate: countingGate(gate, (outcome) => metrics.gateDecisions.inc({ outcome })), emit, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, emit, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
@@ -132,6 +137,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       metrics.groupCommitBatch.observe(attempts);
       metrics.holdsCreated.inc(units);
     },
+    onDatabaseRefusal: (reason) => metrics.oversoldGuardTrips.inc({ reason }),
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 
@@ -185,13 +191,18 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
-  registerOpsRoutes(app, { system, guards });
+  const attempts = saleAttempts((saleItemId) => system.catalog.getSaleItem(saleItemId)?.saleId);
+  registerOpsRoutes(app, { system, guards, attempts });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
-  registerCatalogRoutes(app, { catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId) });
+  registerCatalogRoutes(app, {
+    catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
+    now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
+  });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId), onAttempt: attempts.count });
   registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
-  await registerPaymentRoutes(app, { payments: system.payments, guards });
+  await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });
+  await registerWebPages(app);
   await app.ready();
   return app;
 }
@@ -255,8 +266,10 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
       metrics.reconciliationMismatches.set(report.mismatches.length);
       metrics.reconciliationUnsettled.set(report.unsettled);
       metrics.reconciliationLastRun.set(Date.now() / 1000);
+      metrics.reconciliationRuns.inc({ outcome: report.ok ? 'ok' : 'mismatch' });
       if (!report.ok) log.error({ mismatches: report.mismatches }, formatReconciliation(report));
     } catch (error) {
+      metrics.reconciliationRuns.inc({ outcome: 'failed' });
       log.warn({ err: error }, 'reconciliation could not run; will retry');
     } finally {
       running = false;
@@ -276,15 +289,15 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
 }
 
 /** RabbitMQ when AMQP_URL is set, else the in-process broker over the outbox (whose consumers give way to buyers). */
-function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean): Broker {
+function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean, onHandled: (consumer: string, outcome: HandledOutcome) => void): Broker {
   if (config.AMQP_URL) {
     return new RabbitMqBroker(db, clock, log, {
       url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
-      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
+      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS, onHandled,
     });
   }
   return new InProcessBroker(db, clock, log, {
-    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting,
+    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting, onHandled,
   });
 }
 

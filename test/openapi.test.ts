@@ -33,6 +33,8 @@ const EXPECTED_OPERATIONS = [
   'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications', 'setMyPhone', 'deleteMyPhone',
   // Fulfillment and the merchant's orders (#15)
   'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
+  // the web face
+  'watchFlashSale',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -44,6 +44,8 @@ const NEEDS_SERVICES = [
 const LONGEST_FIRST = [
   'test/fuzz.test.ts',
   'bench/bench.test.ts',
+  'test/e2e/dashboard.test.ts',
+  'test/e2e/storefront.test.ts',
   'src/inventory/inventory.property.test.ts',
   'test/multiprocess.test.ts',
   'test/security.test.ts',

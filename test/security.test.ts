@@ -31,6 +31,7 @@ const ID_ROUTES = {
   'POST /v1/orders/{id}/payment': 'owner',
   'DELETE /v1/cart/items/{holdId}': 'owner',
   'GET /v1/flash-sales/{id}': 'public',
+  'GET /v1/flash-sales/{id}/live': 'public',
   'PATCH /v1/flash-sales/{id}': 'shop',
   'POST /v1/flash-sales/{id}/cancel': 'shop',
   'POST /v1/flash-sales/{id}/items/{itemId}/stock': 'shop',
@@ -44,14 +45,14 @@ const ID_ROUTES = {
 
 /** The one role each secured operation admits. */
 const ROLES: Record<string, Role> = {
-  createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
+  createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminStats: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
   createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant', listShopNotifications: 'merchant',
   listShopOrders: 'merchant', exportShopOrders: 'merchant', createShipment: 'merchant', updateShipment: 'merchant', cancelOrderLine: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
   addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer', setMyPhone: 'buyer', deleteMyPhone: 'buyer',
 };
 /** Operations anyone may call without a token. */
-const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'paymentWebhook'];
+const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'watchFlashSale', 'paymentWebhook'];
 
 /** Pagination caps, as documented in docs/api.md. */
 const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listShopNotifications: 100, listDeadLetters: 500, listShopOrders: 100 };

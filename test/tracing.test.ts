@@ -30,7 +30,7 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     assert.equal(tracingWanted({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }), false);
     assert.equal(tracingWanted({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_EXPORTER: 'none' }), false);
 
-    await startTracing({ role: 'test' });
+    await startTracing({ role: 'test', env: process.env });
     assert.equal(tracer.enabled, false);
     const h = await startHarness();
     try {
@@ -50,7 +50,7 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     Object.assign(process.env, {
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'flashsale-embedded-test', OTEL_BSP_SCHEDULE_DELAY: '100',
     });
-    await startTracing({ role: 'test' });
+    await startTracing({ role: 'test', env: process.env });
     assert.equal(tracer.enabled, true);
     assert.ok(loadedOpenTelemetry().length > 0, 'the SDK is loaded once asked for');
 
@@ -110,12 +110,12 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     const protobuf = await startOtlpReceiver();
     try {
       process.env.OTEL_EXPORTER_OTLP_ENDPOINT = protobuf.url;
-      await startTracing({ role: 'test' });
+      await startTracing({ role: 'test', env: process.env });
       await tracer.run('one span', {}, async () => {});
       await stopTracing();
       assert.deepEqual([...protobuf.contentTypes], ['application/x-protobuf']);
       process.env.OTEL_EXPORTER_OTLP_PROTOCOL = 'grpc';
-      await assert.rejects(startTracing({ role: 'test' }), /OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported/);
+      await assert.rejects(startTracing({ role: 'test', env: process.env }), /OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported/);
       assert.equal(tracer.enabled, false);
     } finally {
       await protobuf.close();

@@ -1,12 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { bearer, errors, Text, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, Text, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from './index.ts';
 import { accountThrottle, type AccountLimits } from './throttle.ts';
 
 const Email = Type.String({ format: 'email', maxLength: 254 });
 const Password = Type.String({ minLength: 8, maxLength: 128 });
 const UserBody = Type.Object({ id: Uuid, email: Type.String(), role: Type.String() });
+const ShopBody = Type.Object({ id: Uuid, ownerId: Uuid, name: Type.String() });
 const Credentials = Type.Object({ email: Email, password: Password }, { additionalProperties: false });
 
 /** Register and login are public: they are limited per client address, and login per account too. */
@@ -24,9 +25,13 @@ export function registerAccountRoutes(app: App, { accounts, guards, limits }: { 
     schema: {
       operationId: 'login', tags: ['accounts'], summary: 'Exchange email and password for a bearer token',
       body: Type.Object({ email: Text({ maxLength: 254 }), password: Type.String({ maxLength: 128 }) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ token: Type.String(), user: UserBody }), ...errors(401, 422, 429) },
+      response: { 200: Type.Object({ token: Type.String(), user: UserBody, shop: Nullable(ShopBody, { description: "A merchant's shop; null for other roles." }) }), ...errors(401, 422, 429) },
     },
-  }, async (request) => throttle.checkingFailures(request, () => accounts.login(request.body.email, request.body.password)));
+  }, async (request) => {
+    const session = await throttle.checkingFailures(request, () => accounts.login(request.body.email, request.body.password));
+    const shop = session.user.role === 'merchant' ? await accounts.shopOf(session.user.id) : undefined;
+    return { ...session, shop: shop ?? null };
+  });
 
   app.post('/v1/admin/merchants', {
     preHandler: [...guards.auth('admin'), guards.idempotency],
@@ -34,7 +39,7 @@ export function registerAccountRoutes(app: App, { accounts, guards, limits }: { 
     schema: {
       operationId: 'createMerchant', tags: ['accounts'], summary: 'Create a merchant and the shop it owns (admin)', security: [{ bearer: [] }],
       body: Type.Object({ email: Email, password: Password, shopName: Text({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-      response: { 201: Type.Object({ user: UserBody, shop: Type.Object({ id: Uuid, ownerId: Uuid, name: Type.String() }) }), ...errors(401, 403, 409, 422) },
+      response: { 201: Type.Object({ user: UserBody, shop: ShopBody }), ...errors(401, 403, 409, 422) },
     },
   }, async (request, reply) => reply.code(201).send(await accounts.createMerchant(request.body.email, request.body.password, request.body.shopName)));
 

@@ -5,6 +5,7 @@ import { bearer, Currency, errors, IdParams, Money, Nullable, Page, StringEnum, 
 import type { Accounts } from '../accounts/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { Catalog, FlashSale } from './index.ts';
+import { registerLiveRoutes, type LiveOptions } from './live.ts';
 
 const ProductBody = Type.Object({ id: Uuid, shopId: Uuid, name: Type.String(), description: Type.String(), price: Money, currency: Currency, createdAt: Timestamp });
 const SaleItemBody = Type.Object({
@@ -31,9 +32,12 @@ export interface CatalogRouteDeps {
   inventory: Inventory;
   accounts: Accounts;
   guards: Guards;
+  now: () => Date;
+  live: LiveOptions;
 }
 
-export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, guards }: CatalogRouteDeps): void {
+export function registerCatalogRoutes(app: App, { catalog, inventory, accounts, guards, now, live }: CatalogRouteDeps): void {
+  registerLiveRoutes(app, { catalog, inventory, now, options: live });
   async function myShop(userId: string): Promise<string> {
     const shop = await accounts.shopOf(userId);
     if (!shop) throw new AppError('forbidden', 'This merchant has no shop.');

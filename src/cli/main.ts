@@ -2,7 +2,7 @@
 // action side by side, so the one list `flashsale --help` shows is read in one place.
 import { Command } from 'commander';
 import { buildHttpApp, buildSystem, COMPONENTS, type ComponentName, type System } from '../app.ts';
-import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
+import { ConfigError, developmentDefaultsIn, explicitlySet, loadConfig, otelEnvironment, refuseDevelopmentDefaults, type Config, type ProductionRole } from '../platform/config.ts';
 import { migrate, openDatabase } from '../platform/database/index.ts';
 import { startTracing, stopTracing } from '../platform/tracing/tracing.ts';
 import { formatAudit, type AuditReport } from '../audit/index.ts';
@@ -12,6 +12,7 @@ import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
 import { createSmsSimServer } from '../sms-sim/server.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
+import { createOpsServer } from '../ops/server.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
 import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
@@ -55,7 +56,7 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     if (!explicitlySet('PSP_URL')) cfg = { ...cfg, PSP_URL: pspAddress };
   }
   // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
-  const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [] } : {});
+  const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [], role } : { role });
   const app = await buildHttpApp(system);
   await system.start();
   const seeded = cfg.SEED_DEMO ? await seedDemo(system) : undefined;
@@ -170,7 +171,7 @@ const program = new Command('flashsale').description('Flash-sale order processin
 /** The commands that serve traffic trace it when OTEL_* asks (docs/operations.md#following-one-order-through-its-trace); flushed at shutdown. */
 const TRACED = new Set(['start', 'api', 'worker']);
 program.hook('preAction', async (_program, command) => {
-  if (TRACED.has(command.name())) await startTracing({ role: command.name() });
+  if (TRACED.has(command.name())) await startTracing({ role: command.name(), env: otelEnvironment() });
 });
 
 program.command('start').description('Run everything in one process: API, workers, sweeper and the payment simulator (embedded defaults: PGlite + in-process broker)').action(() => serve(true));
@@ -179,17 +180,21 @@ program.command('api')
   .action(() => serve(false, 'api'));
 
 program.command('worker')
-  .description(`Run message consumers (and the outbox relay, the sweeper with order) without HTTP; needs AMQP_URL unless every component runs here`)
+  .description(`Run message consumers (and the outbox relay, the sweeper with order); HTTP only for /health, /ready and /metrics on WORKER_PORT; needs AMQP_URL unless every component runs here`)
   .option('--components <list>', `comma-separated: ${COMPONENTS.join(',')}`, COMPONENTS.join(','))
   .action(async (opts: { components: string }) => {
     const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
     if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
-    const system = await buildSystem(config('worker'), { components: wanted as ComponentName[] });
+    const cfg = config('worker');
+    const system = await buildSystem(cfg, { components: wanted as ComponentName[], role: 'worker' });
     await system.start();
-    system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
+    const ops = await createOpsServer(system);
+    const address = await ops.listen({ host: cfg.HOST, port: cfg.WORKER_PORT });
+    system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind, address }, 'worker is up');
     onStopSignal(async (signal) => {
       system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
+      await ops.close();
       await system.close();
     });
   });

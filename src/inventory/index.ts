@@ -7,7 +7,7 @@ import type { Subscriber } from '../platform/broker/broker.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { HoldExpiry, InventoryTopics } from './contracts.ts';
 import type { InventoryContext } from './context.ts';
-import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockRow } from './model.ts';
+import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockRow, StockSnapshot } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
@@ -15,11 +15,12 @@ import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellHo
 import { provisionStock, rebuildGate } from './provisioning.ts';
 import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { auditStock } from './audit.ts';
+import { stockSnapshot } from './snapshot.ts';
 import { adjustStock, cartHoldsOfItems, lockStock, withdrawStock } from './sale-stock.ts';
 
 export type { GateLine, RefusalReason };
 export type {
-  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockRow, StockTotals,
+  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockItemUnits, StockRow, StockSnapshot, StockTotals,
 } from './model.ts';
 
 /**
@@ -92,7 +93,10 @@ export interface Inventory extends InventoryPurchase {
   audit(compareGate: boolean, holdGraceMs: number): Promise<StockAudit>;
   /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
   subscribe(broker: Subscriber): void;
+  /** Units per sale item by state, for items on sale within `windowMs` of now, and totals over every item (metrics; reads stock_items only). */
+  stockSnapshot(windowMs: number): Promise<StockSnapshot>;
 }
+
 
 export interface InventoryDeps {
   db: Database;
@@ -132,6 +136,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     unsellHolds: (tx, holdIds, restock) => unsellHolds(ctx, tx, holdIds, restock),
     holdsOfOrders: () => holdsOfOrders(ctx),
     audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),
+    stockSnapshot: (windowMs) => stockSnapshot(ctx, windowMs),
     subscribe(broker) {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
         await releaseExpiredCartHold(ctx, tx, readPayload(HoldExpiry, message).holdId);

@@ -118,3 +118,8 @@ export function quotaDeltas(units: readonly { saleItemId: string; userId: string
   const pairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
   return { itemIds: pairs.map((p) => p[0]), userIds: pairs.map((p) => p[1]), quantities: [...perPair.values()] };
 }
+
+/** One sale item's units by state (the metrics' burn-down). */
+export interface StockItemUnits { saleId: string; saleItemId: string; initial: number; available: number; held: number; sold: number; writtenOff: number }
+/** Items on sale around now, and totals over every item (Inventory.stockSnapshot). */
+export interface StockSnapshot { items: StockItemUnits[]; totals: Omit<StockItemUnits, 'saleId' | 'saleItemId'> }

@@ -13,7 +13,7 @@ const OrderBody = OrderSchema;
 const OrderWithTracking = Type.Composite([OrderSchema, Type.Object({ shipments: Type.Array(ShipmentSchema) })]);
 const CartItemBody = CartItemSchema;
 /** Runs a purchase attempt, counting its outcome. */
-type Counted = <T>(kind: 'order' | 'cart', run: () => Promise<T>) => Promise<T>;
+type Counted = <T>(kind: 'order' | 'cart', saleItemId: string, run: () => Promise<T>) => Promise<T>;
 
 /** The sold-out answer, serialized once: the same body the error handler writes for `sold_out`. */
 const SOLD_OUT_BODY = JSON.stringify({ error: { code: 'sold_out', message: ERRORS.sold_out.message } });
@@ -26,25 +26,26 @@ export interface OrderRouteDeps {
   metrics: Metrics;
   /** An order's shipments (fulfillment's): the tracking a buyer sees on their own order. */
   shipmentsOf: (orderId: string) => Promise<Shipment[]>;
+  /** Told every purchase attempt's (first) item and outcome: the dashboard's per-sale rates. */
+  onAttempt?: (saleItemId: string, outcome: string) => void;
 }
 
-export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf }: OrderRouteDeps): void {
+export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf, onAttempt = () => {} }: OrderRouteDeps): void {
   const buyer = [...guards.auth('buyer'), guards.idempotency];
 
   /** Counts every purchase attempt by outcome, whatever the outcome. */
-  async function counted<T>(kind: 'order' | 'cart', run: () => Promise<T>): Promise<T> {
+  async function counted<T>(kind: 'order' | 'cart', saleItemId: string, run: () => Promise<T>): Promise<T> {
     try {
       const result = await run();
       metrics.purchaseAttempts.inc({ kind, outcome: 'accepted' });
+      onAttempt(saleItemId, 'accepted');
       return result;
     } catch (error) {
-      countRefusal(kind, error);
+      const outcome = isAppError(error) ? error.code : 'internal';
+      metrics.purchaseAttempts.inc({ kind, outcome });
+      onAttempt(saleItemId, outcome);
       throw error;
     }
-  }
-
-  function countRefusal(kind: 'order' | 'cart', error: unknown): void {
-    metrics.purchaseAttempts.inc({ kind, outcome: isAppError(error) ? error.code : 'internal' });
   }
 
   // Before the token is verified and the body validated: "sold out" does not depend on who asks, and
@@ -56,8 +57,10 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmen
   const soldOutFirst: Hook = async (request, reply) => {
     if (request.headers['idempotency-key'] !== undefined || request.headers.authorization === undefined) return;
     if (request.getValidationFunction('body')?.(request.body) !== true) return;
-    if (!orders.anySoldOut((request.body as { items: Array<{ saleItemId: string }> }).items)) return;
+    const { items } = request.body as { items: Array<{ saleItemId: string }> };
+    if (!orders.anySoldOut(items)) return;
     metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
+    onAttempt(items[0]!.saleItemId, 'sold_out');
     return reply.code(409).type('application/json; charset=utf-8').send(SOLD_OUT_BODY);
   };
 
@@ -73,7 +76,7 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmen
       response: { 201: OrderBody, ...errors(401, 403, 409, 422, 429, 503) },
     },
   }, async (request, reply) =>
-    reply.code(201).send(await counted('order', () => orders.placeOrder(request.principal!.userId, request.body.items, request.idempotencyClaim))));
+    reply.code(201).send(await counted('order', request.body.items[0]!.saleItemId, () => orders.placeOrder(request.principal!.userId, request.body.items, request.idempotencyClaim))));
 
   app.get('/v1/orders', {
     preHandler: guards.auth('buyer'),
@@ -120,7 +123,7 @@ function registerCartRoutes(app: App, { orders, guards, buyer, counted }: { orde
       headers: IdempotencyHeader, body: Line, response: { 201: CartItemBody, ...errors(401, 403, 409, 422, 429, 503) },
     },
   }, async (request, reply) =>
-    reply.code(201).send(await counted('cart', () => orders.addCartItem(request.principal!.userId, request.body, request.idempotencyClaim))));
+    reply.code(201).send(await counted('cart', request.body.saleItemId, () => orders.addCartItem(request.principal!.userId, request.body, request.idempotencyClaim))));
 
   app.get('/v1/cart', {
     preHandler: guards.auth('buyer'),

@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import type { Database } from '../platform/database/index.ts';
+import { countBy, type Database } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { GroupCommitOptions } from '../platform/group-commit.ts';
 import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
@@ -76,6 +76,8 @@ export interface Orders extends OrderRecords {
   listSaleOrders(filter: SaleOrdersFilter): Promise<SaleOrdersPage>;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
+  /** Orders per status (metrics; one grouped count). */
+  countByStatus(): Promise<Record<string, number>>;
   /** Order's consumers: payment results, its own deadline messages, and cancelled sales (their pending orders closed). */
   subscribe(broker: Subscriber): void;
   /** Commits what is waiting and refuses new attempts (graceful shutdown). */
@@ -87,13 +89,15 @@ export interface OrdersDeps extends OrderContext {
   groupCommit: GroupCommitOptions;
   /** Told after each group commit: attempts in the batch and units held (metrics). */
   onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
+  /** Told when the database's double check refuses an attempt the gate admitted (metrics: the oversold guard). */
+  onDatabaseRefusal?: (reason: string) => void;
 }
 
 /** Wires the order use cases (one file each) over one shared context. */
 export function createOrders(deps: OrdersDeps): Orders {
   const ctx = { ...deps };
   const records = createOrderRecords(deps);
-  const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted });
+  const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted, onDatabaseRefusal: deps.onDatabaseRefusal });
   const closing = createClosing(ctx);
   const afterPayment = createAfterPayment(ctx);
   return {
@@ -117,6 +121,7 @@ export function createOrders(deps: OrdersDeps): Orders {
     markFulfilled: afterPayment.markFulfilled,
     listSaleOrders: (filter) => listSaleOrders(deps.db, filter),
     audit: () => auditOrders(ctx),
+    countByStatus: () => countBy(ctx.db, 'select status as key, count(*) as n from orders group by status'),
     subscribe(broker) {
       broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));
       broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {

@@ -18,9 +18,11 @@ export interface Payment {
 
 /**
  * Starts (or resumes) paying for a pending order: one provider intent per order, its hosted page.
- * Everything sent to the provider comes from the stored order, never from the request.
+ * Everything sent to the provider comes from the stored order, never from the request — except
+ * `returnUrl`, where the hosted page sends the buyer back, which the HTTP edge has checked against
+ * the web origins (WEB_ORIGINS); only the first call's is given to the provider.
  */
-export async function payOrder(ctx: PaymentContext, userId: string, orderId: string): Promise<Payment> {
+export async function payOrder(ctx: PaymentContext, userId: string, orderId: string, opts: { returnUrl?: string } = {}): Promise<Payment> {
   const { db, clock, gateway, orders, log } = ctx;
   const order = await orders.getOrder(userId, orderId);
   if (order.status !== 'PENDING_PAYMENT') throw new AppError('invalid_state', `The order is ${order.status}.`);
@@ -31,7 +33,7 @@ export async function payOrder(ctx: PaymentContext, userId: string, orderId: str
   try {
     intent = recorded
       ? await gateway.retrieveIntent(recorded.provider_intent_id)
-      : await gateway.createIntent({ amount: order.totalAmount, currency: order.currency, orderId: order.id, idempotencyKey: `order-${order.id}` });
+      : await gateway.createIntent({ amount: order.totalAmount, currency: order.currency, orderId: order.id, idempotencyKey: `order-${order.id}`, ...(opts.returnUrl ? { returnUrl: opts.returnUrl } : {}) });
   } catch (error) {
     // Whatever the provider said stays in our logs; the buyer only learns to retry.
     log.error({ err: error, orderId: order.id }, 'payment provider refused to create an intent');

@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
+  /** `flashsale worker`'s port for /health, /ready and /metrics (0: any free port). */
+  WORKER_PORT: Int(3002, 0, 65535),
   /**
    * Behind a load balancer, which X-Forwarded-For entries to believe (per-address limits need the
    * client's): a hop count (`1`: the proxy in front appends the client's address; the last entry
@@ -24,6 +26,8 @@ export const ConfigSchema = Type.Object({
    */
   TRUST_PROXY: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  /** `auto`: pretty (pino-pretty) when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),
   /** When set, PostgreSQL replaces PGlite. */
@@ -66,6 +70,15 @@ export const ConfigSchema = Type.Object({
   /** Registrations attempted per client address per window. */
   RATE_LIMIT_REGISTER_IP_MAX: Int(10, 1),
   RATE_LIMIT_REGISTER_IP_WINDOW_MS: Int(3_600_000, 1000),
+  /** Live stock streams (`GET /v1/flash-sales/{id}/live`, server-sent events) open at once per process; more answer 503. */
+  LIVE_STREAMS_MAX: Int(2000, 0, 100_000),
+  /** How often a watched sale's gate counters are read and a change pushed to its streams. */
+  LIVE_INTERVAL_MS: Int(250, 50, 60_000),
+  /**
+   * Origins the web pages are served from, comma-separated: the only places a payment's `returnUrl`
+   * may send the buyer back to from the provider's hosted page.
+   */
+  WEB_ORIGINS: Type.String({ default: 'http://localhost:3000,http://127.0.0.1:3000' }),
   /** Shed load with 503 when the event loop lags more than this (0 disables). */
   MAX_EVENT_LOOP_DELAY_MS: Int(1000, 0),
   BROKER_POLL_MS: Int(200, 5, 60_000),
@@ -199,6 +212,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
  * Whether a setting was given in the environment rather than left to its default — `start` points
  * its embedded simulator and the API at each other only where the operator said nothing.
  */
+/**
+ * The standard OpenTelemetry variables (OTEL_*), for the tracing SDK, which reads its settings from
+ * them itself: they are not part of Config, whose keys are ours.
+ */
+export function otelEnvironment(env: Record<string, string | undefined> = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => key.startsWith('OTEL_')));
+}
+
 export function explicitlySet(key: keyof Config, env: Record<string, string | undefined> = process.env): boolean {
   return (env[key] ?? '') !== '';
 }

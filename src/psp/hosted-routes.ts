@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { crossSitePage, hostedPage, notFoundPage, type PageResult } from './page.ts';
 import { recordAndSend, type Simulator } from './simulator.ts';
+import { CONTENT_SECURITY_POLICY } from './responses.ts';
 
 const HTML = 'text/html; charset=utf-8';
 
@@ -15,14 +16,20 @@ export function registerHostedPage(app: FastifyInstance, sim: Simulator): void {
     if (!intent) return reply.code(404).type(HTML).send(notFoundPage(request.params.id));
     const result = request.query.result;
     const shown: PageResult = result === 'succeeded' || result === 'declined' || result === 'unchanged' ? result : undefined;
+    // Pay and Decline redirect to the return URL, and form-action also governs a form's redirects.
+    const back = originOf(intent.next_action?.redirect_to_url.return_url ?? '');
+    if (back) reply.header('content-security-policy', CONTENT_SECURITY_POLICY.replace("form-action 'self'", `form-action 'self' ${back}`));
     return reply.type(HTML).send(hostedPage(intent, shown));
   });
   for (const action of ['pay', 'decline'] as const) {
     app.post<{ Params: { id: string } }>(`/pay/:id/${action}`, { onRequest: refuseCrossSite }, async (request, reply) => {
       const id = request.params.id;
       if (!sim.store.intents.has(id)) return reply.code(404).type(HTML).send(notFoundPage(id));
+      // Where the merchant asked the buyer to be sent back (`return_url`); paying clears next_action.
+      const back = sim.store.intents.get(id)?.next_action?.redirect_to_url.return_url ?? null;
       const { ops, outcome } = sim.core.hostedAction(id, action);
       recordAndSend(sim, ops);
+      if (back && outcome !== 'unchanged') return reply.redirect(back, 303);
       return reply.redirect(`/pay/${encodeURIComponent(id)}?result=${outcome}`, 303);
     });
   }

@@ -6,8 +6,9 @@ import { PspError } from './errors.ts';
  * On every answer: nothing may frame the hosted page (a framed Pay button can be clickjacked), and
  * nothing is cached (intents carry client secrets). Harmless on the JSON answers.
  */
+export const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'";
 const RESPONSE_HEADERS = {
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy': CONTENT_SECURITY_POLICY,
   'x-frame-options': 'DENY',
   'x-content-type-options': 'nosniff',
   'cache-control': 'no-store',
@@ -24,7 +25,10 @@ export function registerResponseShape(app: FastifyInstance, log: Logger): void {
     sendError(reply, new PspError(404, 'invalid_request_error', `Unrecognized request URL (${request.method}: ${request.url.split('?')[0]}).`)));
 
   app.addHook('onSend', async (request, reply, payload) => {
-    reply.header('request-id', request.id).headers(RESPONSE_HEADERS);
+    // A route may widen the policy (the hosted page: form-action towards the shop's return URL).
+    const { 'content-security-policy': policy, ...others } = RESPONSE_HEADERS;
+    reply.header('request-id', request.id).headers(others);
+    if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', policy);
     return payload;
   });
 }

@@ -106,6 +106,8 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
   const amqpPrefix = engines === 'distributed' ? await freshAmqpPrefix() : undefined;
   const config = testConfig({
     PSP_URL: pspUrl, PSP_WEBHOOK_URL: pspConfig.PSP_WEBHOOK_URL,
+    // The web pages are served by this app: a payment may send the buyer back to it.
+    WEB_ORIGINS: `http://127.0.0.1:${appPort}`,
     ...(postgres ? { DATABASE_URL: postgres.url } : {}),
     ...(redis ? { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix } : {}),
     ...(amqpPrefix ? { AMQP_URL: amqpPrefix.url, AMQP_PREFIX: amqpPrefix.prefix } : {}),

@@ -52,11 +52,13 @@ export class HttpPaymentGateway implements PaymentGateway {
     });
   }
 
-  async createIntent(input: { amount: number; currency: string; orderId: string; idempotencyKey: string }): Promise<PaymentIntent> {
+  async createIntent(input: { amount: number; currency: string; orderId: string; idempotencyKey: string; returnUrl?: string }): Promise<PaymentIntent> {
     const body = await this.#call('POST', '/v1/payment_intents', {
       amount: input.amount,
       currency: input.currency.toLowerCase(),
       metadata: { order_id: input.orderId },
+      // Where the hosted page sends the buyer once they have paid or declined.
+      ...(input.returnUrl ? { return_url: input.returnUrl } : {}),
     }, input.idempotencyKey);
     return toIntent(body);
   }

@@ -50,7 +50,7 @@ export class WebhookVerificationError extends Error {
 
 export interface PaymentGateway {
   /** Idempotent per `idempotencyKey`: the same key returns the same intent. */
-  createIntent(input: { amount: number; currency: string; orderId: string; idempotencyKey: string }): Promise<PaymentIntent>;
+  createIntent(input: { amount: number; currency: string; orderId: string; idempotencyKey: string; returnUrl?: string }): Promise<PaymentIntent>;
   retrieveIntent(intentId: string): Promise<PaymentIntent>;
   /** Cancels an unpaid intent; throws GatewayError (not retryable) if it already succeeded. */
   cancelIntent(intentId: string): Promise<PaymentIntent>;

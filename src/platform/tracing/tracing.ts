@@ -89,7 +89,7 @@ export const tracer: Tracer = {
  * or `OTEL_TRACES_EXPORTER=none` turn it off whatever else is set. (The specification's default
  * exporter is otlp; ours is none, so a process never sends to a collector nobody configured.)
  */
-export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
+export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if (env.OTEL_SDK_DISABLED?.trim().toLowerCase() === 'true') return false;
   const exporter = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
   if (exporter === 'none') return false;
@@ -100,7 +100,8 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 export interface TracingOptions {
   /** The process's role (`api`, `worker`, `start`…): the default service name is `flashsale-<role>`. */
   role: string;
-  env?: NodeJS.ProcessEnv;
+  /** The OTEL_* variables (config.ts `otelEnvironment`): the SDK is configured by them alone. */
+  env: NodeJS.ProcessEnv;
 }
 
 /**
@@ -108,7 +109,7 @@ export interface TracingOptions {
  * nothing and loads nothing. Call once, before the system is built (the logger reads it).
  */
 export async function startTracing(options: TracingOptions): Promise<Tracer> {
-  const env = options.env ?? process.env;
+  const env = options.env;
   if (impl.enabled || !tracingWanted(env)) return tracer;
   const { startOpenTelemetry } = await import('./otel.ts');
   impl = startOpenTelemetry({ role: options.role, env });
