@@ -164,7 +164,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   return {
     config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer, sms,
     rateLimitRedis: rateLimitRedis.get,
-    audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
+    audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, catalog, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
     async start() {
       await broker.start();

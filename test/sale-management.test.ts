@@ -243,4 +243,26 @@ describe('sale management: edit, add stock, cancel', () => {
     assert.equal(other.statusOf(other.getFlashSale(sale.id)!), 'cancelled');
     await quietAudit();
   });
+
+  it('when a sale item\'s stock and its stock row disagree, or a cancelled sale keeps an order awaiting payment, then the audit says so', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 3 }] });
+    const itemId = sale.items[0]!.id;
+    const bump = () => h.system.db.query('update flash_sales set version = version + 1, updated_at = $2 where id = $1', [sale.id, new Date()]);
+    await h.system.db.query('update sale_items set stock = stock + 1 where id = $1', [itemId]);
+    await bump();
+    const off = await h.system.audit({ quiet: false });
+    assert.ok(off.violations.some((v) => v.check === 'sale_stock_matches_inventory' && v.ids.includes(itemId)), JSON.stringify(off.violations));
+    await h.system.db.query('update sale_items set stock = stock - 1 where id = $1', [itemId]);
+    await bump();
+
+    // Marked cancelled behind the use case's back: no sale.cancelled, so nobody closes the order.
+    const orderId = await h.placeOrder(h.buyerToken().token, itemId);
+    await h.system.db.query('update flash_sales set cancelled_at = $2 where id = $1', [sale.id, new Date()]);
+    await bump();
+    await h.system.broker.drain();
+    const pending = await h.system.audit({ quiet: true });
+    assert.ok(pending.violations.some((v) => v.check === 'cancelled_sale_orders_closed' && v.ids.includes(orderId)), JSON.stringify(pending.violations));
+    assert.equal((await h.http.request('POST', `/v1/admin/orders/${orderId}/cancel`, { token: h.adminToken(), body: {} })).status, 200);
+    await quietAudit();
+  });
 });

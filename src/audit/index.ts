@@ -1,6 +1,7 @@
 import type { Broker } from '../platform/broker/broker.ts';
 import type { Inventory, StockTotals } from '../inventory/index.ts';
 import type { Orders } from '../order/index.ts';
+import type { Catalog } from '../catalog/index.ts';
 import type { Payments } from '../payment/index.ts';
 import type { Fulfillment } from '../fulfillment/index.ts';
 import { reconciliationSummary, type Reconciliation } from '../payment/reconcile.ts';
@@ -29,6 +30,8 @@ export interface AuditDeps {
   orders: Orders;
   payments: Payments;
   fulfillment: Fulfillment;
+  /** The sales (refreshed before the look): each item's stock against inventory, cancelled sales against order. */
+  catalog: Pick<Catalog, 'refresh' | 'listFlashSales'>;
   broker: Broker;
   now: () => Date;
   /** Holds and pending orders older than their deadline by more than this are stuck. */
@@ -40,7 +43,7 @@ export interface AuditDeps {
  * audit. `quiet` means no traffic is in flight: only then must the gate equal the database and
  * every message be delivered.
  */
-export async function runAudit({ inventory, orders, payments, fulfillment, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
+export async function runAudit({ inventory, orders, payments, fulfillment, catalog, broker, now, graceMs }: AuditDeps, opts: { quiet: boolean }): Promise<AuditReport> {
   const stock = await inventory.audit(opts.quiet, graceMs);
   const terms = await orders.terms();
   const reconciliation = await payments.reconcile(terms, { quiet: opts.quiet });
@@ -48,6 +51,7 @@ export async function runAudit({ inventory, orders, payments, fulfillment, broke
     ...stock.violations, ...(await orders.audit()), ...(await payments.audit(terms, opts.quiet)),
     ...(await fulfillment.audit(terms, opts.quiet)),
     ...reconciliation.mismatches.map((m) => ({ ...m, check: `reconcile:${m.check}` })),
+    ...(await saleViolations(catalog, inventory, orders, opts.quiet)),
   ];
   const stats = await broker.stats();
   if (stats.deadLetters > 0) violations.push({ check: 'no_dead_letters', message: `${stats.deadLetters} dead-lettered messages need attention (flashsale dlq list)`, ids: [] });
@@ -65,6 +69,26 @@ export async function runAudit({ inventory, orders, payments, fulfillment, broke
     ok: violations.length === 0, checkedAt: now().toISOString(), items: stock.items, oversoldUnits: stock.oversoldUnits, stock: stock.totals,
     money: { reconciliation, rejectedCaptures }, violations,
   };
+}
+
+/**
+ * Sale management's invariants: every sale item's stock (catalog) equals its initial stock
+ * (inventory) — an edit or added stock moves both in one transaction; and, once quiet, a cancelled
+ * sale has no order still awaiting payment.
+ */
+async function saleViolations(catalog: AuditDeps['catalog'], inventory: Inventory, orders: Orders, quiet: boolean): Promise<Violation[]> {
+  await catalog.refresh();
+  const sales = catalog.listFlashSales();
+  const items = sales.flatMap((s) => s.items);
+  const initial = await inventory.initialOf(items.map((i) => i.id));
+  const violations: Violation[] = [];
+  const off = items.filter((i) => initial.has(i.id) && initial.get(i.id) !== i.stock);
+  if (off.length > 0) violations.push({ check: 'sale_stock_matches_inventory', message: `${off.length} sale items whose stock differs from their initial stock`, ids: off.map((i) => i.id) });
+  if (quiet) {
+    const pending = await orders.pendingOfSales(sales.filter((s) => s.cancelledAt !== null).map((s) => s.id));
+    if (pending.length > 0) violations.push({ check: 'cancelled_sale_orders_closed', message: `${pending.length} orders of cancelled sales still await payment`, ids: pending });
+  }
+  return violations;
 }
 
 /** A human-readable rendering for the CLI. */

@@ -15,6 +15,7 @@ import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellHo
 import { provisionStock, rebuildGate } from './provisioning.ts';
 import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { auditStock } from './audit.ts';
+import * as sql from './sql.ts';
 import { stockSnapshot } from './snapshot.ts';
 import { adjustStock, cartHoldsOfItems, lockStock, withdrawStock } from './sale-stock.ts';
 
@@ -87,6 +88,8 @@ export interface Inventory extends InventoryPurchase {
   unsellOrder(tx: Tx, orderId: string, restock: boolean): Promise<ReleasedHold[]>;
   /** A merchant cancelled lines of a paid order: those sold holds go back on sale (`restock`) or are written off. Idempotent. */
   unsellHolds(tx: Tx, holdIds: readonly string[], restock: boolean): Promise<ReleasedHold[]>;
+  /** The initial stock of these items, for the cross-component audit (the catalog's `stock` must equal it). */
+  initialOf(saleItemIds: readonly string[]): Promise<Map<string, number>>;
   /** Hold status per order, for the cross-component audit. */
   holdsOfOrders(): Promise<OrderHold[]>;
   /** Checks inventory's invariants; with `compareGate`, also that the gate agrees with the database (only meaningful when quiet). */
@@ -135,6 +138,10 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     unsellOrder: (tx, orderId, restock) => unsellOrder(ctx, tx, orderId, restock),
     unsellHolds: (tx, holdIds, restock) => unsellHolds(ctx, tx, holdIds, restock),
     holdsOfOrders: () => holdsOfOrders(ctx),
+    async initialOf(saleItemIds) {
+      const rows = await db.query<{ sale_item_id: string; initial: number }>(sql.initialOfItems, [saleItemIds]);
+      return new Map(rows.map((r) => [r.sale_item_id, r.initial]));
+    },
     audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),
     stockSnapshot: (windowMs) => stockSnapshot(ctx, windowMs),
     subscribe(broker) {

@@ -65,6 +65,8 @@ export const lockCartHoldsOfUser = `${cartHoldsOfUser} for update`;
 export const attachHoldsToOrder = `
   update holds set order_id = $2 where id = any($1::uuid[]) and status = 'held' and order_id is null returning id`;
 
+export const initialOfItems = `select sale_item_id, initial from stock_items where sale_item_id = any($1::uuid[])`;
+
 export const allStockItems = `select sale_item_id, available, per_user_limit, on_sale_from, on_sale_until from stock_items`;
 export const allQuotas = `select sale_item_id, user_id, quantity from purchase_quotas where quantity > 0`;
 

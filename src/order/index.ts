@@ -61,6 +61,8 @@ export interface Orders extends OrderRecords {
   /** Closes overdue orders and expired cart holds whose deadline messages were lost. */
   sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }>;
   startSweeper(intervalMs: number): void;
+  /** The orders of these sales still awaiting payment (the audit: a cancelled sale leaves none once quiet). */
+  pendingOfSales(saleIds: readonly string[]): Promise<string[]>;
   /** A sale's orders by outcome, units sold and revenue (the merchant's end-of-sale notice). */
   saleSummary(saleId: string): Promise<SaleSummary>;
   /** In the caller's transaction: the order, locked FOR UPDATE (fulfillment serializes its changes on it). */
@@ -111,6 +113,10 @@ export function createOrders(deps: OrdersDeps): Orders {
     closeIfUnpaid: closing.closeIfUnpaid,
     sweep: closing.sweep,
     startSweeper: closing.startSweeper,
+    async pendingOfSales(saleIds) {
+      if (saleIds.length === 0) return [];
+      return (await deps.db.query<{ id: string }>(sql.pendingOfSales, [saleIds])).map((r) => r.id);
+    },
     async saleSummary(saleId) {
       const [counts] = await deps.db.query<Omit<SaleSummary, 'unitsSold'>>(sql.saleSummary, [saleId]);
       const [lines] = await deps.db.query<{ units: number; revenue: number }>(sql.unitsSoldOfSale, [saleId]);

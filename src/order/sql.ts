@@ -91,6 +91,8 @@ export const shopOrderTotals = `
     from orders o join order_items i on i.order_id = o.id and i.cancelled_at is null and ($2::uuid is null or i.sale_item_id = $2)
    where ${shopFilter}
    group by o.currency order by o.currency`;
+export const pendingOfSales = `select id from orders where sale_id = any($1::uuid[]) and status = 'PENDING_PAYMENT'`;
+
 /** A cancelled sale's orders to close: pending ones, and those paid since the cancel (paid in the race). */
 export const ordersToCloseForSale = `
   select id, status from orders
