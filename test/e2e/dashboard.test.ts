@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runConcurrently, startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
+import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -76,6 +76,7 @@ describe('the operations dashboard in a real browser', () => {
     await page.setViewportSize(PHONE);
     await page.waitForTimeout(300);
     await shot(page, 'dashboard-phone');
+    assert.ok(await fitsWidth(page), 'the dashboard fits a phone’s width');
     assert.deepEqual((page as any).jsErrors, []);
     await context.close();
   });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
+import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
 
 describe('the storefront in a real browser', () => {
   let h: Harness;
@@ -65,6 +65,7 @@ describe('the storefront in a real browser', () => {
     assert.equal(await bobBuy.isDisabled(), true);
     assert.equal(await bob.page.evaluate(() => (window as unknown as { mark: number }).mark), 42, 'the page was not reloaded');
     await shot(bob.page, 'sale-sold-out-phone');
+    assert.ok(await fitsWidth(bob.page), 'the sale page fits a phone’s width');
     assert.deepEqual(await ordersOf(await tokenOf(bob.page), sale.id), []);
 
     // Pay on the provider's hosted page, come back, see PAID.
@@ -130,6 +131,7 @@ describe('the storefront in a real browser', () => {
     await dave.page.waitForURL(/#\/orders\//);
     await dave.page.locator('[data-status="PENDING_PAYMENT"]').first().waitFor();
     await shot(dave.page, 'order-pending-phone');
+    assert.ok(await fitsWidth(dave.page), 'the order page fits a phone’s width');
     await dave.context.close();
   });
 
