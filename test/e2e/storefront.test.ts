@@ -113,7 +113,7 @@ describe('the storefront in a real browser', () => {
     await carol.context.close();
   });
 
-  it('when a buyer is refused, then the page says why in words', async () => {
+  it('when a buyer is refused, then the page says why in words; a cart checks out into an order, which they can cancel', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 5, perUserLimit: 1 }], holdMode: 'cart' });
     const dave = await person(browser, PHONE);
     await signUp(dave.page, h.url, emailOf('dave'));
@@ -132,6 +132,11 @@ describe('the storefront in a real browser', () => {
     await dave.page.locator('[data-status="PENDING_PAYMENT"]').first().waitFor();
     await shot(dave.page, 'order-pending-phone');
     assert.ok(await fitsWidth(dave.page), 'the order page fits a phone’s width');
+    // Cancel (after confirming): the order is CANCELLED and the unit is back on sale.
+    dave.page.once('dialog', (dialog) => void dialog.accept());
+    await dave.page.getByRole('button', { name: 'Cancel order' }).click();
+    await dave.page.locator('[data-status="CANCELLED"]').first().waitFor();
+    assert.equal((await h.http.request('GET', `/v1/flash-sales/${sale.id}/live`)).body.items[0].remaining, 5);
     await dave.context.close();
   });
 
