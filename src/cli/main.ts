@@ -110,6 +110,7 @@ function printTour(base: string, saleId: string | undefined, cartSaleId: string 
   const lines = [
     '',
     `flashsale is listening on ${base}   (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
+    `The shop in a browser: ${base}/   (merchant: ${base}/#/merchant, operations: ${base}/#/ops)`,
     '',
     'Demo accounts:',
     `  admin     ${DEMO.admin.email} / ${DEMO.admin.password}`,
