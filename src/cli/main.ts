@@ -53,6 +53,8 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     pspAddress = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     if (!explicitlySet('PSP_URL')) cfg = { ...cfg, PSP_URL: pspAddress };
   }
+  // The demo's pages are served here: the hosted payment page may send buyers back to this port.
+  if (role === 'all' && !explicitlySet('WEB_ORIGINS')) cfg = { ...cfg, WEB_ORIGINS: `http://localhost:${cfg.PORT},http://127.0.0.1:${cfg.PORT},http://${cfg.HOST}:${cfg.PORT}` };
   // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
   const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [] } : {});
   const app = await buildHttpApp(system);
