@@ -373,6 +373,9 @@ function deploymentSecrets(jwtSecret: string): Record<string, string> {
 
 interface FlashsaleSale {
   itemIds: string[];
+  saleId: string;
+  /** The sale's merchant (sale management: edit, cancel, add stock). */
+  merchantToken: string;
 }
 
 /** Creates a merchant, its products and a running flash sale over the API, as a merchant would (the bench and the multi-process tests). */
@@ -397,7 +400,7 @@ export async function createSale(url: string, tokens: TokenService, items: reado
     name: 'Bench flash sale', startsAt: new Date(now - 1000).toISOString(), endsAt: new Date(now + 6 * 3600_000).toISOString(), paymentWindowS,
     items: items.map((spec, i) => ({ productId: products[i], flashPrice: 5_000, stock: spec.stock, perUserLimit: spec.perUserLimit })),
   }, merchant);
-  return { itemIds: (sale.items as Array<{ id: string }>).map((item) => item.id) };
+  return { itemIds: (sale.items as Array<{ id: string }>).map((item) => item.id), saleId: String(sale.id), merchantToken: merchant };
 }
 
 /** A sample value of flashsale's /metrics text (0 when absent). */

@@ -4,14 +4,15 @@ import { openDatabase, migrate, type Database } from './platform/database/index.
 import { InProcessBroker } from './platform/broker/in-process.ts';
 import { createEmitter } from './platform/broker/outbox.ts';
 import { RabbitMqBroker } from './platform/broker/rabbitmq.ts';
-import { declaringOnly, type Broker, type Subscriber } from './platform/broker/broker.ts';
+import { declaringOnly, type Broker, type HandledOutcome, type Subscriber } from './platform/broker/broker.ts';
 import { MemoryStockGate } from './platform/gate/memory.ts';
 import { connectRedis, redisTarget, type RedisClient, type RedisTarget } from './platform/redis.ts';
 import { RedisStockGate } from './platform/gate/redis.ts';
 import { LocalSoldOutChannel, RedisSoldOutChannel } from './platform/gate/sold-out-channel.ts';
 import type { StockGate } from './platform/gate/gate.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
-import { createMetrics, type Metrics } from './platform/metrics.ts';
+import { createMetrics, type Metrics, type ProcessRole } from './platform/metrics.ts';
+import { countingGate } from './platform/gate/counted.ts';
 import { TokenService } from './platform/tokens.ts';
 import { IdempotencyStore } from './platform/idempotency.ts';
 import { createHttpServer, type App } from './platform/http/server.ts';
@@ -30,6 +31,10 @@ import type { PaymentGateway } from './platform/payment-provider/port.ts';
 import { createMailer, type Mailer } from './platform/mailer.ts';
 import { createNotifications, type Notifications } from './notification/index.ts';
 import { registerNotificationRoutes } from './notification/http.ts';
+import type { MerchantDirectory } from './notification/index.ts';
+import { MemorySmsSender, type SmsSender } from './platform/sms/port.ts';
+import { HttpSmsSender } from './platform/sms/http-client.ts';
+import { saleEndsSettledAt } from './catalog/index.ts';
 import { registerOrderRoutes } from './order/http.ts';
 import { registerWebPages } from './web/index.ts';
 import { createFulfillment, type Fulfillment } from './fulfillment/index.ts';
@@ -57,6 +62,7 @@ export interface System {
   gateway: PaymentGateway;
   notifications: Notifications;
   mailer: Mailer;
+  sms: SmsSender;
   /** The Redis connection the HTTP rate limits count in (REDIS_URL set): opened by the first HTTP app, closed with the system. */
   rateLimitRedis(): RedisClient | undefined;
   audit(opts?: { quiet?: boolean }): Promise<AuditReport>;
@@ -79,6 +85,9 @@ export interface SystemOverrides {
   log?: Logger;
   gateway?: PaymentGateway;
   mailer?: Mailer;
+  /** The role this process runs, as `flashsale_process_info{role}` (default `command`). */
+  role?: ProcessRole;
+  sms?: SmsSender;
 }
 
 /**
@@ -88,12 +97,12 @@ export interface SystemOverrides {
 export async function buildSystem(config: Config, overrides: SystemOverrides = {}): Promise<System> {
   const clock = overrides.clock ?? offsetClock(config.CLOCK_OFFSET_MS);
   const log = overrides.log ?? createLogger(config);
-  const metrics = createMetrics();
+  const metrics = createMetrics(overrides.role);
   const db = overrides.db ?? (await openDatabase(config));
   await migrate(db);
   // Bound once orders exist (below): consumers give way to buyers.
   let buyersWaiting = (): boolean => false;
-  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting());
+  const broker = openBroker(config, db, clock, log.child({ component: 'broker' }), () => buyersWaiting(), (consumer, outcome) => metrics.messagesHandled.inc({ consumer, outcome }));
   const components = new Set(overrides.components ?? COMPONENTS);
   if (broker.kind === 'in-process' && components.size < COMPONENTS.length) {
     // The in-process relay fans out only to the consumers registered in the relaying process.
@@ -111,7 +120,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 
   const accounts = createAccounts({ db, clock, tokens });
   const soldOutChannel = redis ? new RedisSoldOutChannel(redis, config.REDIS_KEY_PREFIX) : new LocalSoldOutChannel();
-  const inventory = createInventory({ db, clock, gate, emit, soldOutChannel });
+  const inventory = createInventory({ db, clock, gate: countingGate(gate, (outcome) => metrics.gateDecisions.inc({ outcome })), emit, soldOutChannel });
   const catalog = createCatalog({ db, clock, inventory, emit, notFoundCacheMax: config.CATALOG_NOT_FOUND_CACHE_MAX });
   const gateway = overrides.gateway ?? HttpPaymentGateway.fromConfig(config);
   // Payment reads orders through order's records (built on the database alone); order asks payment
@@ -128,6 +137,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       metrics.groupCommitBatch.observe(attempts);
       metrics.holdsCreated.inc(units);
     },
+    onDatabaseRefusal: (reason) => metrics.oversoldGuardTrips.inc({ reason }),
     groupCommit: { maxWaitMs: config.GROUP_COMMIT_MAX_WAIT_MS, maxBatch: config.GROUP_COMMIT_MAX_BATCH, maxQueue: config.GROUP_COMMIT_MAX_QUEUE },
   });
 
@@ -136,8 +146,12 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
     db, clock, emit, orders, catalog, inventory, shopOf: (userId) => accounts.shopOf(userId), log: log.child({ component: 'fulfillment' }),
   });
   const mailer = overrides.mailer ?? createMailer(config);
+  const sms: SmsSender = overrides.sms ?? (config.SMS_URL
+    ? new HttpSmsSender({ url: config.SMS_URL, apiKey: config.SMS_API_KEY, from: config.SMS_FROM, timeoutMs: config.SMS_TIMEOUT_MS })
+    : new MemorySmsSender());
   const notifications = createNotifications({
     db, clock, mailer, emailsOf: (userIds) => accounts.emailsOf(userIds), log: log.child({ component: 'notification' }), emit,
+    phonesOf: (userIds) => accounts.phonesOf(userIds), sms, merchants: merchantDirectory(catalog, accounts, orders),
   });
   subscribeComponents(broker, components, { inventory, order: orders, payment: payments, fulfillment, notification: notifications });
 
@@ -148,7 +162,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
   const reconciler = periodicReconciliation(reconcile, metrics, log.child({ component: 'reconcile' }));
 
   return {
-    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer,
+    config, clock, log, metrics, db, broker, gate, tokens, idempotency, accounts, inventory, catalog, orders, payments, fulfillment, gateway, notifications, mailer, sms,
     rateLimitRedis: rateLimitRedis.get,
     audit: (opts = {}) => runAudit({ inventory, orders, payments, fulfillment, broker, now: () => clock.now(), graceMs: config.PAYMENT_GRACE_S * 1000 }, { quiet: opts.quiet ?? false }),
     reconcile,
@@ -164,6 +178,7 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
       await orders.close();
       await broker.stop();
       await mailer.close();
+      await sms.close?.();
       await gate.close?.();
       await soldOutChannel.close();
       rateLimitRedis.close();
@@ -190,6 +205,26 @@ export async function buildHttpApp(system: System): Promise<App> {
   await registerWebPages(app);
   await app.ready();
   return app;
+}
+
+/** Who a merchant's notice goes to, and what it says, from catalog (the sale), accounts (the shop's owner) and order (the summary). */
+function merchantDirectory(catalog: Catalog, accounts: Accounts, orders: Orders): MerchantDirectory {
+  return {
+    async saleItem(saleItemId) {
+      const item = await catalog.findSaleItem(saleItemId);
+      const sale = item && (await catalog.findFlashSale(item.saleId));
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, productName: item.productName } : undefined;
+    },
+    async sale(saleId) {
+      // Another process may have changed the sale: the end is judged on the database's copy.
+      await catalog.refresh();
+      const sale = await catalog.findFlashSale(saleId);
+      const merchantId = sale && (await accounts.ownerOfShop(sale.shopId));
+      return merchantId ? { merchantId, saleName: sale.name, currency: sale.currency, cancelled: sale.cancelledAt !== null, settledAt: saleEndsSettledAt(sale) } : undefined;
+    },
+    summary: (saleId) => orders.saleSummary(saleId),
+  };
 }
 
 /**
@@ -231,8 +266,10 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
       metrics.reconciliationMismatches.set(report.mismatches.length);
       metrics.reconciliationUnsettled.set(report.unsettled);
       metrics.reconciliationLastRun.set(Date.now() / 1000);
+      metrics.reconciliationRuns.inc({ outcome: report.ok ? 'ok' : 'mismatch' });
       if (!report.ok) log.error({ mismatches: report.mismatches }, formatReconciliation(report));
     } catch (error) {
+      metrics.reconciliationRuns.inc({ outcome: 'failed' });
       log.warn({ err: error }, 'reconciliation could not run; will retry');
     } finally {
       running = false;
@@ -252,15 +289,15 @@ function periodicReconciliation(reconcile: (opts: { quiet: boolean }) => Promise
 }
 
 /** RabbitMQ when AMQP_URL is set, else the in-process broker over the outbox (whose consumers give way to buyers). */
-function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean): Broker {
+function openBroker(config: Config, db: Database, clock: Clock, log: Logger, buyersWaiting: () => boolean, onHandled: (consumer: string, outcome: HandledOutcome) => void): Broker {
   if (config.AMQP_URL) {
     return new RabbitMqBroker(db, clock, log, {
       url: config.AMQP_URL, prefix: config.AMQP_PREFIX, prefetch: config.AMQP_PREFETCH, confirmTimeoutMs: config.AMQP_CONFIRM_TIMEOUT_MS,
-      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS,
+      maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, pollMs: config.BROKER_POLL_MS, onHandled,
     });
   }
   return new InProcessBroker(db, clock, log, {
-    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting,
+    pollMs: config.BROKER_POLL_MS, maxAttempts: config.BROKER_MAX_ATTEMPTS, backoffBaseMs: config.BROKER_BACKOFF_BASE_MS, giveWayTo: buyersWaiting, onHandled,
   });
 }
 

@@ -29,6 +29,8 @@ const EXPECTED_OPERATIONS = [
   'createOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'cancelOrder', 'audit',
   // Core II
   'payOrder', 'paymentWebhook', 'listNotifications', 'listDeadLetters', 'replayDeadLetter',
+  // issue #15: sale management
+  'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'listShopNotifications', 'setMyPhone', 'deleteMyPhone',
   // Fulfillment and the merchant's orders (#15)
   'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
   // the web face
@@ -125,7 +127,7 @@ describe('the API description', () => {
       assert.ok('401' in operation.responses && '403' in operation.responses, `${method.toUpperCase()} ${path} should document 401 and 403`);
     }
     const secured = operations().filter((o) => o.operation.security).map((o) => o.operation.operationId);
-    for (const id of ['createMerchant', 'createProduct', 'createFlashSale', 'createOrder', 'cancelOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'audit']) {
+    for (const id of ['createMerchant', 'createProduct', 'createFlashSale', 'updateFlashSale', 'cancelFlashSale', 'addSaleStock', 'createOrder', 'cancelOrder', 'addCartItem', 'checkout', 'getOrder', 'listOrders', 'audit']) {
       assert.ok(secured.includes(id), `${id} should declare bearer security`);
     }
   });

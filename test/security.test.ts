@@ -32,6 +32,9 @@ const ID_ROUTES = {
   'DELETE /v1/cart/items/{holdId}': 'owner',
   'GET /v1/flash-sales/{id}': 'public',
   'GET /v1/flash-sales/{id}/live': 'public',
+  'PATCH /v1/flash-sales/{id}': 'shop',
+  'POST /v1/flash-sales/{id}/cancel': 'shop',
+  'POST /v1/flash-sales/{id}/items/{itemId}/stock': 'shop',
   'POST /v1/admin/orders/{id}/cancel': 'admin',
   'GET /v1/admin/dead-letters/{consumer}/{messageId}': 'admin',
   'POST /v1/admin/dead-letters/{consumer}/{messageId}/replay': 'admin',
@@ -43,16 +46,16 @@ const ID_ROUTES = {
 /** The one role each secured operation admits. */
 const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminStats: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
-  createProduct: 'merchant', createFlashSale: 'merchant',
+  createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant', listShopNotifications: 'merchant',
   listShopOrders: 'merchant', exportShopOrders: 'merchant', createShipment: 'merchant', updateShipment: 'merchant', cancelOrderLine: 'merchant',
   createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
-  addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer',
+  addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer', setMyPhone: 'buyer', deleteMyPhone: 'buyer',
 };
 /** Operations anyone may call without a token. */
 const PUBLIC = ['register', 'login', 'listProducts', 'listFlashSales', 'getFlashSale', 'watchFlashSale', 'paymentWebhook'];
 
 /** Pagination caps, as documented in docs/api.md. */
-const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listDeadLetters: 500, listShopOrders: 100 };
+const LIMIT_CAPS: Record<string, number> = { listProducts: 100, listFlashSales: 100, listOrders: 100, listNotifications: 100, listShopNotifications: 100, listDeadLetters: 500, listShopOrders: 100 };
 
 /** Fields a client must never set: sent along with otherwise valid bodies. */
 const ZERO_UUID = '00000000-0000-4000-8000-000000000000';
@@ -160,6 +163,15 @@ describe('security (issue #6)', () => {
   };
 
   /** Everything a refused request could have changed. */
+  /** A scheduled sale of merchant A's shop (one item of product A, 3 units), made directly. */
+  async function scheduledSaleOfA() {
+    const startsAt = new Date(Date.now() + 3600_000);
+    return h.system.catalog.createFlashSale(shopA, {
+      name: 'Scheduled', startsAt, endsAt: new Date(startsAt.getTime() + 3600_000), paymentWindowS: 600, holdMode: 'order',
+      items: [{ productId: productA, flashPrice: 700, stock: 3, perUserLimit: 1 }],
+    });
+  }
+
   async function snapshot(): Promise<Record<string, unknown>> {
     await h.system.broker.drain();
     const [row] = await h.system.db.query(`select
@@ -169,6 +181,9 @@ describe('security (issue #6)', () => {
       (select count(*) from holds where status = 'held') as live_holds, (select count(*) from payments) as payments,
       (select count(*) from refunds) as refunds, (select count(*) from webhook_events) as webhook_events,
       (select count(*) from idempotency_keys) as idempotency_keys,
+      (select coalesce(sum(version), 0) from flash_sales) as sale_versions, (select count(*) from flash_sales where cancelled_at is not null) as cancelled_sales,
+      (select coalesce(sum(initial), 0) from stock_items) as initial_stock,
+      (select coalesce(string_agg(phone, ',' order by phone), '') from users where phone is not null) as phones,
       (select coalesce(string_agg(status || '=' || n, ',' order by status), '') from (select status, count(*) as n from shipments group by status) s) as shipments,
       (select count(*) from order_items where cancelled_at is not null) as cancelled_lines`);
     return {
@@ -307,6 +322,30 @@ describe('security (issue #6)', () => {
       }
     });
 
+    /** Per shop-scoped sale route: merchant A's scheduled sale, then merchant B tries it. */
+    const saleCases: Record<string, { method: string; path: (saleId: string, itemId: string) => string; body?: unknown; ok: number }> = {
+      'PATCH /v1/flash-sales/{id}': { method: 'PATCH', path: (id) => `/v1/flash-sales/${id}`, body: { name: 'Taken over' }, ok: 200 },
+      'POST /v1/flash-sales/{id}/cancel': { method: 'POST', path: (id) => `/v1/flash-sales/${id}/cancel`, ok: 200 },
+      'POST /v1/flash-sales/{id}/items/{itemId}/stock': { method: 'POST', path: (id, item) => `/v1/flash-sales/${id}/items/${item}/stock`, body: { quantity: 5 }, ok: 200 },
+    };
+
+    it('when a merchant calls a shop-scoped sale route on another shop\'s sale, then 404 not_found exactly like a missing id, and nothing changes', async () => {
+      for (const [route, c] of Object.entries(saleCases)) {
+        const sale = await scheduledSaleOfA();
+        const item = sale.items[0]!.id;
+        const baseline = await snapshot();
+        const others = await send(c.method, c.path(sale.id, item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        const upper = await send(c.method, c.path(sale.id.toUpperCase(), item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        const missing = await send(c.method, c.path(randomUUID(), item), { token: merchantB, ...(c.body ? { body: c.body } : {}) });
+        assertError(others, 404, 'not_found', `${route}: another shop's sale`);
+        assertError(upper, 404, 'not_found', `${route}: another shop's sale in capitals`);
+        assert.deepEqual(others.body, missing.body, 'the answer must not tell an existing sale from a missing one');
+        assert.deepEqual(await snapshot(), baseline);
+        const own = await send(c.method, c.path(sale.id, item), { token: merchantA, ...(c.body ? { body: c.body } : {}) });
+        assert.equal(own.status, c.ok, `${route}: ${JSON.stringify(own.body)}`);
+      }
+    });
+
     /** Per shop-scoped route: make an object of merchant A's shop, then let merchant B try it. */
     const shopCases: Record<string, { make: () => Promise<string>; path: (id: string) => string; method: string; body: unknown; ok: number }> = {
       'POST /v1/shop/orders/{id}/shipments': {
@@ -319,7 +358,7 @@ describe('security (issue #6)', () => {
     };
 
     it('when every shop-scoped route is in the table of cases, then none is left untested', () => {
-      assert.deepEqual(Object.keys(shopCases).sort(), Object.entries(ID_ROUTES).filter(([, scope]) => scope === 'shop').map(([key]) => key).sort());
+      assert.deepEqual([...Object.keys(shopCases), ...Object.keys(saleCases)].sort(), Object.entries(ID_ROUTES).filter(([, scope]) => scope === 'shop').map(([key]) => key).sort());
     });
 
     for (const [route, c] of Object.entries(shopCases)) {
@@ -393,6 +432,9 @@ describe('security (issue #6)', () => {
       createOrder: () => ({ items: [{ saleItemId: orderItem, quantity: 1 }] }),
       addCartItem: () => ({ saleItemId: cartItem, quantity: 1 }),
       adminCancelOrder: () => ({ restock: true }),
+      updateFlashSale: () => ({ name: 'Renamed' }),
+      addSaleStock: () => ({ quantity: 1 }),
+      setMyPhone: () => ({ phone: '+14155552671' }),
       createShipment: () => ({ carrier: 'DHL', trackingNumber: 'T-1' }),
       updateShipment: () => ({ status: 'DELIVERED' }),
       cancelOrderLine: () => ({ restock: true }),
@@ -553,6 +595,46 @@ describe('security (issue #6)', () => {
       adminCancelOrder: {
         prepare: async () => ({ token: admin, path: `/v1/admin/orders/${await placeOrder(fresh().token)}/cancel`, body: { restock: true } }),
         ok: 200, check: (res) => assert.equal(res.body.closedReason, 'admin_cancelled'),
+      },
+      setMyPhone: {
+        prepare: async () => {
+          const user = await h.system.accounts.register(`phone-${randomUUID()}@test.local`, 'phone-password-1');
+          return { token: h.system.tokens.issue({ userId: user.id, role: 'buyer' }), path: '/v1/me/phone', body: { phone: '+1 415 555 2671' } };
+        },
+        ok: 200, check: (res) => assert.deepEqual(res.body, { phone: '+14155552671' }),
+      },
+      deleteMyPhone: {
+        prepare: async () => {
+          const user = await h.system.accounts.register(`phone-${randomUUID()}@test.local`, 'phone-password-1');
+          await h.system.accounts.setPhone(user.id, '+14155552672');
+          return { token: h.system.tokens.issue({ userId: user.id, role: 'buyer' }), path: '/v1/me/phone' };
+        },
+        ok: 204, check: () => {},
+      },
+      updateFlashSale: {
+        prepare: async () => ({
+          token: merchantA, path: `/v1/flash-sales/${(await scheduledSaleOfA()).id}`,
+          body: { name: 'Mass edit', items: [{ productId: productA, flashPrice: 700, stock: 4, perUserLimit: 1 }] },
+        }),
+        lines: true, ok: 200, check: (res) => {
+          assert.equal(res.body.shopId, shopA);
+          assert.equal(res.body.status, 'scheduled');
+          assert.equal(res.body.items[0].remaining, 4);
+        },
+      },
+      cancelFlashSale: {
+        prepare: async () => ({ token: merchantA, path: `/v1/flash-sales/${(await scheduledSaleOfA()).id}/cancel` }),
+        ok: 200, check: (res) => assert.equal(res.body.status, 'cancelled'),
+      },
+      addSaleStock: {
+        prepare: async () => {
+          const sale = await scheduledSaleOfA();
+          return { token: merchantA, path: `/v1/flash-sales/${sale.id}/items/${sale.items[0]!.id}/stock`, body: { quantity: 2 } };
+        },
+        ok: 200, check: (res) => {
+          assert.equal(res.body.items[0].stock, 5);
+          assert.equal(res.body.items[0].remaining, 5);
+        },
       },
       createShipment: {
         prepare: async () => ({ token: merchantA, path: `/v1/shop/orders/${await paidOrder(fresh().token)}/shipments`, body: { carrier: 'DHL', trackingNumber: 'MASS-1' } }),

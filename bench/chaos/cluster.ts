@@ -192,6 +192,11 @@ export class ChaosCluster {
     return (await createSale(this.apiUrls[0]!, this.tokens, items, paymentWindowS)).itemIds;
   }
 
+  /** As `createSale`, with the sale's id and its merchant's token (to manage the sale while it runs). */
+  async createManagedSale(items: ReadonlyArray<{ stock: number; perUserLimit: number }>, paymentWindowS: number): Promise<{ saleId: string; itemIds: string[]; merchantToken: string }> {
+    return createSale(this.apiUrls[0]!, this.tokens, items, paymentWindowS);
+  }
+
   /** Stops every member, then removes the namespace. */
   /** Stops every member, then removes the namespace — unless `keep`, to look at what a failed scenario left. */
   async stop(keep = false): Promise<void> {

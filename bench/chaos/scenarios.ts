@@ -440,5 +440,38 @@ const webhookRace: Scenario = {
   },
 };
 
+const saleCancel: Scenario = {
+  name: 'sale-cancel',
+  fault: 'the merchant cancels the sale in the middle of the rush, while winners pay',
+  expected: 'no oversell; nobody admitted after the cancel; every pending order closed, its payment voided or refunded; audit and money clean',
+  cluster: { apis: 2, workers: 1 },
+  async run(ctx) {
+    const { saleId, itemIds, merchantToken } = await ctx.cluster.createManagedSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
+    const who = buyers(ctx.cluster, ctx.scale.buyers);
+    const answers: Record<string, number> = {};
+    // A first wave sells a third of the units; its winners start paying; the cancel then lands
+    // through the other API while their payments are in flight and the rest of the crowd arrives.
+    const first = await rush(ctx.cluster, itemIds[0]!, who.slice(0, Math.floor(ctx.scale.units / 3)), { waves: 1 });
+    const paying = pay(ctx.cluster, first.accepted, 16, answers);
+    await sleep(50);
+    const paidBeforeCancel = await ctx.cluster.count(`select count(*) as n from orders where status = 'PAID'`);
+    const cancelling = sleep(30).then(async () => (await fetch(`${ctx.cluster.apiUrls[1]}/v1/flash-sales/${saleId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${merchantToken}` } })).status);
+    const [rest, cancelStatus, paid] = await Promise.all([rush(ctx.cluster, itemIds[0]!, who.slice(Math.floor(ctx.scale.units / 3)), { waves: 2, gapMs: 150 }), cancelling, paying]);
+    const rushed = { accepted: [...first.accepted, ...rest.accepted], statuses: { ...first.statuses } };
+    for (const [status, n] of Object.entries(rest.statuses)) rushed.statuses[status] = (rushed.statuses[status] ?? 0) + n;
+    ctx.say(`rush: ${JSON.stringify(rushed.statuses)}; cancel answered ${cancelStatus}; paid ${paid.length} (${paidBeforeCancel} PAID when it was sent); ${JSON.stringify(answers)}`);
+    await until('every order of the cancelled sale closed', async () => (await ctx.cluster.count(`select count(*) as n from orders where status = 'PENDING_PAYMENT'`)) === 0, 60_000);
+    const afterCancel = await ctx.cluster.count(`select count(*) as n from orders where created_at > (select cancelled_at from flash_sales where id = $1)`, [saleId]);
+    const problems = [
+      ...(cancelStatus === 200 ? [] : [`the cancel answered ${cancelStatus}`]),
+      ...(afterCancel === 0 ? [] : [`${afterCancel} orders created after the cancel`]),
+      ...(rushed.statuses['409'] ? [] : ['no purchase was refused: the cancel missed the rush']),
+      ...unexpectedAnswers(rushed.statuses, ['201', '409']),
+    ];
+    const closed = await ctx.cluster.count(`select count(*) as n from orders where closed_reason = 'sale_cancelled'`);
+    return { accepted: rushed.accepted, paid, faultEndedAt: Date.now(), notes: { closed_by_cancel: closed, paid_before_cancel: paidBeforeCancel, order_answers: JSON.stringify(rushed.statuses) }, problems };
+  },
+};
+
 /** In the order of the issue's table. */
-export const SCENARIOS: readonly Scenario[] = [workerKill, apiKill, rabbitmqStop, redisFlush, postgresKill, pspFaults, poison, clockJump, deadLetterTarget, webhookRace];
+export const SCENARIOS: readonly Scenario[] = [workerKill, apiKill, rabbitmqStop, redisFlush, postgresKill, pspFaults, poison, clockJump, deadLetterTarget, webhookRace, saleCancel];

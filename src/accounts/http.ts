@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { App, Guards } from '../platform/http/server.ts';
-import { errors, Nullable, Text, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, Text, Uuid } from '../platform/http/schemas.ts';
 import type { Accounts } from './index.ts';
 import { accountThrottle, type AccountLimits } from './throttle.ts';
 
@@ -43,4 +43,26 @@ export function registerAccountRoutes(app: App, { accounts, guards, limits }: { 
     },
   }, async (request, reply) => reply.code(201).send(await accounts.createMerchant(request.body.email, request.body.password, request.body.shopName)));
 
+  app.put('/v1/me/phone', {
+    preHandler: [...guards.auth('buyer'), guards.idempotency],
+    config: { idempotency: 'store' },
+    schema: {
+      operationId: 'setMyPhone', tags: ['accounts'], summary: 'Opt in to SMS notices with your phone number', security: bearer,
+      description: 'The number must be international (+ and the country code) and valid for its country; it is stored and answered in E.164. '
+        + 'Replaces any earlier number. From then on the payment, expiry, cancel and refund notices of your orders also go by SMS.',
+      body: Type.Object({ phone: Text({ minLength: 3, maxLength: 40 }) }, { additionalProperties: false }),
+      response: { 200: Type.Object({ phone: Type.String({ description: 'E.164' }) }), ...errors(401, 403, 404, 422) },
+    },
+  }, async (request) => ({ phone: (await accounts.setPhone(request.principal!.userId, request.body.phone))! }));
+
+  app.delete('/v1/me/phone', {
+    preHandler: guards.auth('buyer'),
+    schema: {
+      operationId: 'deleteMyPhone', tags: ['accounts'], summary: 'Opt out of SMS notices: your phone number is deleted', security: bearer,
+      response: { 204: Type.Null(), ...errors(401, 403, 404) },
+    },
+  }, async (request, reply) => {
+    await accounts.setPhone(request.principal!.userId, null);
+    return reply.code(204).send(null);
+  });
 }

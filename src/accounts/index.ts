@@ -7,6 +7,8 @@ import { hashPassword, verifyPassword } from './passwords.ts';
 import { createMerchant, createUser } from './registration.ts';
 import { createLogin } from './login.ts';
 import * as sql from './sql.ts';
+import { toE164 } from './phone.ts';
+import { AppError } from '../platform/errors.ts';
 
 export type { Passwords } from './context.ts';
 export type { Shop, User } from './model.ts';
@@ -26,6 +28,14 @@ export interface Accounts {
   shopOf(ownerId: string): Promise<Shop | undefined>;
   /** The account of an email, in any spelling of it. */
   findUserByEmail(email: string): Promise<User | undefined>;
+  /** The merchant who owns a shop. */
+  ownerOfShop(shopId: string): Promise<string | undefined>;
+  /** The buyer's phone number (E.164) if they opted in to SMS notices. */
+  phoneOf(userId: string): Promise<string | undefined>;
+  /** The phone numbers of those of these users who opted in to SMS, by user id, in one query. */
+  phonesOf(userIds: readonly string[]): Promise<Map<string, string>>;
+  /** Opts a buyer in to SMS notices with a phone number (any international spelling; stored as E.164), or out with null. */
+  setPhone(userId: string, phone: string | null): Promise<string | null>;
   /** The email addresses of those of these users that exist, by user id, in one query (tokens can name users that have no account row). */
   emailsOf(userIds: readonly string[]): Promise<Map<string, string>>;
   /** A token for a principal. */
@@ -61,6 +71,24 @@ export function createAccounts({ passwords = { hash: hashPassword, verify: verif
       if (userIds.length === 0) return new Map();
       const rows = await db.query<{ id: string; email: string }>(sql.emailsByIds, [userIds]);
       return new Map(rows.map((r) => [r.id, r.email]));
+    },
+    async ownerOfShop(shopId) {
+      const [row] = await db.query<{ owner_id: string }>(sql.ownerOfShop, [shopId]);
+      return row?.owner_id;
+    },
+    async phoneOf(userId) {
+      const [row] = await db.query<{ phone: string | null }>(sql.phoneById, [userId]);
+      return row?.phone ?? undefined;
+    },
+    async phonesOf(userIds) {
+      if (userIds.length === 0) return new Map();
+      const rows = await db.query<{ id: string; phone: string }>(sql.phonesByIds, [userIds]);
+      return new Map(rows.map((r) => [r.id, r.phone]));
+    },
+    async setPhone(userId, phone) {
+      const e164 = phone === null ? null : toE164(phone);
+      if ((await db.query(sql.setPhone, [userId, e164])).length === 0) throw new AppError('not_found', 'No such buyer account.');
+      return e164;
     },
     issueToken: (principal) => tokens.issue(principal),
   };

@@ -8,6 +8,6 @@ export interface CatalogContext {
   db: Database;
   clock: Clock;
   /** A sale's stock rows are inventory's, created in the sale's own transaction. */
-  inventory: Pick<Inventory, 'provisionStock'>;
+  inventory: Pick<Inventory, 'provisionStock' | 'lockStock' | 'adjustStock' | 'withdrawStock' | 'cartHoldsOfItems' | 'releaseHolds'>;
   emit: Emit;
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../platform/errors.ts';
-import { CatalogTopics, type SaleScheduled } from './contracts.ts';
+import { CatalogTopics, type SaleEnded, type SaleScheduled } from './contracts.ts';
 import type { CatalogContext } from './context.ts';
-import type { FlashSale, NewFlashSale } from './model.ts';
+import { saleEndsSettledAt, type FlashSale, type NewFlashSale } from './model.ts';
 import * as sql from './sql.ts';
 
 /**
@@ -23,7 +23,7 @@ export async function createFlashSale(ctx: CatalogContext, remember: (sale: Flas
     if (currencies.size > 1) throw new AppError('validation_failed', 'All products of a sale must share one currency.');
     const sale: FlashSale = {
       id: saleId, shopId, name: input.name, startsAt: input.startsAt, endsAt: input.endsAt, paymentWindowS: input.paymentWindowS,
-      holdMode: input.holdMode, currency: owned[0]!.currency, createdAt: clock.now(),
+      holdMode: input.holdMode, currency: owned[0]!.currency, createdAt: clock.now(), cancelledAt: null, version: 1, updatedAt: clock.now(),
       items: input.items.map((i) => ({ id: randomUUID(), saleId, productId: i.productId, productName: byId.get(i.productId)!.name, flashPrice: i.flashPrice, stock: i.stock, perUserLimit: i.perUserLimit })),
     };
     await tx.query(sql.insertSale, [sale.id, shopId, sale.name, sale.startsAt, sale.endsAt, sale.paymentWindowS, sale.holdMode, sale.currency, sale.createdAt]);
@@ -31,13 +31,16 @@ export async function createFlashSale(ctx: CatalogContext, remember: (sale: Flas
     await inventory.provisionStock(tx, sale.items.map((i) => ({ saleItemId: i.id, saleId, stock: i.stock, perUserLimit: i.perUserLimit, startsAt: sale.startsAt, endsAt: sale.endsAt })));
     // In memory before the relay is nudged (emit adds that step): the sale is readable here before its event goes out.
     tx.afterCommit(() => remember(sale));
-    await emit(tx, [{ topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled }]);
+    await emit(tx, [
+      { topic: CatalogTopics.scheduled, payload: { saleId, shopId, startsAt: sale.startsAt.toISOString(), endsAt: sale.endsAt.toISOString() } satisfies SaleScheduled },
+      { topic: CatalogTopics.ended, payload: { saleId, shopId } satisfies SaleEnded, delayMs: Math.max(0, saleEndsSettledAt(sale) - clock.now().getTime()) },
+    ]);
     return sale;
   });
 }
 
 /** The checks a sale passes before the database is asked anything; product ids in their one (lower-case) spelling. */
-function validated(input: NewFlashSale): NewFlashSale {
+export function validated(input: NewFlashSale): NewFlashSale {
   for (const field of ['startsAt', 'endsAt'] as const) {
     if (!storable(input[field])) throw new AppError('validation_failed', `${field} must be a real instant between 1970 and 9999 (UTC).`);
   }

@@ -13,22 +13,25 @@ import * as sql from './sql.ts';
 export type WarmCatalog = Pick<Catalog,
   | 'warm' | 'refresh' | 'startRefreshing' | 'stopRefreshing'
   | 'findSaleItem' | 'findFlashSale' | 'getSaleItem' | 'getFlashSale' | 'listFlashSales' | 'notFoundCached'> & {
-  /** Adds a sale this process just committed. */
+  /** Adds (or replaces, when newer) a sale this process just committed. */
   remember(sale: FlashSale): void;
 };
 
 export function createWarmCatalog({ db, clock }: { db: Database; clock: Clock }, notFoundCacheMax: number): WarmCatalog {
   const sales = new Map<string, FlashSale>();
   const items = new Map<string, SaleItem>();
-  /** Newest creation time seen: a refresh reads only what other processes created since. */
+  /** Newest change seen: a refresh reads only what other processes created or changed since (less a margin). */
   let seenUpTo = new Date(0);
   const missing = notFoundCache(notFoundCacheMax);
   let refreshTimer: NodeJS.Timeout | undefined;
 
   function remember(sale: FlashSale): void {
+    const held = sales.get(sale.id);
+    if (held && held.version > sale.version) return;
+    if (held) for (const item of held.items) items.delete(item.id);
     sales.set(sale.id, sale);
     for (const item of sale.items) items.set(item.id, item);
-    if (sale.createdAt > seenUpTo) seenUpTo = sale.createdAt;
+    if (sale.updatedAt > seenUpTo) seenUpTo = sale.updatedAt;
   }
 
   async function loadSales(saleRows: SaleRow[]): Promise<number> {
@@ -40,10 +43,14 @@ export function createWarmCatalog({ db, clock }: { db: Database; clock: Clock },
 
   const loadSale = async (saleId: string) => loadSales(await db.query<SaleRow>(`${sql.allSales} where id = $1`, [saleId]));
 
-  /** Sales created by any process since the last look (several API processes share one database). */
+  /**
+   * Sales created or changed by any process since the last look (several API processes share one
+   * database): a row whose version is newer than ours is reloaded with its items. The look goes
+   * back a margin, because a transaction stamped earlier may commit after a later one was seen.
+   */
   async function refresh(): Promise<number> {
-    const rows = await db.query<SaleRow>(sql.salesCreatedSince, [seenUpTo]);
-    return loadSales(rows.filter((r) => !sales.has(r.id)));
+    const rows = await db.query<SaleRow>(sql.salesChangedSince, [new Date(seenUpTo.getTime() - REFRESH_MARGIN_MS)]);
+    return loadSales(rows.filter((r) => (sales.get(r.id)?.version ?? 0) < r.version));
   }
 
   /**
@@ -94,6 +101,9 @@ export function createWarmCatalog({ db, clock }: { db: Database; clock: Clock },
     notFoundCached: () => missing.size,
   };
 }
+
+/** How far back each refresh looks past the newest change seen (commits land out of stamp order). */
+const REFRESH_MARGIN_MS = 10_000;
 
 function groupBySale(itemRows: readonly ItemRow[]): Map<string, SaleItem[]> {
   const bySale = new Map<string, SaleItem[]>();

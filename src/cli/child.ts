@@ -61,13 +61,14 @@ export interface CliProcessOptions {
 
 /**
  * Starts `flashsale <args…>` (any CLI command: `api`, `worker --components …`, `psp`, …) as a real
- * child process with HOST=127.0.0.1 and `env` over this process's environment, and resolves once it
+ * child process with HOST=127.0.0.1, WORKER_PORT=0 and `env` over this process's environment, and resolves once it
  * is ready. A child that exits or is not ready in time fails the start, with its output.
  */
 export async function startCliProcess(args: readonly string[], env: Record<string, string>, opts: CliProcessOptions): Promise<CliProcess> {
   const name = args.join(' ');
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN, ...args], {
-    env: { ...process.env, HOST: '127.0.0.1', ...env },
+    // WORKER_PORT 0: workers started side by side (tests, bench, chaos) each get a free port for their probes.
+    env: { ...process.env, HOST: '127.0.0.1', WORKER_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -10,7 +10,9 @@ import { formatReconciliation, type Reconciliation } from '../payment/reconcile.
 import type { DeadLetter } from '../platform/broker/broker.ts';
 import { TokenService } from '../platform/tokens.ts';
 import { DEMO, seedDemo } from '../seed.ts';
+import { createSmsSimServer } from '../sms-sim/server.ts';
 import { createPspServer, type PspServer } from '../psp/index.ts';
+import { createOpsServer } from '../ops/server.ts';
 import type { BenchFlags } from '../../bench/cli.ts';
 import type { ChaosFlags } from '../../bench/chaos/cli.ts';
 
@@ -56,7 +58,7 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
   // The demo's pages are served here: the hosted payment page may send buyers back to this port.
   if (role === 'all' && !explicitlySet('WEB_ORIGINS')) cfg = { ...cfg, WEB_ORIGINS: `http://localhost:${cfg.PORT},http://127.0.0.1:${cfg.PORT},http://${cfg.HOST}:${cfg.PORT}` };
   // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
-  const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [] } : {});
+  const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [], role } : { role });
   const app = await buildHttpApp(system);
   await system.start();
   const seeded = cfg.SEED_DEMO ? await seedDemo(system) : undefined;
@@ -181,17 +183,21 @@ program.command('api')
   .action(() => serve(false, 'api'));
 
 program.command('worker')
-  .description(`Run message consumers (and the outbox relay, the sweeper with order) without HTTP; needs AMQP_URL unless every component runs here`)
+  .description(`Run message consumers (and the outbox relay, the sweeper with order); HTTP only for /health, /ready and /metrics on WORKER_PORT; needs AMQP_URL unless every component runs here`)
   .option('--components <list>', `comma-separated: ${COMPONENTS.join(',')}`, COMPONENTS.join(','))
   .action(async (opts: { components: string }) => {
     const wanted = opts.components.split(',').map((c) => c.trim()).filter(Boolean);
     const unknown = wanted.filter((c) => !(COMPONENTS as readonly string[]).includes(c));
     if (unknown.length > 0) throw new CliError(`unknown component(s) ${unknown.join(', ')}; choose from ${COMPONENTS.join(', ')}`);
-    const system = await buildSystem(config('worker'), { components: wanted as ComponentName[] });
+    const cfg = config('worker');
+    const system = await buildSystem(cfg, { components: wanted as ComponentName[], role: 'worker' });
     await system.start();
-    system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind }, 'worker is up');
+    const ops = await createOpsServer(system);
+    const address = await ops.listen({ host: cfg.HOST, port: cfg.WORKER_PORT });
+    system.log.info({ components: wanted, broker: system.broker.kind, database: system.db.kind, address }, 'worker is up');
     onStopSignal(async (signal) => {
       system.log.info({ signal }, 'worker shutting down: finishing in-flight messages');
+      await ops.close();
       await system.close();
     });
   });
@@ -204,6 +210,16 @@ program.command('psp')
     const address = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     psp.log.info({ address, webhookUrl: cfg.PSP_WEBHOOK_URL, dataDir: cfg.PSP_DATA_DIR }, 'psp simulator is up');
     onStopSignal(() => psp.close());
+  });
+
+program.command('sms-sim')
+  .description('Run the SMS provider simulator (POST /v1/messages with a bearer key and Idempotency-Key, fault knobs at /_sim/knobs)')
+  .action(async () => {
+    const cfg = config('sms-sim');
+    const sim = await createSmsSimServer({ config: cfg });
+    const address = await sim.listen({ host: cfg.HOST, port: cfg.SMS_SIM_PORT });
+    sim.log.info({ address }, 'sms simulator is up');
+    onStopSignal(() => sim.close());
   });
 
 program.command('migrate').description('Apply pending database migrations').action(async () => {

@@ -7,7 +7,7 @@ import type { Subscriber } from '../platform/broker/broker.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { HoldExpiry, InventoryTopics } from './contracts.ts';
 import type { InventoryContext } from './context.ts';
-import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAudit, StockItemSpec } from './model.ts';
+import type { CartHold, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockRow, StockSnapshot } from './model.ts';
 import { createSoldOutFlags } from './sold-out-flags.ts';
 import { admit, flaggedSoldOut, undoAdmission } from './admission.ts';
 import { reserve } from './reservation.ts';
@@ -15,10 +15,12 @@ import { sellOrder, releaseExpiredCartHold, releaseHolds, releaseOrder, unsellHo
 import { provisionStock, rebuildGate } from './provisioning.ts';
 import { attachToOrder, cartHolds, expiredCartHolds, holdsOfOrders } from './holds.ts';
 import { auditStock } from './audit.ts';
+import { stockSnapshot } from './snapshot.ts';
+import { adjustStock, cartHoldsOfItems, lockStock, withdrawStock } from './sale-stock.ts';
 
 export type { GateLine, RefusalReason };
 export type {
-  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAudit, StockItemSpec, StockTotals,
+  CartHold, Hold, InventoryViolation, OrderHold, ReleasedHold, ReserveRequest, ReserveResult, StockAdjustment, StockAudit, StockItemSpec, StockItemUnits, StockRow, StockSnapshot, StockTotals,
 } from './model.ts';
 
 /**
@@ -52,6 +54,17 @@ export interface InventoryPurchase {
 export interface Inventory extends InventoryPurchase {
   /** Creates the stock rows of new sale items, in the catalog's transaction; the gate learns them after commit. */
   provisionStock(tx: Tx, items: readonly StockItemSpec[]): Promise<void>;
+  /** Locks the items' stock rows in the caller's transaction (the order a purchase batch locks them in) and reads them. */
+  lockStock(tx: Tx, saleItemIds: readonly string[]): Promise<StockRow[]>;
+  /**
+   * New terms for items in the catalog's transaction: units added or taken (never more than are
+   * available), limit and window replaced; the gate follows after commit, in place.
+   */
+  adjustStock(tx: Tx, changes: readonly StockAdjustment[]): Promise<void>;
+  /** Takes items nothing was taken from out of a sale; the gate forgets them after commit. */
+  withdrawStock(tx: Tx, saleItemIds: readonly string[]): Promise<void>;
+  /** The still-held cart holds of these items that no order took (a cancelled sale releases them). */
+  cartHoldsOfItems(tx: Tx, saleItemIds: readonly string[]): Promise<string[]>;
   /** Loads every item and quota from the database into the gate (start-up, or after the gate lost its state). */
   rebuildGate(): Promise<void>;
   /** Whether the gate is loaded; asking a shared gate that lost its data starts its rebuild. */
@@ -80,7 +93,10 @@ export interface Inventory extends InventoryPurchase {
   audit(compareGate: boolean, holdGraceMs: number): Promise<StockAudit>;
   /** Inventory's consumer: a cart hold not checked out by its expiry goes back on sale (the sweeper is the backstop). */
   subscribe(broker: Subscriber): void;
+  /** Units per sale item by state, for items on sale within `windowMs` of now, and totals over every item (metrics; reads stock_items only). */
+  stockSnapshot(windowMs: number): Promise<StockSnapshot>;
 }
+
 
 export interface InventoryDeps {
   db: Database;
@@ -104,6 +120,10 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     flaggedSoldOut: (saleItemId) => flaggedSoldOut(ctx, saleItemId),
     provisionStock: (tx, items) => provisionStock(ctx, tx, items),
     rebuildGate: () => rebuildGate(ctx),
+    lockStock,
+    adjustStock: (tx, changes) => adjustStock(ctx, tx, changes),
+    withdrawStock: (tx, ids) => withdrawStock(ctx, tx, ids),
+    cartHoldsOfItems,
     gateReady: () => gate.ready(),
     available: (saleItemId) => gate.available(saleItemId),
     cartHolds,
@@ -116,6 +136,7 @@ export function createInventory({ db, clock, gate, soldOutFlagTtlMs = 1000, emit
     unsellHolds: (tx, holdIds, restock) => unsellHolds(ctx, tx, holdIds, restock),
     holdsOfOrders: () => holdsOfOrders(ctx),
     audit: (compareGate, holdGraceMs) => auditStock(ctx, compareGate, holdGraceMs),
+    stockSnapshot: (windowMs) => stockSnapshot(ctx, windowMs),
     subscribe(broker) {
       broker.consume('inventory-hold-expiry', [InventoryTopics.holdExpiry], async (tx, message) => {
         await releaseExpiredCartHold(ctx, tx, readPayload(HoldExpiry, message).holdId);

@@ -9,6 +9,28 @@ export interface StockItemSpec {
   endsAt: Date;
 }
 
+/** An item's stock row as sale management sees it (locked in the caller's transaction). */
+export interface StockRow {
+  saleItemId: string;
+  initial: number;
+  available: number;
+  held: number;
+  sold: number;
+  writtenOff: number;
+  perUserLimit: number;
+  onSaleFrom: Date;
+  onSaleUntil: Date;
+}
+
+/** New terms for one item: `delta` units added (or taken, if negative), the limit and window replaced. */
+export interface StockAdjustment {
+  saleItemId: string;
+  delta: number;
+  perUserLimit: number;
+  startsAt: Date;
+  endsAt: Date;
+}
+
 /** One purchase attempt inside a group-commit batch: all its lines are held, or none. */
 export interface ReserveRequest {
   userId: string;
@@ -96,3 +118,8 @@ export function quotaDeltas(units: readonly { saleItemId: string; userId: string
   const pairs = [...perPair.keys()].map((k) => k.split('|') as [string, string]);
   return { itemIds: pairs.map((p) => p[0]), userIds: pairs.map((p) => p[1]), quantities: [...perPair.values()] };
 }
+
+/** One sale item's units by state (the metrics' burn-down). */
+export interface StockItemUnits { saleId: string; saleItemId: string; initial: number; available: number; held: number; sold: number; writtenOff: number }
+/** Items on sale around now, and totals over every item (Inventory.stockSnapshot). */
+export interface StockSnapshot { items: StockItemUnits[]; totals: Omit<StockItemUnits, 'saleId' | 'saleItemId'> }

@@ -12,6 +12,8 @@ interface Ledger {
   limits: Map<string, number>;
   /** Units per buyer and item (`quotaKey`). */
   quota: Map<string, number>;
+  /** Items whose window does not hold the batch's `now`: edited or cancelled after the gate admitted. */
+  closed: Set<string>;
 }
 
 /** A hold decided in this batch, with what its row needs. */
@@ -22,7 +24,7 @@ type NewHold = Hold & { userId: string; kind: string; orderId: string | null; ex
  * request under row locks (the "double check"): a wrong gate can make it refuse, never oversell.
  */
 export async function reserve(ctx: InventoryContext, tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
-  const ledger = await lockLedger(tx, requests);
+  const ledger = await lockLedger(tx, requests, ctx.clock.now());
   const results: ReserveResult[] = [];
   const holds: NewHold[] = [];
   for (const request of requests) {
@@ -41,9 +43,9 @@ export async function reserve(ctx: InventoryContext, tx: Tx, requests: readonly 
 }
 
 /** Locks the batch's stock rows and its buyers' quotas (in a fixed order, see sql.ts) and reads them. */
-async function lockLedger(tx: Tx, requests: readonly ReserveRequest[]): Promise<Ledger> {
+async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], now: Date): Promise<Ledger> {
   const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
-  const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number }>(sql.lockStockItems, [itemIds]);
+  const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]);
   const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => quotaKey(l.saleItemId, r.userId))))];
   const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
   const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
@@ -51,14 +53,17 @@ async function lockLedger(tx: Tx, requests: readonly ReserveRequest[]): Promise<
     available: new Map(stockRows.map((r) => [r.sale_item_id, r.available])),
     limits: new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit])),
     quota: new Map(quotaRows.map((q) => [quotaKey(q.sale_item_id, q.user_id), q.quantity])),
+    // Read after the lock: a sale cancelled or moved meanwhile is seen here, whatever the gate admitted.
+    closed: new Set(stockRows.filter((r) => now < r.on_sale_from || now >= r.on_sale_until).map((r) => r.sale_item_id)),
   };
 }
 
-/** The database's refusal of a request, checked line by line: unknown item, then stock, then the buyer's limit. */
-function refusalOf({ available, limits, quota }: Ledger, request: ReserveRequest): ReserveResult | undefined {
+/** The database's refusal of a request, checked line by line: unknown item, the window, then stock, then the buyer's limit. */
+function refusalOf({ available, limits, quota, closed }: Ledger, request: ReserveRequest): ReserveResult | undefined {
   for (const line of request.lines) {
     const left = available.get(line.saleItemId);
     if (left === undefined) return { ok: false, reason: 'unknown_item', saleItemId: line.saleItemId };
+    if (closed.has(line.saleItemId)) return { ok: false, reason: 'sale_not_active', saleItemId: line.saleItemId };
     if (left < line.quantity) return { ok: false, reason: 'sold_out', saleItemId: line.saleItemId };
     const taken = quota.get(quotaKey(line.saleItemId, request.userId)) ?? 0;
     if (taken + line.quantity > limits.get(line.saleItemId)!) return { ok: false, reason: 'limit_exceeded', saleItemId: line.saleItemId };

@@ -7,7 +7,7 @@ export const insertStockItems = `
 
 /** Row locks in a fixed order, so two batches never deadlock on the same items. */
 export const lockStockItems = `
-  select sale_item_id, available, per_user_limit from stock_items
+  select sale_item_id, available, per_user_limit, on_sale_from, on_sale_until from stock_items
    where sale_item_id = any($1::uuid[]) order by sale_item_id for update`;
 
 export const lockQuotas = `
@@ -127,3 +127,27 @@ export const releaseExpiredCartHold = `
   update holds set status = 'released', released_at = $2, release_reason = 'expired'
    where id = $1 and kind = 'cart' and status = 'held' and order_id is null and expires_at <= $2
   returning id, sale_item_id, user_id, quantity, order_id`;
+
+/** Sale management: the items' stock rows, locked in the fixed order (as a batch locks them). */
+export const lockStockRows = `
+  select sale_item_id, initial, available, held, sold, written_off, per_user_limit, on_sale_from, on_sale_until from stock_items
+   where sale_item_id = any($1::uuid[]) order by sale_item_id for update`;
+
+/** New terms for one item: initial and available move together, so the row stays balanced. */
+export const adjustStockRow = `
+  update stock_items set initial = initial + $2, available = available + $2, per_user_limit = $3, on_sale_from = $4, on_sale_until = $5
+   where sale_item_id = $1 and available + $2 >= 0
+  returning sale_item_id, available`;
+
+export const adjustQuotaLimits = `update purchase_quotas set per_user_limit = $2 where sale_item_id = $1`;
+
+/** Only an item nothing was ever taken from can go. */
+export const deleteUntouchedStock = `
+  delete from stock_items where sale_item_id = any($1::uuid[]) and held = 0 and sold = 0 and written_off = 0
+    and not exists (select 1 from holds h where h.sale_item_id = stock_items.sale_item_id)
+  returning sale_item_id`;
+
+export const deleteQuotasOfItems = `delete from purchase_quotas where sale_item_id = any($1::uuid[])`;
+
+export const cartHoldsOfItems = `
+  select id from holds where sale_item_id = any($1::uuid[]) and kind = 'cart' and status = 'held' and order_id is null`;

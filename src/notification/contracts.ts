@@ -9,14 +9,16 @@ export const NotificationTopics = {
 /** Every kind of notice, one per event a buyer hears about (delivery.ts). */
 export const NOTIFICATION_KINDS = [
   'order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued', 'order_shipped', 'shipment_delivered', 'line_cancelled',
+  'payment_failed', 'item_sold_out', 'sale_ended',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
-export type NotificationChannel = 'in_app' | 'email';
+export const NOTIFICATION_CHANNELS = ['in_app', 'email', 'sms'] as const;
+export type NotificationChannel = (typeof NOTIFICATION_CHANNELS)[number];
 
 /** `eventId`: the message the notification was made for. */
 export const NotificationSent = Type.Object({
   notificationId: Type.String(), eventId: Type.String(), userId: Type.String(),
   kind: Type.Union(NOTIFICATION_KINDS.map((k) => Type.Literal(k))),
-  channel: Type.Union([Type.Literal('in_app'), Type.Literal('email')]),
+  channel: Type.Union(NOTIFICATION_CHANNELS.map((c) => Type.Literal(c))),
 });
 export type NotificationSent = Static<typeof NotificationSent>;

@@ -5,10 +5,10 @@ import type { OutgoingEvent } from '../platform/broker/outbox.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
 import { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid, OrderTopics } from '../order/contracts.ts';
 import { FulfillmentTopics, ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
-import { PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
+import { PaymentFailed, PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
 import { NotificationTopics, type NotificationChannel, type NotificationKind, type NotificationSent } from './contracts.ts';
 import type { NotificationsDeps } from './index.ts';
-import { render, type TemplateInput } from './templates.ts';
+import { render, renderSms, type TemplateInput } from './templates.ts';
 import { GroupCommitter, type BatchOutcome } from '../platform/group-commit.ts';
 import * as sql from './sql.ts';
 
@@ -22,6 +22,7 @@ const KIND_OF_TOPIC: Record<string, { kind: NotificationKind; contract: TSchema 
   [FulfillmentTopics.shipped]: { kind: 'order_shipped', contract: ShipmentShipped },
   [FulfillmentTopics.delivered]: { kind: 'shipment_delivered', contract: ShipmentDelivered },
   [OrderTopics.lineCancelled]: { kind: 'line_cancelled', contract: OrderLineCancelled },
+  [PaymentTopics.failed]: { kind: 'payment_failed', contract: PaymentFailed },
 };
 
 /** The topics a buyer hears about: notification's consumer takes these. */
@@ -31,11 +32,17 @@ interface PendingRow {
   id: string; event_id: string; user_id: string; kind: NotificationKind; channel: NotificationChannel; recipient: string | null; subject: string; body: string;
 }
 
-/** An event a buyer hears about, read and rendered: what its rows are made of. */
-interface Notice { eventId: string; userId: string; kind: NotificationKind; subject: string; text: string }
+/** A notice to one user, read and rendered: what its rows are made of. `sms` is the short text, if the kind goes by SMS. */
+export interface Notice { eventId: string; userId: string; kind: NotificationKind; subject: string; text: string; sms?: string | undefined }
 
-/** What writing a notice's rows found: whether its in-app entry is new, and the buyer's email address. */
-interface Written { madeInApp: boolean; email: string | undefined }
+/** What writing a notice's rows found: whether its in-app entry is new, the user's email address and (opted in) phone. */
+interface Written { madeInApp: boolean; email: string | undefined; phone: string | undefined }
+
+/** Notification's consumer of buyers' events, and `deliver` for notices made elsewhere (merchant-notices.ts). */
+export interface Notifier {
+  onMessage(message: Message): Promise<void>;
+  deliver(notice: Notice): Promise<void>;
+}
 
 /** Notices arriving together share one transaction; a notice waits at most this long for company. */
 const GROUP = { maxWaitMs: 2, maxBatch: 500, maxQueue: 20_000 } as const;
@@ -43,21 +50,26 @@ const GROUP = { maxWaitMs: 2, maxBatch: 500, maxQueue: 20_000 } as const;
 /**
  * Notification's consumer. For each event it creates the event's rows (none if they exist), then
  * sends whatever of them is still pending: one in-app entry per event — written already sent, with
- * its `notification.sent` event — and one email when the buyer has an address, rendered from
- * templates. The rows of events handled together are written in one transaction (a flash sale's
+ * its `notification.sent` event — one email when the user has an address, and one SMS when the
+ * notice's kind goes by SMS and the user opted in with a phone number, rendered from templates. The rows of events handled together are written in one transaction (a flash sale's
  * notices come by the thousand; on PGlite a statement costs the same for one row as for 500).
  * "Never two" rests on the unique (event_id, channel) row and on a row being sent only while it is
  * pending; an email whose acceptance was not recorded (crash) is resent with the same Message-ID,
  * which the receiving server can drop.
  */
-export function createNotifier(deps: NotificationsDeps): (message: Message) => Promise<void> {
+export function createNotifier(deps: NotificationsDeps): Notifier {
   const writer = new GroupCommitter<Notice, Written>((notices) => writeRows(deps, notices), GROUP);
-  return async (message) => {
-    const notice = noticeOf(deps, message);
-    if (!notice) return;
-    const { madeInApp, email } = await writer.submit(notice);
-    // The email, and on a redelivery whatever an earlier attempt left pending.
-    if (!madeInApp || email) for (const row of await deps.db.query<PendingRow>(sql.pendingOfEvent, [message.id])) await send(deps, row);
+  async function deliver(notice: Notice): Promise<void> {
+    const { madeInApp, email, phone } = await writer.submit(notice);
+    // The email and the SMS, and on a redelivery whatever an earlier attempt left pending.
+    if (!madeInApp || email || phone) for (const row of await deps.db.query<PendingRow>(sql.pendingOfEvent, [notice.eventId])) await send(deps, row);
+  }
+  return {
+    deliver,
+    async onMessage(message) {
+      const notice = noticeOf(deps, message);
+      if (notice) await deliver(notice);
+    },
   };
 }
 
@@ -77,12 +89,14 @@ function noticeOf({ log }: NotificationsDeps, message: Message): Notice | undefi
     return undefined;
   }
   const { subject, text } = render(kind, payload);
-  return { eventId: message.id, userId, kind, subject, text };
+  return { eventId: message.id, userId, kind, subject, text, sms: renderSms(kind, payload) };
 }
 
 /** One transaction for a batch of notices: the in-app entries born sent with their events, and the pending email rows. */
-async function writeRows({ db, clock, emailsOf, emit }: NotificationsDeps, notices: readonly Notice[]): Promise<Array<BatchOutcome<Written>>> {
+async function writeRows({ db, clock, emailsOf, phonesOf, emit }: NotificationsDeps, notices: readonly Notice[]): Promise<Array<BatchOutcome<Written>>> {
   const emails = await emailsOf([...new Set(notices.map((n) => n.userId))]);
+  const textable = notices.filter((n) => n.sms !== undefined);
+  const phones = textable.length > 0 && phonesOf ? await phonesOf([...new Set(textable.map((n) => n.userId))]) : new Map<string, string>();
   const inAppIds = notices.map(() => randomUUID());
   const made = await db.transaction(async (tx) => {
     const now = clock.now();
@@ -97,9 +111,16 @@ async function writeRows({ db, clock, emailsOf, emit }: NotificationsDeps, notic
       await tx.query(sql.insertEmailNotifications, [mailed.map(() => randomUUID()), mailed.map((n) => n.eventId), mailed.map((n) => n.userId),
         mailed.map((n) => n.kind), mailed.map((n) => emails.get(n.userId)!), mailed.map((n) => n.subject), now, mailed.map((n) => n.text)]);
     }
+    const texted = textable.filter((n) => phones.has(n.userId));
+    if (texted.length > 0) {
+      await tx.query(sql.insertSmsNotifications, [texted.map(() => randomUUID()), texted.map((n) => n.eventId), texted.map((n) => n.userId),
+        texted.map((n) => n.kind), texted.map((n) => phones.get(n.userId)!), texted.map((n) => n.subject), now, texted.map((n) => n.sms!)]);
+    }
     return madeIds;
   });
-  return notices.map((n, i) => ({ ok: true, value: { madeInApp: made.has(inAppIds[i]!), email: emails.get(n.userId) } }));
+  return notices.map((n, i) => ({
+    ok: true, value: { madeInApp: made.has(inAppIds[i]!), email: emails.get(n.userId), phone: n.sms !== undefined ? phones.get(n.userId) : undefined },
+  }));
 }
 
 function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' | 'channel'>): OutgoingEvent {
@@ -111,9 +132,13 @@ function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' 
 }
 
 /** A throw leaves the row pending for the broker's retry; a row already sent is never sent again. */
-async function send({ db, clock, mailer, emit }: NotificationsDeps, row: PendingRow): Promise<void> {
+async function send({ db, clock, mailer, sms, emit }: NotificationsDeps, row: PendingRow): Promise<void> {
   if (row.channel === 'email') {
     await mailer.send({ to: row.recipient!, subject: row.subject, text: row.body, messageId: row.id });
+  }
+  if (row.channel === 'sms') {
+    if (!sms) throw new Error('an SMS is pending but no SMS sender is configured');
+    await sms.send({ to: row.recipient!, text: row.body, messageId: row.id });
   }
   await db.transaction(async (tx) => {
     const [marked] = await tx.query(sql.markSent, [row.id, clock.now()]);

@@ -182,7 +182,7 @@ describe('notifications', () => {
       db: h.system.db, clock, mailer, emailsOf: async (ids) => new Map(ids.includes(userId) ? [[userId, 'twice@test.local']] : []), log: createLogger({ LOG_LEVEL: 'silent' }),
       emit: createEmitter(clock),
     });
-    notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
+    notifications.subscribe({ consumeSelfManaged: (consumer, _topics, fn) => { if (consumer === 'notifications') handler = fn; } });
     const message = {
       id: randomUUID(), topic: 'order.cancelled', attempt: 1,
       payload: { orderId: randomUUID(), userId, reason: 'buyer_cancelled' },
@@ -203,7 +203,7 @@ describe('notifications', () => {
     const notifications = createNotifications({
       db: h.system.db, clock, mailer, emailsOf: async () => new Map(), log: createLogger({ LOG_LEVEL: 'silent' }), emit: createEmitter(clock),
     });
-    notifications.subscribe({ consumeSelfManaged: (_consumer, _topics, fn) => { handler = fn; } });
+    notifications.subscribe({ consumeSelfManaged: (consumer, _topics, fn) => { if (consumer === 'notifications') handler = fn; } });
     const messages = Array.from({ length: 50 }, () => ({
       id: randomUUID(), topic: 'order.cancelled', attempt: 1, payload: { orderId: randomUUID(), userId: randomUUID(), reason: 'buyer_cancelled' },
     }));

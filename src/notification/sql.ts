@@ -30,6 +30,13 @@ export const insertEmailNotifications = `
     from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $8::text[]) as n(id, event_id, user_id, kind, recipient, subject, body)
   on conflict (event_id, channel) do nothing`;
 
+/** The SMS rows of a batch of events (short texts, to opted-in phone numbers), pending until sent. */
+export const insertSmsNotifications = `
+  insert into notifications (id, event_id, user_id, kind, channel, recipient, subject, body, status, created_at)
+  select id, event_id, user_id, kind, 'sms', recipient, subject, body, 'pending', $7
+    from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $8::text[]) as n(id, event_id, user_id, kind, recipient, subject, body)
+  on conflict (event_id, channel) do nothing`;
+
 /** In-app first, so an email that keeps failing does not hold back the in-app entry. */
 export const pendingOfEvent = `
   select id, event_id, user_id, kind, channel, recipient, subject, body

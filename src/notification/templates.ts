@@ -1,6 +1,6 @@
 import type { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid } from '../order/contracts.ts';
 import type { ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
-import type { PaymentRefunded } from '../payment/contracts.ts';
+import type { PaymentFailed, PaymentRefunded } from '../payment/contracts.ts';
 import type { NotificationKind } from './contracts.ts';
 
 export interface Rendered {
@@ -15,6 +15,12 @@ export interface TemplateInput {
   order_expired: OrderExpired;
   order_cancelled: OrderCancelled;
   refund_issued: PaymentRefunded;
+  payment_failed: PaymentFailed;
+  item_sold_out: { saleName: string; productName: string; saleItemId: string };
+  sale_ended: {
+    saleName: string; currency: string; cancelled: boolean;
+    summary: { orders: number; paid: number; expired: number; cancelled: number; pending: number; unitsSold: number; revenue: number };
+  };
   order_shipped: ShipmentShipped;
   shipment_delivered: ShipmentDelivered;
   line_cancelled: OrderLineCancelled;
@@ -55,6 +61,7 @@ function formatTime(iso: string): string {
 const CANCEL_REASONS: Record<string, string> = {
   buyer_cancelled: 'as you asked',
   admin_cancelled: 'by the shop',
+  sale_cancelled: 'because the shop cancelled the sale; any payment is refunded',
   merchant_cancelled: 'by the shop: none of its items could be shipped',
 };
 
@@ -75,6 +82,20 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
   order_cancelled: (e) => ({
     subject: `Order ${e.orderId} cancelled`,
     text: `Order ${e.orderId} was cancelled ${CANCEL_REASONS[e.reason] ?? `(${e.reason})`}.\n`,
+  }),
+  payment_failed: (e) => ({
+    subject: `Payment failed for order ${e.orderId}`,
+    text: `Your payment for order ${e.orderId} did not go through (${e.reason}). You can try again before the payment window closes.\n`,
+  }),
+  item_sold_out: (e) => ({
+    subject: `Sold out: ${e.productName}`,
+    text: `${e.productName} sold out in your sale "${e.saleName}". Units come back if buyers do not pay in time; you can add stock while the sale runs.\n`,
+  }),
+  sale_ended: (e) => ({
+    subject: `${e.cancelled ? 'Cancelled' : 'Ended'}: ${e.saleName}`,
+    text: `Your sale "${e.saleName}" ${e.cancelled ? 'was cancelled' : 'has ended'}.\n`
+      + `Units sold: ${e.summary.unitsSold}\nOrders: ${e.summary.orders} (paid ${e.summary.paid}, expired ${e.summary.expired}, cancelled ${e.summary.cancelled}, still pending ${e.summary.pending})\n`
+      + `Revenue: ${formatMoney(e.summary.revenue, e.currency)}\n`,
   }),
   refund_issued: (e) => ({
     subject: `Refund issued for order ${e.orderId}`,
@@ -97,4 +118,18 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
 /** The subject and text of one notification. */
 export function render<K extends NotificationKind>(kind: K, input: TemplateInput[K]): Rendered {
   return templates[kind](input);
+}
+
+/** The kinds a buyer who opted in also gets by SMS, and their short text (one SMS segment, no links). */
+const sms: { [K in NotificationKind]?: (input: TemplateInput[K]) => string } = {
+  payment_received: (e) => `flashsale: payment received for order ${e.orderId.slice(0, 8)}.`,
+  payment_failed: (e) => `flashsale: payment for order ${e.orderId.slice(0, 8)} failed. Try again before the window closes.`,
+  order_expired: (e) => `flashsale: order ${e.orderId.slice(0, 8)} expired unpaid.`,
+  order_cancelled: (e) => `flashsale: order ${e.orderId.slice(0, 8)} was cancelled${e.reason === 'sale_cancelled' ? ' (sale cancelled)' : ''}.`,
+  refund_issued: (e) => `flashsale: refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId.slice(0, 8)}.`,
+};
+
+/** The SMS text of a notice, or undefined when this kind is not sent by SMS. */
+export function renderSms<K extends NotificationKind>(kind: K, input: TemplateInput[K]): string | undefined {
+  return (sms[kind] as ((input: TemplateInput[K]) => string) | undefined)?.(input);
 }

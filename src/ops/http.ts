@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, errors, Nullable, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
+import { metricsExposition, metricsTokenCheck, readiness } from './probes.ts';
 import type { SaleAttempts } from './sale-attempts.ts';
 
 const Violation = Type.Object({ check: Type.String(), message: Type.String(), ids: Type.Array(Type.String()) });
@@ -98,38 +98,16 @@ function registerStatsRoute(app: App, { system, guards, attempts: perSale }: { s
 /** What an orchestrator and Prometheus ask: unauthenticated (except /metrics with METRICS_TOKEN) and never rate limited. */
 function registerProbes(app: App, system: System): void {
   const noLimit = { rateLimit: false } as const;
-
   app.get('/health', { config: noLimit, schema: { hide: true } }, async () => ({ status: 'ok' }));
-
   app.get('/ready', { config: noLimit, schema: { hide: true } }, async (_request, reply) => {
-    // Fixed words only: /ready is public, and a raw error names hosts, databases and users. The
-    // detail goes to the log.
-    const failed = (check: string) => (err: unknown) => {
-      system.log.warn({ err, check }, 'readiness check failed');
-      return false;
-    };
-    const checks = {
-      database: (await system.db.ping().then(() => true, failed('database'))) ? 'ok' : 'down',
-      gate: (await system.gate.ready().catch(failed('gate'))) ? 'ok' : 'not loaded',
-      broker: (await system.broker.stats().then(() => true, failed('broker'))) ? 'ok' : 'down',
-    };
-    const ready = Object.values(checks).every((c) => c === 'ok');
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    const { ready, body } = await readiness(system);
+    return reply.code(ready ? 200 : 503).send(body);
   });
-
-  // The backlog counts scan the outbox (~25 ms of PGlite's one thread after a rush): however often
-  // /metrics is scraped, the database is asked at most once per BACKLOG_SAMPLE_MS.
-  const brokerStats = sampledEvery(BACKLOG_SAMPLE_MS, () => system.broker.stats());
-  app.get('/metrics', { config: noLimit, schema: { hide: true }, preHandler: metricsToken(system.config.METRICS_TOKEN) }, async (_request, reply) => {
-    system.metrics.dbTransactions.set(system.db.committedTransactions);
-    const stats = await brokerStats().catch(() => undefined);
-    if (stats) {
-      system.metrics.outboxPending.set(stats.outboxPending);
-      system.metrics.outboxLag.set(stats.outboxLagSeconds);
-      system.metrics.deliveriesPending.set(stats.deliveriesPending);
-      system.metrics.deadLetters.set(stats.deadLetters);
-    }
-    return reply.type(system.metrics.registry.contentType).send(await system.metrics.registry.metrics());
+  const checkToken = metricsTokenCheck(system.config.METRICS_TOKEN);
+  const tokenHook: Hook = async (request) => checkToken(request.headers.authorization);
+  app.get('/metrics', { config: noLimit, schema: { hide: true }, preHandler: tokenHook }, async (_request, reply) => {
+    const { contentType, body } = await metricsExposition(system);
+    return reply.type(contentType).send(body);
   });
 }
 
@@ -196,35 +174,4 @@ function registerAuditRoutes(app: App, { system, guards }: { system: System; gua
 /** A check's report: 200 when everything holds, 409 (the same report) when something does not. */
 function sendReport<T extends { ok: boolean }>(reply: FastifyReply, report: T) {
   return reply.code(report.ok ? 200 : 409).send(report);
-}
-
-/**
- * With METRICS_TOKEN set, /metrics wants `Authorization: Bearer <token>`. The comparison is of
- * digests in constant time, so neither the token's length nor a matching prefix shows in the timing.
- */
-const BACKLOG_SAMPLE_MS = 250;
-
-/** `fetch`'s latest answer while it is younger than `ms`; callers in between share one call in flight. */
-function sampledEvery<T>(ms: number, fetch: () => Promise<T>): () => Promise<T> {
-  let latest: { at: number; value: Promise<T> } | undefined;
-  return () => {
-    const now = performance.now();
-    if (!latest || now - latest.at >= ms) {
-      const value = fetch();
-      latest = { at: now, value };
-      value.catch(() => { latest = undefined; }); // a failure is not kept
-    }
-    return latest.value;
-  };
-}
-
-function metricsToken(token: string | undefined): Hook {
-  if (token === undefined) return async () => {};
-  const digest = (text: string) => createHash('sha256').update(text).digest();
-  const expected = digest(token);
-  return async (request) => {
-    const header = request.headers.authorization;
-    const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (given === undefined || !timingSafeEqual(digest(given), expected)) throw new AppError('unauthorized', 'A valid metrics token is required (METRICS_TOKEN).');
-  };
 }

@@ -6,8 +6,10 @@ export const OrderTopics = {
   cancelled: 'order.cancelled',
   paid: 'order.paid',
   expired: 'order.expired',
-  /** A payment landed that must be given back (order closed, or cancelled by an admin). */
+  /** A payment landed that must be given back (order closed, cancelled by an admin, or its sale cancelled). */
   refundRequested: 'order.refund_requested',
+  /** Every order a cancelled sale left pending is closed (the merchant's summary can be written). */
+  saleClosed: 'order.sale_closed',
   /** The merchant cancelled a line of a paid order: the line's amount is refunded, its units restocked or written off. */
   lineCancelled: 'order.line_cancelled',
   /** Every line not cancelled has shipped. */
@@ -47,9 +49,12 @@ export type OrderFulfilled = Static<typeof OrderFulfilled>;
 
 /** `userId` is empty when the order itself is unknown (a capture for no order of ours). */
 export const OrderRefundRequested = Type.Object({
-  orderId: Type.String(), userId: Type.String(), reason: Type.Union([Type.Literal('order_closed'), Type.Literal('admin_cancelled')]),
+  orderId: Type.String(), userId: Type.String(), reason: Type.Union([Type.Literal('order_closed'), Type.Literal('admin_cancelled'), Type.Literal('sale_cancelled')]),
 });
 export type OrderRefundRequested = Static<typeof OrderRefundRequested>;
 
 export const OrderDeadline = Type.Object({ orderId: Type.String(), check: Type.Union([Type.Literal('close'), Type.Literal('recovery')]) });
 export type OrderDeadline = Static<typeof OrderDeadline>;
+
+export const OrderSaleClosed = Type.Object({ saleId: Type.String(), cancelled: Type.Integer(), refunded: Type.Integer() });
+export type OrderSaleClosed = Static<typeof OrderSaleClosed>;

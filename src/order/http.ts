@@ -154,9 +154,10 @@ function registerCartRoutes(app: App, { orders, guards, buyer, counted }: { orde
 /** An admin cancels any order (a paid one is refunded). */
 function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): void {
   app.post('/v1/admin/orders/:id/cancel', {
-    // The body is optional: no body means the defaults (Fastify would otherwise validate `undefined`).
+    // The body is optional: no body means the defaults (Fastify would otherwise validate `undefined`);
+    // a body of JSON `null` is a body, and not an object.
     preValidation: async (request) => {
-      request.body ??= {};
+      if (request.body === undefined) request.body = {};
     },
     preHandler: [...guards.auth('admin'), guards.idempotency],
     config: { idempotency: 'store' },

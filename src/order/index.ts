@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import type { Database } from '../platform/database/index.ts';
+import { countBy, type Database } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { GroupCommitOptions } from '../platform/group-commit.ts';
 import type { IdempotencyClaim, IdempotencyStore } from '../platform/idempotency.ts';
@@ -11,7 +11,8 @@ import type { Catalog } from '../catalog/index.ts';
 import type { Inventory } from '../inventory/index.ts';
 import { OrderDeadline, OrderTopics } from './contracts.ts';
 import type { OrderContext } from './context.ts';
-import type { CartItem, LineInput, Order } from './model.ts';
+import type { CartItem, LineInput, Order, SaleSummary } from './model.ts';
+import * as sql from './sql.ts';
 import { createOrderRecords, type OrderRecords } from './records.ts';
 import { createPurchase } from './purchase.ts';
 import { createCart } from './cart.ts';
@@ -19,11 +20,13 @@ import { createClosing } from './closing.ts';
 import { createCancel } from './cancel.ts';
 import { applyPayment } from './paid.ts';
 import { auditOrders, type OrderViolation } from './audit.ts';
+import { closeOrdersOfSale } from './sale-cancelled.ts';
+import { CatalogTopics, SaleCancelled } from '../catalog/contracts.ts';
 import { createAfterPayment, type CancelledLines } from './after-payment.ts';
 import { listSaleOrders, type SaleOrdersFilter, type SaleOrdersPage } from './shop-orders.ts';
 import type { Tx } from '../platform/database/index.ts';
 
-export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms } from './model.ts';
+export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms, SaleSummary } from './model.ts';
 export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
 export type { CancelledLines } from './after-payment.ts';
@@ -58,6 +61,8 @@ export interface Orders extends OrderRecords {
   /** Closes overdue orders and expired cart holds whose deadline messages were lost. */
   sweep(): Promise<{ ordersClosed: number; cartHoldsReleased: number }>;
   startSweeper(intervalMs: number): void;
+  /** A sale's orders by outcome, units sold and revenue (the merchant's end-of-sale notice). */
+  saleSummary(saleId: string): Promise<SaleSummary>;
   /** In the caller's transaction: the order, locked FOR UPDATE (fulfillment serializes its changes on it). */
   lockOrder(tx: Tx, orderId: string): Promise<Order | undefined>;
   /**
@@ -71,7 +76,9 @@ export interface Orders extends OrderRecords {
   listSaleOrders(filter: SaleOrdersFilter): Promise<SaleOrdersPage>;
   /** The order invariants of the audit. */
   audit(): Promise<OrderViolation[]>;
-  /** Order's consumers: payment results, and its own deadline messages. */
+  /** Orders per status (metrics; one grouped count). */
+  countByStatus(): Promise<Record<string, number>>;
+  /** Order's consumers: payment results, its own deadline messages, and cancelled sales (their pending orders closed). */
   subscribe(broker: Subscriber): void;
   /** Commits what is waiting and refuses new attempts (graceful shutdown). */
   close(): Promise<void>;
@@ -82,13 +89,15 @@ export interface OrdersDeps extends OrderContext {
   groupCommit: GroupCommitOptions;
   /** Told after each group commit: attempts in the batch and units held (metrics). */
   onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
+  /** Told when the database's double check refuses an attempt the gate admitted (metrics: the oversold guard). */
+  onDatabaseRefusal?: (reason: string) => void;
 }
 
 /** Wires the order use cases (one file each) over one shared context. */
 export function createOrders(deps: OrdersDeps): Orders {
   const ctx = { ...deps };
   const records = createOrderRecords(deps);
-  const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted });
+  const purchase = createPurchase(ctx, { groupCommit: deps.groupCommit, onBatchCommitted: deps.onBatchCommitted, onDatabaseRefusal: deps.onDatabaseRefusal });
   const closing = createClosing(ctx);
   const afterPayment = createAfterPayment(ctx);
   return {
@@ -102,15 +111,25 @@ export function createOrders(deps: OrdersDeps): Orders {
     closeIfUnpaid: closing.closeIfUnpaid,
     sweep: closing.sweep,
     startSweeper: closing.startSweeper,
+    async saleSummary(saleId) {
+      const [counts] = await deps.db.query<Omit<SaleSummary, 'unitsSold'>>(sql.saleSummary, [saleId]);
+      const [lines] = await deps.db.query<{ units: number; revenue: number }>(sql.unitsSoldOfSale, [saleId]);
+      return { ...counts!, revenue: Number(lines!.revenue), unitsSold: lines!.units };
+    },
     lockOrder: afterPayment.lockOrder,
     cancelLines: afterPayment.cancelLines,
     markFulfilled: afterPayment.markFulfilled,
     listSaleOrders: (filter) => listSaleOrders(deps.db, filter),
     audit: () => auditOrders(ctx),
+    countByStatus: () => countBy(ctx.db, 'select status as key, count(*) as n from orders group by status'),
     subscribe(broker) {
       broker.consume('order-payments', [PaymentTopics.succeeded], (tx, m) => applyPayment(ctx, tx, readPayload(PaymentSucceeded, m)));
       broker.consumeSelfManaged('order-deadlines', [OrderTopics.deadline], async (m) => {
         await closing.closeIfUnpaid(readPayload(OrderDeadline, m).orderId);
+      });
+      broker.consumeSelfManaged('order-sale-cancellations', [CatalogTopics.cancelled], async (m) => {
+        const { saleId, cancelledAt } = readPayload(SaleCancelled, m);
+        await closeOrdersOfSale(ctx, saleId, new Date(cancelledAt));
       });
     },
     async close() {

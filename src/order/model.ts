@@ -65,3 +65,14 @@ function toOrder(r: OrderRow, items: ItemRow[]): Order {
     items: items.map((i) => ({ saleItemId: i.sale_item_id, productId: i.product_id, holdId: i.hold_id, quantity: i.quantity, unitPrice: i.unit_price, cancelledAt: i.cancelled_at })),
   };
 }
+
+/** A sale's orders by outcome (the merchant's end-of-sale summary). Revenue in the sale's minor units. */
+export interface SaleSummary {
+  orders: number;
+  paid: number;
+  expired: number;
+  cancelled: number;
+  pending: number;
+  unitsSold: number;
+  revenue: number;
+}

@@ -31,6 +31,8 @@ export interface PurchaseOptions {
   groupCommit: GroupCommitOptions;
   /** Told after each group commit: attempts in the batch and units held (metrics). */
   onBatchCommitted?: (attempts: number, unitsHeld: number) => void;
+  /** Told when the database's double check refuses an attempt the gate admitted (metrics: the oversold guard). */
+  onDatabaseRefusal?: (reason: string) => void;
 }
 
 /**
@@ -87,7 +89,8 @@ async function prepare({ clock, catalog }: OrderContext, userId: string, kind: '
   if (sale.holdMode !== kind) {
     throw new AppError('hold_mode_mismatch', kind === 'cart' ? 'This sale holds stock on order: use POST /v1/orders.' : 'This sale holds stock in the cart: add to cart, then check out.');
   }
-  if (catalog.statusOf(sale) !== 'active') throw new AppError('sale_not_active');
+  const status = catalog.statusOf(sale);
+  if (status !== 'active') throw new AppError(status === 'cancelled' ? 'sale_cancelled' : 'sale_not_active');
   const expiresAt = new Date(clock.now().getTime() + sale.paymentWindowS * 1000);
   return { kind, userId, sale, lines, id: randomUUID(), expiresAt, idempotency: claim };
 }
@@ -128,7 +131,7 @@ function submitTraced(committer: Committer, a: Attempt): Promise<AttemptResult> 
 
 async function commitBatch(ctx: OrderContext, options: PurchaseOptions, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
   try {
-    const outcomes = await ctx.db.transaction((tx) => writeBatch(ctx, tx, attempts));
+    const outcomes = await ctx.db.transaction((tx) => writeBatch(ctx, tx, attempts, options.onDatabaseRefusal));
     const units = attempts.reduce((sum, a, i) => sum + (outcomes[i]!.ok ? a.lines.reduce((n, l) => n + l.quantity, 0) : 0), 0);
     options.onBatchCommitted?.(attempts.length, units);
     return outcomes;
@@ -138,7 +141,7 @@ async function commitBatch(ctx: OrderContext, options: PurchaseOptions, attempts
 }
 
 /** One transaction for the batch: claim idempotency keys, reserve every attempt's stock, write the orders and the stored answers. */
-async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[]): Promise<Array<BatchOutcome<AttemptResult>>> {
+async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[], onRefusal?: (reason: string) => void): Promise<Array<BatchOutcome<AttemptResult>>> {
   const { clock, inventory, idempotency } = ctx;
   const outcomes: Array<BatchOutcome<AttemptResult> | undefined> = attempts.map(() => undefined);
   const claimed = await idempotency.claim(tx, attempts.map((a) => a.idempotency));
@@ -160,6 +163,7 @@ async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[
     const a = attempts[attemptIndex]!;
     const result = reserved[k]!;
     if (!result.ok) {
+      onRefusal?.(result.reason);
       outcomes[attemptIndex] = { ok: false, error: new AppError(result.reason) };
       if (a.idempotency) unclaim.push(a.idempotency);
       return;

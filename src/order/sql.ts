@@ -91,3 +91,24 @@ export const shopOrderTotals = `
     from orders o join order_items i on i.order_id = o.id and i.cancelled_at is null and ($2::uuid is null or i.sale_item_id = $2)
    where ${shopFilter}
    group by o.currency order by o.currency`;
+/** A cancelled sale's orders to close: pending ones, and those paid since the cancel (paid in the race). */
+export const ordersToCloseForSale = `
+  select id, status from orders
+   where sale_id = $1 and (status = 'PENDING_PAYMENT' or (status = 'PAID' and updated_at >= $2))
+   order by created_at, id`;
+
+/** A sale's orders by outcome, for the merchant's summary; "paid" is every state past payment. */
+export const saleSummary = `
+  select count(*)::int as orders,
+         (count(*) filter (where status not in ('PENDING_PAYMENT', 'CANCELLED', 'EXPIRED')))::int as paid,
+         (count(*) filter (where status = 'EXPIRED'))::int as expired,
+         (count(*) filter (where status = 'CANCELLED'))::int as cancelled,
+         (count(*) filter (where status = 'PENDING_PAYMENT'))::int as pending,
+         0::bigint as revenue
+    from orders where sale_id = $1`;
+
+/** Units and money of the paid orders' lines the merchant did not cancel (a cancelled line was refunded). */
+export const unitsSoldOfSale = `
+  select coalesce(sum(i.quantity), 0)::int as units, coalesce(sum(i.quantity * i.unit_price), 0)::bigint as revenue
+    from order_items i join orders o on o.id = i.order_id
+   where o.sale_id = $1 and o.status not in ('PENDING_PAYMENT', 'CANCELLED', 'EXPIRED') and i.cancelled_at is null`;

@@ -1,5 +1,5 @@
 import type { Clock } from '../platform/clock.ts';
-import type { Database, Tx } from '../platform/database/index.ts';
+import { countBy, type Database, type Tx } from '../platform/database/index.ts';
 import type { Emit } from '../platform/broker/outbox.ts';
 import type { Subscriber } from '../platform/broker/broker.ts';
 import type { PaymentGateway } from '../platform/payment-provider/port.ts';
@@ -42,6 +42,8 @@ export interface Payments extends PaymentSettlement {
   reconcile(orderTerms: ReadonlyMap<string, OrderTerms>, opts: { quiet: boolean }): Promise<Reconciliation>;
   /** Payment's consumers: refunds order asks for (whole orders and cancelled lines), and refunds of rejected captures. */
   subscribe(broker: Subscriber): void;
+  /** Payments and refunds per status (metrics; two grouped counts). */
+  countByStatus(): Promise<{ payments: Record<string, number>; refunds: Record<string, number> }>;
 }
 
 /** What the payment use cases share (context.ts). */
@@ -59,6 +61,10 @@ export function createPayments(deps: PaymentsDeps): Payments {
     audit: (orderTerms, quiet) => auditPayments(ctx, orderTerms, quiet),
     rejectedCaptures: () => deps.db.query<RejectedCaptureRow>(sql.rejectedCaptures),
     reconcile: (orderTerms, opts) => reconcileWithProvider({ db: deps.db, gateway: deps.gateway, now: () => deps.clock.now() }, orderTerms, opts),
+    countByStatus: async () => ({
+      payments: await countBy(deps.db, 'select status as key, count(*) as n from payments group by status'),
+      refunds: await countBy(deps.db, 'select status as key, count(*) as n from refunds group by status'),
+    }),
     subscribe(broker) {
       broker.consumeSelfManaged('payment-refunds', [OrderTopics.refundRequested], async (message) => {
         const { orderId, reason, userId } = readPayload(OrderRefundRequested, message);

@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Int(3000, 0, 65535),
+  /** `flashsale worker`'s port for /health, /ready and /metrics (0: any free port). */
+  WORKER_PORT: Int(3002, 0, 65535),
   /**
    * Behind a load balancer, which X-Forwarded-For entries to believe (per-address limits need the
    * client's): a hop count (`1`: the proxy in front appends the client's address; the last entry
@@ -24,6 +26,8 @@ export const ConfigSchema = Type.Object({
    */
   TRUST_PROXY: Type.String({ default: '' }),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  /** `auto`: pretty (pino-pretty) when stdout is a terminal, JSON lines otherwise. */
+  LOG_FORMAT: Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], { default: 'auto' }),
   /** Embedded PGlite data directory; `memory://` keeps it in memory (tests). */
   DATA_DIR: Type.String({ default: './data' }),
   /** When set, PostgreSQL replaces PGlite. */
@@ -116,6 +120,28 @@ export const ConfigSchema = Type.Object({
   SMTP_URL: Type.Optional(Type.String({ minLength: 1 })),
   /** The From header of every email. */
   MAIL_FROM: Type.String({ minLength: 3, default: 'flashsale <no-reply@flashsale.local>' }),
+
+  // ---- SMS (notifications) ----
+  /**
+   * When set, SMS notices go to this provider over HTTP (`flashsale sms-sim`, or a provider speaking
+   * its API: POST /v1/messages with an Idempotency-Key); otherwise they are kept in memory.
+   */
+  SMS_URL: Type.Optional(Type.String({ minLength: 1 })),
+  /** API key for the SMS provider, sent as `Authorization: Bearer …` (the simulator requires it). */
+  SMS_API_KEY: Type.String({ minLength: 8, default: 'sms_test_flashsale_dev_key' }),
+  /** Client timeout per SMS request; a timeout leaves the notice pending and it is resent with the same key. */
+  SMS_TIMEOUT_MS: Int(5000, 1, 600_000),
+  /** The sender name or number shown on every SMS. */
+  SMS_FROM: Type.String({ minLength: 1, maxLength: 15, default: 'flashsale' }),
+
+  // ---- SMS provider simulator (`flashsale sms-sim`) ----
+  SMS_SIM_PORT: Int(3002, 0, 65535),
+  /** Knob defaults (changeable at runtime with POST /_sim/knobs): added latency, share of 503 answers, share of messages accepted but answered too late. */
+  SMS_SIM_LATENCY_MS: Int(0, 0, 600_000),
+  SMS_SIM_FAILURE_RATE: Rate(),
+  SMS_SIM_TIMEOUT_RATE: Rate(),
+  /** Seed of the simulator's random source. */
+  SMS_SIM_SEED: Int(42, 0, 0xffff_ffff),
 
   // ---- payment gateway (the client the app uses) ----
   /** Base URL of the payment provider the app calls: the simulator, or a real provider. */
@@ -238,10 +264,10 @@ function refuseTrustingEveryProxy(config: Config): void {
 const SECRETS = ['JWT_SECRET', 'PSP_API_KEY', 'PSP_WEBHOOK_SECRET'] as const;
 type Secret = (typeof SECRETS)[number];
 /** A setting whose built-in value is fit for the demo only. */
-export type DevelopmentDefault = Secret | 'SEED_DEMO';
+export type DevelopmentDefault = Secret | 'SEED_DEMO' | 'SMS_API_KEY';
 
 /** The roles an operator deploys. `start` is not one: it is the embedded demo. */
-export type ProductionRole = 'api' | 'worker' | 'psp';
+export type ProductionRole = 'api' | 'worker' | 'psp' | 'sms-sim';
 
 /**
  * What each deployed role must not run on: the secrets it uses, and demo seeding. The worker builds
@@ -249,9 +275,10 @@ export type ProductionRole = 'api' | 'worker' | 'psp';
  * simulator uses only the provider's two secrets and never seeds.
  */
 const GUARDED: Record<ProductionRole, readonly DevelopmentDefault[]> = {
-  api: [...SECRETS, 'SEED_DEMO'],
-  worker: [...SECRETS, 'SEED_DEMO'],
+  api: [...SECRETS, 'SEED_DEMO', 'SMS_API_KEY'],
+  worker: [...SECRETS, 'SEED_DEMO', 'SMS_API_KEY'],
   psp: ['PSP_API_KEY', 'PSP_WEBHOOK_SECRET'],
+  'sms-sim': ['SMS_API_KEY'],
 };
 
 const WHAT_TO_SET: Record<DevelopmentDefault, string> = {
@@ -259,6 +286,7 @@ const WHAT_TO_SET: Record<DevelopmentDefault, string> = {
   PSP_API_KEY: 'set the payment provider\'s API key (the built-in value is published)',
   PSP_WEBHOOK_SECRET: 'set the webhook signing secret shared with the provider (the built-in value is published: anyone could forge a payment)',
   SEED_DEMO: 'set it to false (demo accounts have published passwords)',
+  SMS_API_KEY: 'set the SMS provider\'s API key (the built-in value is published)',
 };
 
 /** The value a setting has when nothing sets it. */
@@ -271,9 +299,11 @@ function builtIn(key: DevelopmentDefault): unknown {
  * value typed in by hand counts too; PSP_WEBHOOK_SECRET may list several secrets (rotation), and
  * none of them may be the published one.
  */
-export function developmentDefaultsIn(config: Config, keys: readonly DevelopmentDefault[] = GUARDED.api): DevelopmentDefault[] {
+export function developmentDefaultsIn(config: Config, keys: readonly DevelopmentDefault[] = GUARDED.api, role?: ProductionRole): DevelopmentDefault[] {
   return keys.filter((key) => {
     if (key === 'SEED_DEMO') return config.SEED_DEMO;
+    // The app sends the SMS key only to the provider SMS_URL names; the simulator checks it always.
+    if (key === 'SMS_API_KEY' && role !== 'sms-sim' && !config.SMS_URL) return false;
     const values = key === 'PSP_WEBHOOK_SECRET' ? config[key].split(',') : [config[key]];
     return values.map((v) => v.trim()).includes(String(builtIn(key)));
   });
@@ -284,7 +314,7 @@ export function developmentDefaultsIn(config: Config, keys: readonly Development
  * seeding, whatever NODE_ENV says. Throws a ConfigError naming each variable to set.
  */
 export function refuseDevelopmentDefaults(config: Config, role: ProductionRole): void {
-  const left = developmentDefaultsIn(config, GUARDED[role]);
+  const left = developmentDefaultsIn(config, GUARDED[role], role);
   if (left.length === 0) return;
   const lines = left.map((key) => `  ${key}: ${WHAT_TO_SET[key]}`);
   throw new ConfigError(`\`flashsale ${role}\` refuses to run on development defaults; set each of these:\n${lines.join('\n')}\n(only \`flashsale start\`, the embedded demo, runs on them)`);

@@ -2,13 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { PspError } from './errors.ts';
 
-/** Authentication on the API and the simulator controls; /health and the hosted page are public. */
+/** Authentication on the API and the simulator controls; /health, /metrics and the hosted page are public. */
 export function registerApiKeyCheck(app: FastifyInstance, apiKey: string): void {
   const keyDigest = sha256(apiKey);
   app.addHook('onRequest', async (request) => {
     // The matched route pattern, not the raw URL: an encoded or odd spelling of a path cannot slip past.
     const route = request.routeOptions.url;
-    if (route === undefined || route === '/health' || route.startsWith('/pay/')) return; // unmatched: the 404 handler answers
+    if (route === undefined || route === '/health' || route === '/metrics' || route.startsWith('/pay/')) return; // unmatched: the 404 handler answers
     const given = bearerKey(request.headers.authorization);
     if (given === undefined) {
       throw new PspError(401, 'invalid_request_error', 'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').');

@@ -13,9 +13,10 @@ import { registerResponseShape, sendError, toPspError } from './responses.ts';
 import type { Simulator } from './simulator.ts';
 import { FileJournal, MemoryJournal, PspStore } from './state.ts';
 import { WebhookDispatcher, type RetryPolicy } from './webhooks.ts';
+import { createPspMetrics } from './metrics.ts';
 
 export type PspConfig = PspKnobConfig & Pick<Config,
-  'LOG_LEVEL' | 'BODY_LIMIT_BYTES' | 'PSP_PUBLIC_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_WEBHOOK_URL' | 'PSP_DATA_DIR' | 'PSP_SEED'>;
+  'LOG_LEVEL' | 'LOG_FORMAT' | 'BODY_LIMIT_BYTES' | 'PSP_PUBLIC_URL' | 'PSP_API_KEY' | 'PSP_WEBHOOK_SECRET' | 'PSP_WEBHOOK_URL' | 'PSP_DATA_DIR' | 'PSP_SEED'>;
 
 export interface PspOptions {
   config: PspConfig;
@@ -46,7 +47,9 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   const { config } = options;
   const log = options.log ?? createLogger(config);
   const closing = new AbortController();
-  const sim = createSimulator(options, log, closing.signal);
+  let metrics: ReturnType<typeof createPspMetrics> | undefined;
+  const sim = createSimulator(options, log, closing.signal, (delivered) => metrics?.webhookFinished(delivered));
+  metrics = createPspMetrics(sim.store);
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -61,6 +64,7 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
   registerApiRoutes(app, sim);
   registerHostedPage(app, sim);
   registerSimulatorControls(app, sim);
+  metrics.register(app);
   app.get('/health', async () => ({ status: 'ok', intents: sim.store.intents.size, events: sim.store.events.length }));
 
   app.addHook('preClose', async () => {
@@ -74,7 +78,7 @@ export async function createPspServer(options: PspOptions): Promise<PspServer> {
 }
 
 /** The state (replayed from the journal), the operations on it and the webhook sender, all reading the same knobs. */
-function createSimulator(options: PspOptions, log: Logger, closing: AbortSignal): Simulator {
+function createSimulator(options: PspOptions, log: Logger, closing: AbortSignal, webhookFinished: (delivered: boolean) => void): Simulator {
   const { config } = options;
   const now = options.now ?? Date.now;
   const random = options.random ?? seededRandom(config.PSP_SEED);
@@ -93,7 +97,10 @@ function createSimulator(options: PspOptions, log: Logger, closing: AbortSignal)
       retry: { attempts: 8, baseMs: 1000, maxMs: 60_000, ...options.webhookRetry },
       attemptTimeoutMs: options.webhookAttemptTimeoutMs ?? 10_000,
       log,
-      onOutcome: (eventId, outcome) => store.record([{ op: 'delivery', eventId, ...outcome }]),
+      onOutcome: (eventId, outcome) => {
+        webhookFinished(outcome.delivered);
+        store.record([{ op: 'delivery', eventId, ...outcome }]);
+      },
     }),
   };
   return sim;

@@ -106,7 +106,7 @@ describe('tracing across processes: flashsale api and flashsale worker', { timeo
     assert.deepEqual(new Set(consumers.map((s) => s.resource['service.name'])), new Set(['flashsale-worker']), 'the API runs no consumer: every consumer span is the worker\'s');
     assert.deepEqual(
       new Set(consumers.map((s) => s.attributes['messaging.consumer.group.name'])),
-      new Set(['notifications', 'order-payments', 'order-deadlines']),
+      new Set(['notifications', 'order-payments', 'order-deadlines', 'fulfillment-shipments']),
     );
     assert.ok(consumers.every((s) => s.attributes['messaging.system'] === 'rabbitmq'));
 

@@ -38,7 +38,18 @@ export interface BrokerStats {
   outboxLagSeconds: number;
   deliveriesPending: number;
   deadLetters: number;
+  /**
+   * Per consumer: messages ready for its handlers (`work`, its lag) and dead-lettered messages not
+   * yet recorded (`dead`). RabbitMQ: only the consumers this process runs (another process's queues
+   * are its own to report); in-process: every consumer.
+   */
+  queues: QueueStat[];
 }
+
+export interface QueueStat { consumer: string; work: number; dead: number }
+
+/** A handler run's outcome, told to the broker's `onHandled` (metrics). */
+export type HandledOutcome = 'ok' | 'retry' | 'dead';
 
 export interface DeadLetter {
   consumer: string;

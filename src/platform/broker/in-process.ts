@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
 import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
@@ -13,6 +13,8 @@ type Subscription =
 
 export interface InProcessBrokerOptions {
   pollMs: number;
+  /** Told after each handler run (metrics). */
+  onHandled?: (consumer: string, outcome: HandledOutcome) => void;
   maxAttempts: number;
   backoffBaseMs: number;
   batchSize?: number;
@@ -180,6 +182,7 @@ export class InProcessBroker implements Broker {
       try {
         if (!row.seen) await traced(sub.consumer, row, attempt, (message) => sub.handler(message));
         done.push({ id: row.message_id, attempt });
+        this.opts.onHandled?.(sub.consumer, 'ok');
       } catch (error) {
         await this.#failed(sub, row, attempt, error);
       }
@@ -237,6 +240,7 @@ export class InProcessBroker implements Broker {
         if (fresh.length === 0) return; // effect already committed by an earlier delivery
         await traced(sub.consumer, row, attempt, (message) => handler(tx, message));
       });
+      this.opts.onHandled?.(sub.consumer, 'ok');
     } catch (error) {
       await this.#failed(sub, row, attempt, error);
     }
@@ -247,6 +251,7 @@ export class InProcessBroker implements Broker {
     const dead = attempt >= this.opts.maxAttempts;
     const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
     this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
+    this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
     await this.db.query(
       `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
         where consumer = $1 and message_id = $2 and status = 'pending'`,
@@ -283,14 +288,22 @@ export class InProcessBroker implements Broker {
   }
 
   async stats(): Promise<BrokerStats> {
-    const [row] = await this.db.query<{ outbox: number; oldest: Date | null; pending: number; dead: number }>(
+    // One statement (one round trip, one transaction on PGlite's thread). The per-consumer counts each
+    // read one partial index (deliveries_due, deliveries_dead): done rows are never read.
+    const [row] = await this.db.query<{ outbox: number; oldest: Date | null; queues: string | Array<{ consumer: string; queue: 'work' | 'dead'; n: number }> }>(
       `select (select count(*) from outbox where published_at is null and deliver_after <= $1) as outbox,
               (select min(deliver_after) from outbox where published_at is null and deliver_after <= $1) as oldest,
-              (select count(*) from deliveries where status = 'pending' and next_attempt_at <= $1) as pending,
-              (select count(*) from deliveries where status = 'dead') as dead`,
+              (select coalesce(json_agg(q), '[]'::json) from (
+                 select consumer, 'work' as queue, count(*)::int as n from deliveries where status = 'pending' and next_attempt_at <= $1 group by consumer
+                 union all
+                 select consumer, 'dead' as queue, count(*)::int as n from deliveries where status = 'dead' group by consumer) q) as queues`,
       [this.clock.now().toISOString()],
     );
-    const lagMs = row?.oldest ? this.clock.now().getTime() - row.oldest.getTime() : 0;
-    return { outboxPending: row?.outbox ?? 0, outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: row?.pending ?? 0, deadLetters: row?.dead ?? 0 };
+    const perConsumer = typeof row?.queues === 'string' ? (JSON.parse(row.queues) as Exclude<typeof row.queues, string>) : (row?.queues ?? []);
+    const count = (queue: 'work' | 'dead', consumer?: string) =>
+      perConsumer.filter((r) => r.queue === queue && (consumer === undefined || r.consumer === consumer)).reduce((sum, r) => sum + Number(r.n), 0);
+    const queues = this.#subs.map((sub) => ({ consumer: sub.consumer, work: count('work', sub.consumer), dead: count('dead', sub.consumer) }));
+    const lagMs = row?.oldest ? this.clock.now().getTime() - new Date(row.oldest).getTime() : 0;
+    return { outboxPending: Number(row?.outbox ?? 0), outboxLagSeconds: Math.max(0, lagMs / 1000), deliveriesPending: count('work'), deadLetters: count('dead'), queues };
   }
 }

@@ -2,7 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import type { Broker, BrokerStats, DeadLetter, Handler, SelfManagedHandler, SelfManagedOptions } from './broker.ts';
+import type { Broker, BrokerStats, DeadLetter, HandledOutcome, Handler, SelfManagedHandler, SelfManagedOptions } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
 import { connectFailure, Connection } from './rabbitmq/connection.ts';
 import { Consumers } from './rabbitmq/consumers.ts';
@@ -30,6 +30,8 @@ export interface RabbitMqBrokerOptions {
   backoffBaseMs: number;
   /** BROKER_POLL_MS: how often the outbox relay looks for due rows when not nudged. */
   pollMs: number;
+  /** Told after each handler run (metrics). */
+  onHandled?: (consumer: string, outcome: HandledOutcome) => void;
   /** Outbox rows per relay round (default 200). */
   batchSize?: number;
   /**
@@ -94,7 +96,7 @@ export class RabbitMqBroker implements Broker {
     this.#relayLoop = new PassLoop(() => this.#relay(), opts.pollMs, (error) => this.log.error({ err: error }, 'outbox relay round failed'));
     this.#consumers = new Consumers(this.#subs, db, clock, log, this.#signal, {
       prefix: this.#prefix, prefetch: opts.prefetch, concurrency: opts.concurrency ?? 1,
-      maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs,
+      maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, onHandled: opts.onHandled,
     });
     this.#connection = new Connection(
       { url: opts.url, name: `flashsale ${this.#prefix}`, rpcTimeoutMs: opts.confirmTimeoutMs, reconnectMinMs: opts.reconnectMinMs, reconnectMaxMs: opts.reconnectMaxMs },

@@ -21,3 +21,9 @@ export async function openDatabase(config: Pick<Config, 'DATABASE_URL' | 'DATA_D
     throw error;
   }
 }
+
+/** `select <key> as key, count(*) as n … group by …` as a record (metrics: orders by status and the like). */
+export async function countBy(q: import('./database.ts').Queryable, sql: string, params: unknown[] = []): Promise<Record<string, number>> {
+  const rows = await q.query<{ key: string; n: number | string }>(sql, params);
+  return Object.fromEntries(rows.map((r) => [r.key, Number(r.n)]));
+}

@@ -110,5 +110,43 @@ export function gateContract(name: string, makeGate: () => Promise<StockGate>): 
       assert.equal(await gate.quota(a.saleItemId, 'u1'), 0);
       assert.equal(await gate.quota(a.saleItemId, 'u9'), 2);
     });
+
+    it('when an item is adjusted, then available moves by the delta, admissions in flight stay counted and quotas are kept', async () => {
+      const gate = await makeGate();
+      const a = item({ available: 3, perUserLimit: 2 });
+      await gate.load([a], []);
+      await gate.admit('u1', [{ saleItemId: a.saleItemId, quantity: 2 }], NOW);
+      await gate.adjust([{ saleItemId: a.saleItemId, availableDelta: 5, perUserLimit: 3, startsAt: a.startsAt, endsAt: a.endsAt }]);
+      assert.equal(await gate.available(a.saleItemId), 6);
+      assert.equal(await gate.quota(a.saleItemId, 'u1'), 2);
+      assert.equal((await gate.admit('u1', [{ saleItemId: a.saleItemId, quantity: 1 }], NOW)).ok, true, 'the raised limit applies');
+      await gate.release('u1', [{ saleItemId: a.saleItemId, quantity: 3 }]);
+      assert.equal(await gate.available(a.saleItemId), 8);
+    });
+
+    it('when an item\'s window is closed by an adjustment, then it admits nobody; an unknown item is skipped', async () => {
+      const gate = await makeGate();
+      const a = item({ available: 3 });
+      await gate.load([a], []);
+      await gate.adjust([
+        { saleItemId: a.saleItemId, availableDelta: 0, perUserLimit: a.perUserLimit, startsAt: a.startsAt, endsAt: NOW },
+        { saleItemId: randomUUID(), availableDelta: 4, perUserLimit: 1, startsAt: a.startsAt, endsAt: a.endsAt },
+      ]);
+      const refused = await gate.admit('u1', [{ saleItemId: a.saleItemId, quantity: 1 }], NOW);
+      assert.equal(refused.ok === false && refused.reason, 'sale_not_active');
+      assert.equal(await gate.available(a.saleItemId), 3);
+    });
+
+    it('when items are removed, then they are unknown and others are untouched', async () => {
+      const gate = await makeGate();
+      const a = item();
+      const b = item({ available: 2 });
+      await gate.load([a, b], []);
+      await gate.remove([a.saleItemId]);
+      assert.equal(await gate.available(a.saleItemId), undefined);
+      const unknown = await gate.admit('u1', [{ saleItemId: a.saleItemId, quantity: 1 }], NOW);
+      assert.equal(unknown.ok === false && unknown.reason, 'unknown_item');
+      assert.equal(await gate.available(b.saleItemId), 2);
+    });
   });
 }

@@ -26,6 +26,17 @@ export interface GateLine {
   quantity: number;
 }
 
+/** New terms for an item the gate holds (sale management): quotas are kept. */
+export interface GateAdjustment {
+  saleItemId: string;
+  /** Units added to (positive) or taken from (negative) `available`. */
+  availableDelta: number;
+  perUserLimit: number;
+  /** Epoch ms; the item is on sale in [startsAt, endsAt). */
+  startsAt: number;
+  endsAt: number;
+}
+
 export type RefusalReason = 'sold_out' | 'limit_exceeded' | 'sale_not_active' | 'unknown_item';
 
 export type Admission =
@@ -40,6 +51,15 @@ export interface StockGate {
   admit(userId: string, lines: readonly GateLine[], nowMs: number): Promise<Admission>;
   /** Gives units back (refused by the database, cancelled, expired). */
   release(userId: string, lines: readonly GateLine[]): Promise<void>;
+  /**
+   * Changes items' terms in place, each atomically: `available` moves by the delta (so admissions in
+   * flight stay counted), the limit and window are replaced, the quotas are kept. An item the gate
+   * does not hold is skipped (a rebuild loads it from the database). Stock added, a sale edited or
+   * cancelled.
+   */
+  adjust(changes: readonly GateAdjustment[]): Promise<void>;
+  /** Forgets items (taken out of a sale before it started). */
+  remove(saleItemIds: readonly string[]): Promise<void>;
   available(saleItemId: string): Promise<number | undefined>;
   quota(saleItemId: string, userId: string): Promise<number>;
   /** False until loaded; a gate that lost its state must not admit anyone. */

@@ -1,4 +1,4 @@
-import type { Admission, GateItem, GateLine, GateQuota, StockGate } from './gate.ts';
+import type { Admission, GateAdjustment, GateItem, GateLine, GateQuota, StockGate } from './gate.ts';
 
 interface ItemState extends GateItem {
   quotas: Map<string, number>;
@@ -52,6 +52,21 @@ export class MemoryStockGate implements StockGate {
       if (left > 0) item.quotas.set(userId, left);
       else item.quotas.delete(userId);
     }
+  }
+
+  async adjust(changes: readonly GateAdjustment[]): Promise<void> {
+    for (const change of changes) {
+      const item = this.#items.get(change.saleItemId);
+      if (!item) continue;
+      item.available += change.availableDelta;
+      item.perUserLimit = change.perUserLimit;
+      item.startsAt = change.startsAt;
+      item.endsAt = change.endsAt;
+    }
+  }
+
+  async remove(saleItemIds: readonly string[]): Promise<void> {
+    for (const id of saleItemIds) this.#items.delete(id);
   }
 
   async available(saleItemId: string): Promise<number | undefined> {

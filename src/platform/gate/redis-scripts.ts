@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
-import type { GateItem, GateLine, GateQuota } from './gate.ts';
+import type { GateAdjustment, GateItem, GateLine, GateQuota } from './gate.ts';
 import { gateKeys } from './redis-keys.ts';
 
 type Arg = string | number;
@@ -12,6 +12,7 @@ export interface GateScripts {
   gateRelease(numKeys: number, ...args: Args): Promise<unknown>;
   gateLoad(numKeys: number, ...args: Args): Promise<unknown>;
   gateDelIfEquals(numKeys: number, ...args: Args): Promise<unknown>;
+  gateAdjust(numKeys: number, ...args: Args): Promise<unknown>;
 }
 
 const SCRIPT_FILES: Record<keyof GateScripts, string> = {
@@ -19,6 +20,7 @@ const SCRIPT_FILES: Record<keyof GateScripts, string> = {
   gateRelease: 'release-2.lua',
   gateLoad: 'load-2.lua',
   gateDelIfEquals: 'delIfEquals-1.lua',
+  gateAdjust: 'adjust-1.lua',
 };
 
 const LUA = Object.fromEntries(
@@ -57,6 +59,11 @@ export async function admitScript(scripts: GateScripts, prefix: string, generati
 export async function releaseScript(scripts: GateScripts, prefix: string, generation: string, userId: string, lines: readonly GateLine[]): Promise<Reply> {
   const keys = lineKeys(prefix, lines);
   return parseReply(await scripts.gateRelease(keys.length, keys, generation, userId, lines.map((l) => l.quantity)));
+}
+
+export async function adjustScript(scripts: GateScripts, prefix: string, generation: string, change: GateAdjustment): Promise<Reply> {
+  const keys = gateKeys(prefix, change.saleItemId);
+  return parseReply(await scripts.gateAdjust(1, keys.item, generation, change.availableDelta, change.perUserLimit, change.startsAt, change.endsAt));
 }
 
 /** Writes every item whole, with all its quotas, stamped with `stamp`. */

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { connectRedis, type RedisTarget } from '../redis.ts';
-import { GateUnavailableError, type Admission, type GateItem, type GateLine, type GateQuota, type RefusalReason, type StockGate } from './gate.ts';
+import { GateUnavailableError, type Admission, type GateAdjustment, type GateItem, type GateLine, type GateQuota, type RefusalReason, type StockGate } from './gate.ts';
 import { Fence } from './redis-fence.ts';
 import { admitItemByItem } from './redis-item-by-item.ts';
 import { fenceKeys, gateKeys } from './redis-keys.ts';
-import { admitScript, defineScripts, GateCode, loadScript, releaseScript, type GateScripts, type RefusalCode, type Reply } from './redis-scripts.ts';
+import { adjustScript, admitScript, defineScripts, GateCode, loadScript, releaseScript, type GateScripts, type RefusalCode, type Reply } from './redis-scripts.ts';
 
 export interface RedisStockGateOptions {
   /** Key prefix, without braces (the hash tag must be the sale item). Default `flashsale`. */
@@ -142,6 +142,26 @@ export class RedisStockGate implements StockGate {
         // A lost or fenced gate takes no releases: its rebuild restores the database's truth.
         if (!(error instanceof GateUnavailableError)) throw error;
       }
+    }
+  }
+
+  async adjust(changes: readonly GateAdjustment[]): Promise<void> {
+    for (const change of changes) {
+      if (!Number.isSafeInteger(change.availableDelta)) throw new RangeError(`gate adjustment must be an integer, got ${change.availableDelta}`);
+      try {
+        await this.#fence.fenced((generation) => adjustScript(this.#scripts, this.#prefix, generation, change));
+      } catch (error) {
+        // Like a release: a lost or fenced gate takes no adjustment; its rebuild reads the database's terms.
+        if (!(error instanceof GateUnavailableError)) throw error;
+      }
+    }
+  }
+
+  async remove(saleItemIds: readonly string[]): Promise<void> {
+    // One item's two keys share a slot: one DEL per item works on a Redis Cluster too.
+    for (const id of saleItemIds) {
+      const keys = gateKeys(this.#prefix, id);
+      await this.#client.del(keys.item, keys.quota);
     }
   }
 

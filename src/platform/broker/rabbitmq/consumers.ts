@@ -2,7 +2,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Clock } from '../../clock.ts';
 import type { Database } from '../../database/database.ts';
 import type { Logger } from '../../logger.ts';
-import type { Message } from '../broker.ts';
+import type { HandledOutcome, Message } from '../broker.ts';
 import { attemptOf, decode, messageIdOf } from './codec.ts';
 import { runDeduped } from './dedupe.ts';
 import { ack, type Delivery } from './delivery.ts';
@@ -31,6 +31,8 @@ export interface ConsumerOptions {
   maxAttempts: number;
   backoffBaseMs: number;
   confirmTimeoutMs: number;
+  /** Told after each handler run (metrics). */
+  onHandled?: (consumer: string, outcome: HandledOutcome) => void;
 }
 
 export class Consumers {
@@ -120,9 +122,11 @@ export class Consumers {
     } catch (error) {
       const dead = message.attempt >= this.opts.maxAttempts;
       this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
+      this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
       await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead);
       return;
     }
+    this.opts.onHandled?.(sub.consumer, 'ok');
     ack(delivery);
   }
 

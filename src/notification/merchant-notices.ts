@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { Message } from '../platform/broker/broker.ts';
+import { readPayload } from '../platform/broker/event-contract.ts';
+import { StockSoldOut, InventoryTopics } from '../inventory/contracts.ts';
+import { CatalogTopics, SaleEnded } from '../catalog/contracts.ts';
+import { OrderSaleClosed, OrderTopics } from '../order/contracts.ts';
+import type { NotificationsDeps } from './index.ts';
+import type { Notice } from './delivery.ts';
+import { render } from './templates.ts';
+
+/** The topics a merchant hears about. */
+export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, OrderTopics.saleClosed];
+
+/**
+ * A merchant's notice: an item of their sale sold out (once per item: a rush that sells out, gets
+ * units back and sells out again tells them once), or their sale is over, with its summary (once
+ * per sale, whichever comes first once the sale really is over: a `sale.ended`, or for a cancelled
+ * sale order's `order.sale_closed`). "Once" is
+ * the notice's id, derived from what it is about, under the unique (event_id, channel) row.
+ */
+export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: Notice) => Promise<void>, message: Message): Promise<void> {
+  const { merchants, clock, log } = deps;
+  if (!merchants) return;
+  if (message.topic === InventoryTopics.soldOut) {
+    const { saleItemId } = readPayload(StockSoldOut, message);
+    const item = await merchants.saleItem(saleItemId);
+    if (!item) return void log.warn({ saleItemId }, 'sold-out item of no known sale: no merchant to tell');
+    const input = { saleName: item.saleName, productName: item.productName, saleItemId };
+    await deliver({ eventId: noticeId(`item_sold_out:${saleItemId}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
+    return;
+  }
+  const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
+  const sale = await merchants.sale(saleId);
+  if (!sale) return void log.warn({ saleId }, 'ended sale unknown: no merchant to tell');
+  // An edit moved the end later: this message is stale, the edit sent another.
+  if (!sale.cancelled && clock.now().getTime() < sale.settledAt) return;
+  const summary = await merchants.summary(saleId);
+  const input = { saleName: sale.saleName, currency: sale.currency, cancelled: sale.cancelled, summary };
+  await deliver({ eventId: noticeId(`sale_ended:${saleId}`), userId: sale.merchantId, kind: 'sale_ended', ...rendered('sale_ended', input) });
+}
+
+function rendered<K extends 'item_sold_out' | 'sale_ended'>(kind: K, input: Parameters<typeof render<K>>[1]): { subject: string; text: string } {
+  const { subject, text } = render(kind, input);
+  return { subject, text };
+}
+
+/** A UUID named by what the notice is about (the same name gives the same id), shaped as a version 5 UUID. */
+export function noticeId(name: string): string {
+  const hex = createHash('sha1').update(`flashsale-notice:${name}`).digest('hex');
+  const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}

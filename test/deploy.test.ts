@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { validate as lintDockerfile } from 'dockerfile-utils';
+import { createMetrics } from '../src/platform/metrics.ts';
+import { createPspMetrics } from '../src/psp/metrics.ts';
+import type { PspStore } from '../src/psp/state.ts';
+import { readCompose } from './support/deploy.ts';
+
+/**
+ * deploy/ checked without pulling an image: Prometheus' config and alert rules by its own tool
+ * (promtool, Debian's `prometheus` package, which .ci/run installs), the dashboards against the
+ * metrics the code registers.
+ */
+const ROOT = resolve(import.meta.dirname, '..');
+const DEPLOY = join(ROOT, 'deploy');
+const run = promisify(execFile);
+
+async function promtool(...args: string[]): Promise<string> {
+  try {
+    const { stdout, stderr } = await run('promtool', args, { cwd: DEPLOY });
+    return stdout + stderr;
+  } catch (error) {
+    const e = error as { code?: string; stdout?: string; stderr?: string };
+    if (e.code === 'ENOENT') assert.fail('promtool is not installed: apt-get install -y prometheus (.ci/run does)');
+    assert.fail(`promtool ${args.join(' ')} failed:\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
+}
+
+/** Every series name flashsale's roles export (a histogram's _bucket, _sum and _count included), and Prometheus' own `up`. */
+function exportedNames(): Set<string> {
+  const names = new Set(['up']);
+  const registries = [createMetrics('api').registry, createPspMetrics({ intents: new Map() } as unknown as PspStore).registry];
+  for (const registry of registries) {
+    for (const metric of registry.getMetricsAsArray()) {
+      const { name, type } = metric as unknown as { name: string; type: string };
+      names.add(name);
+      if (type === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(name + suffix);
+      if (type === 'summary') for (const suffix of ['_sum', '_count']) names.add(name + suffix);
+    }
+  }
+  return names;
+}
+
+/** The metric names a PromQL expression reads (flashsale's own, and `up`). */
+function namesIn(expr: string): string[] {
+  return [...new Set([...expr.matchAll(/\b(flashsale_[a-z0-9_]+|up)\b(?=\s*[{[)]|\s*$|\s*[<>=!]|\s+(?:and|or|unless)\b)/g)].map((m) => m[1]!))];
+}
+
+function dashboards(): Array<{ file: string; json: { uid: string; panels: Array<{ type: string; title: string; datasource?: { uid: string }; targets?: Array<{ expr: string }> }>; templating: { list: Array<{ query: { query: string } | string; datasource?: { uid: string } }> } } }> {
+  const dir = join(DEPLOY, 'grafana', 'dashboards');
+  return readdirSync(dir).filter((f) => f.endsWith('.json')).map((file) => ({ file, json: JSON.parse(readFileSync(join(dir, file), 'utf8')) }));
+}
+
+describe('deploy/: Prometheus, alert rules and dashboards', () => {
+  it('when promtool checks the config, then it and its rule file are valid', async () => {
+    const out = await promtool('check', 'config', 'prometheus/prometheus.yml');
+    assert.match(out, /SUCCESS: .*prometheus\.yml is valid/);
+    assert.match(out, /SUCCESS: \d+ rules found/);
+  });
+
+  it('when promtool runs the alert rules\' unit tests, then every alert fires when it should and only then', async () => {
+    assert.match(await promtool('check', 'rules', 'prometheus/alerts.yml'), /SUCCESS: \d+ rules found/);
+    assert.match(await promtool('test', 'rules', 'prometheus/alerts.test.yml'), /SUCCESS/);
+  });
+
+  it('when every alert rule is read, then each one has a unit test, a severity, a summary and reads only exported metrics', () => {
+    const rules = (parse(readFileSync(join(DEPLOY, 'prometheus', 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string; labels?: { severity?: string }; annotations?: { summary?: string } }> }> }).groups.flatMap((g) => g.rules);
+    const tests = readFileSync(join(DEPLOY, 'prometheus', 'alerts.test.yml'), 'utf8');
+    const known = exportedNames();
+    for (const rule of rules) {
+      assert.ok(tests.includes(`alertname: ${rule.alert}`), `${rule.alert} has no unit test in alerts.test.yml`);
+      assert.ok(['page', 'ticket'].includes(rule.labels?.severity ?? ''), `${rule.alert} has no severity`);
+      assert.ok(rule.annotations?.summary, `${rule.alert} has no summary`);
+      for (const name of namesIn(rule.expr)) assert.ok(known.has(name), `${rule.alert} reads ${name}, which nothing exports`);
+    }
+  });
+
+  it('when the dashboards are read, then every query names only metrics flashsale exports, on the provisioned datasource', () => {
+    const known = exportedNames();
+    const datasources = (parse(readFileSync(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'datasources.yaml'), 'utf8')) as { datasources: Array<{ uid: string }> }).datasources.map((d) => d.uid);
+    const found = dashboards();
+    assert.deepEqual(found.map((d) => d.json.uid).sort(), ['flashsale-sale', 'flashsale-system']);
+    for (const { file, json } of found) {
+      const queries = json.panels.filter((p) => p.type !== 'row');
+      assert.ok(queries.length > 5, `${file} has panels`);
+      for (const panel of queries) {
+        assert.ok(panel.datasource && datasources.includes(panel.datasource.uid), `${file} "${panel.title}" uses a datasource that is not provisioned`);
+        assert.ok(panel.targets && panel.targets.length > 0, `${file} "${panel.title}" has no query`);
+        for (const target of panel.targets) {
+          const names = namesIn(target.expr);
+          assert.ok(names.length > 0, `${file} "${panel.title}" reads no flashsale metric: ${target.expr}`);
+          for (const name of names) assert.ok(known.has(name), `${file} "${panel.title}" reads ${name}, which nothing exports`);
+        }
+      }
+      for (const variable of json.templating.list) {
+        const query = typeof variable.query === 'string' ? variable.query : variable.query.query;
+        for (const name of namesIn(query.replace(/^label_values\((\w+),.*$/, '$1'))) assert.ok(known.has(name), `${file} variable reads ${name}`);
+      }
+    }
+  });
+});
+
+/** dclint: validates against the Compose specification's JSON schema (shipped in the package) and lints; exit 0 only with no error and no warning. */
+async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
+  const bin = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
+  try {
+    const { stdout, stderr } = await run(process.execPath, [bin, file, '-c', join(DEPLOY, 'dclint.json'), '--max-warnings', '0', '--color', 'false']);
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string };
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', () => {
+  it('when dclint checks compose.yaml, then it is valid against the Compose specification and lint-clean', async () => {
+    const result = await dclint(join(DEPLOY, 'compose.yaml'));
+    assert.ok(result.ok, result.output);
+  });
+
+  it('when a service has a misspelt key, then the schema check refuses the file (the check bites)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flashsale-compose-'));
+    try {
+      const broken = join(dir, 'compose.yaml');
+      writeFileSync(broken, readFileSync(join(DEPLOY, 'compose.yaml'), 'utf8').replace('    command: ["worker"]', '    comand: ["worker"]'));
+      const result = await dclint(broken);
+      assert.equal(result.ok, false);
+      assert.match(result.output, /invalid-schema/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when compose.yaml is read, then it runs every role and backend, flashsale from this Dockerfile, with the files it mounts present', () => {
+    const { services } = readCompose();
+    for (const name of ['postgres', 'redis', 'rabbitmq', 'migrate', 'api', 'worker', 'psp', 'lb', 'prometheus', 'grafana', 'jaeger', 'loki', 'alloy']) assert.ok(services[name], `no ${name} service`);
+    assert.equal(services.api!.deploy?.replicas, 2);
+    const roles: Record<string, string> = { migrate: 'migrate', api: 'api', worker: 'worker', psp: 'psp' };
+    for (const [service, command] of Object.entries(roles)) {
+      const s = services[service]!;
+      assert.deepEqual(s.command, [command], `${service} runs flashsale ${command}`);
+      assert.deepEqual(s.build, { context: '..', dockerfile: 'Dockerfile' });
+      assert.equal(s.environment?.LOG_FORMAT, 'json', `${service} logs JSON for the shipper`);
+    }
+    for (const s of Object.values(services)) {
+      for (const volume of s.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./')) assert.ok(existsSync(join(DEPLOY, source)), `${source} is mounted but missing`);
+      }
+    }
+  });
+
+  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 24, installs production dependencies only, runs as a user and checks its health', () => {
+    const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    assert.deepEqual(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
+    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const froms = lines.filter((l) => l.startsWith('FROM '));
+    assert.ok(froms.length >= 2, 'multi-stage');
+    for (const from of froms) assert.match(from, /^FROM node:24[-.\w]* AS \w+$/);
+    assert.ok(lines.some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
+    const runtime = lines.slice(lines.lastIndexOf(froms.at(-1)!));
+    const user = runtime.filter((l) => l.startsWith('USER ')).at(-1);
+    assert.ok(user && !/^USER (root|0)(:|$)/.test(user), `the runtime stage runs as ${user ?? 'root'}`);
+    assert.ok(runtime.some((l) => l === 'HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 CMD ["node", "bin/healthcheck.js"]'));
+    assert.ok(existsSync(join(ROOT, 'bin', 'healthcheck.js')));
+    assert.ok(runtime.includes('ENTRYPOINT ["node", "bin/flashsale.js"]'));
+  });
+});

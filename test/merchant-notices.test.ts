@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ManualClock } from '../src/platform/clock.ts';
+import { startHarness, until, type Harness } from './support/harness.ts';
+
+describe('merchant notices and the payment-failed notice', () => {
+  let h: Harness;
+  const clock = new ManualClock(Date.now());
+  before(async () => { h = await startHarness({ clock }); });
+  after(() => h.close());
+
+  async function shopNotices(merchantToken: string): Promise<Array<{ kind: string; channel: string; subject: string; body: string }>> {
+    const res = await h.http.request('GET', '/v1/shop/notifications?limit=100', { token: merchantToken });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body.notifications;
+  }
+
+  async function payAction(token: string, orderId: string, action: 'pay' | 'decline'): Promise<void> {
+    const payment = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token });
+    assert.ok(payment.status === 201 || payment.status === 200, JSON.stringify(payment.body));
+    const res = await fetch(`${h.pspUrl}/pay/${payment.body.providerPaymentId}/${action}`, { method: 'POST', redirect: 'manual' });
+    assert.equal(res.status, 303);
+  }
+
+  it('when an item sells out, sells again and sells out again, then its merchant is told once, in the app', async () => {
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 1 }] });
+    const itemId = sale.items[0]!.id;
+    const first = h.buyerToken();
+    const order = await h.placeOrder(first.token, itemId);
+    await h.http.request('POST', `/v1/orders/${order}/cancel`, { token: first.token });
+    await h.placeOrder(h.buyerToken().token, itemId);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await shopNotices(merchantToken)).some((n) => n.kind === 'item_sold_out');
+    }, 'the sold-out notice');
+    await h.system.broker.drain();
+    const soldOut = (await shopNotices(merchantToken)).filter((n) => n.kind === 'item_sold_out');
+    assert.deepEqual(soldOut.map((n) => n.channel).sort(), ['email', 'in_app']);
+    assert.match(soldOut[0]!.subject, /Sold out: Product 0/);
+  });
+
+  it('when a sale is over and its payment windows closed, then its merchant gets one summary: units sold, paid, expired, revenue', async () => {
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 5, flashPrice: 2_500 }], durationMs: 60_000, paymentWindowS: 60 });
+    const itemId = sale.items[0]!.id;
+    const payer = h.buyerToken();
+    const paid = await h.placeOrder(payer.token, itemId);
+    await payAction(payer.token, paid, 'pay');
+    await h.placeOrder(h.buyerToken().token, itemId);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await h.http.request('GET', `/v1/orders/${paid}`, { token: payer.token })).body.status === 'PAID';
+    }, 'the payment');
+    assert.equal((await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended').length, 0, 'not before the end');
+
+    clock.advance(60_000 + 60_000 + 10_000);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await shopNotices(merchantToken)).some((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    }, 'the summary', 15_000);
+    const ended = (await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    assert.equal(ended.length, 1);
+    assert.match(ended[0]!.body, /Units sold: 1/);
+    assert.match(ended[0]!.body, /paid 1, expired 1/);
+    assert.match(ended[0]!.body, /Revenue: USD 25\.00/);
+  });
+
+  it('when a sale is cancelled, then its merchant gets the summary once its pending orders are closed', async () => {
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 3 }] });
+    await h.placeOrder(h.buyerToken().token, sale.items[0]!.id);
+    assert.equal((await h.http.request('POST', `/v1/flash-sales/${sale.id}/cancel`, { token: merchantToken })).status, 200);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await shopNotices(merchantToken)).some((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    }, 'the summary of the cancelled sale');
+    const [summary] = (await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
+    assert.match(summary!.subject, /^Cancelled: /);
+    assert.match(summary!.body, /cancelled 1, still pending 0/);
+  });
+
+  it('when a payment is declined, then the buyer is told (payment_failed)', async () => {
+    const { sale } = await h.createSale({ items: [{ stock: 2 }] });
+    const registered = await h.system.accounts.register(`declined-${Date.now()}@test.local`, 'declined-pass-1');
+    const token = h.system.tokens.issue({ userId: registered.id, role: 'buyer' });
+    const order = await h.placeOrder(token, sale.items[0]!.id);
+    await payAction(token, order, 'decline');
+    await until(async () => {
+      await h.system.broker.drain();
+      const res = await h.http.request('GET', '/v1/notifications?limit=100', { token });
+      return res.body.notifications.some((n: { kind: string }) => n.kind === 'payment_failed');
+    }, 'the payment-failed notice');
+  });
+});
