@@ -9,7 +9,7 @@ import type { Catalog, FlashSale } from './index.ts';
 /** What a watcher of a sale sees: the gate's counters and the sale's status by the clock. */
 export const LiveSnapshotBody = Type.Object({
   saleId: Uuid,
-  status: StringEnum(['scheduled', 'active', 'ended']),
+  status: StringEnum(['scheduled', 'active', 'ended', 'cancelled']),
   serverTime: Timestamp,
   startsAt: Timestamp,
   endsAt: Timestamp,

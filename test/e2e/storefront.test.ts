@@ -140,7 +140,7 @@ describe('the storefront in a real browser', () => {
     await dave.context.close();
   });
 
-  it('when a merchant schedules a sale in their shop page, then it appears on the storefront', async () => {
+  it('when a merchant schedules a sale in their shop page, then it appears on the storefront; their orders show, and they add stock and cancel a sale', async () => {
     const email = emailOf('erin');
     const { shop } = await h.system.accounts.createMerchant(email, 'merchant-password', 'Gadget Barn');
     const erin = await person(browser, DESKTOP);
@@ -179,6 +179,16 @@ describe('the storefront in a real browser', () => {
     await erin.page.getByText(orderId.slice(0, 8)).waitFor();
     await erin.page.getByText(/1 order\(s\) · 1 unit\(s\), \$179\.00/).waitFor();
     await shot(erin.page, 'merchant-orders-desktop');
+    // Add stock, then cancel the sale: the storefront says so.
+    erin.page.once('dialog', (dialog) => void dialog.accept('5'));
+    await erin.page.getByRole('button', { name: 'Add stock to Robot vacuum in Robot hour' }).click();
+    await erin.page.getByText('Added 5 to Robot vacuum.').waitFor();
+    await erin.page.getByText('Robot vacuum: 1 / 10').waitFor();
+    erin.page.once('dialog', (dialog) => void dialog.accept());
+    await erin.page.getByRole('button', { name: 'Cancel Robot hour' }).click();
+    await erin.page.getByText('Cancelled Robot hour.').waitFor();
+    await erin.page.goto(`${h.url}/#/sales/${open.id}`);
+    await erin.page.getByRole('button', { name: /Sale cancelled/ }).waitFor();
     await erin.context.close();
   });
 });
