@@ -9,7 +9,7 @@ import type { Catalog, FlashSale } from './index.ts';
 /** What a watcher of a sale sees: the gate's counters and the sale's status by the clock. */
 export const LiveSnapshotBody = Type.Object({
   saleId: Uuid,
-  status: StringEnum(['scheduled', 'active', 'ended']),
+  status: StringEnum(['scheduled', 'active', 'ended', 'cancelled']),
   serverTime: Timestamp,
   startsAt: Timestamp,
   endsAt: Timestamp,
@@ -64,15 +64,14 @@ export function registerLiveRoutes(app: App, { catalog, inventory, now, options 
   }
 
   function watch(sale: FlashSale): Watch {
-    let w = watches.get(sale.id);
-    if (w) return w;
-    const created: Watch = {
+    const existing = watches.get(sale.id);
+    if (existing) return existing;
+    const w: Watch = {
       sale, streams: new Set(), last: '', reading: false,
-      timer: setInterval(() => void tick(created), options.intervalMs),
+      timer: setInterval(() => void tick(w), options.intervalMs),
     };
-    created.timer.unref();
-    watches.set(sale.id, created);
-    w = created;
+    w.timer.unref();
+    watches.set(sale.id, w);
     return w;
   }
 
@@ -137,9 +136,12 @@ export function registerLiveRoutes(app: App, { catalog, inventory, now, options 
     open++;
     const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), heartbeatMs);
     heartbeat.unref();
-    stream.on('close', () => {
+    const done = () => {
       clearInterval(heartbeat);
       leave(w, stream);
-    });
+    };
+    stream.on('close', done);
+    // The client may have gone while the first snapshot was read: its 'close' has already fired.
+    if (stream.destroyed || request.raw.destroyed) done();
   });
 }

@@ -55,6 +55,8 @@ async function serve(withPsp: boolean, role: 'all' | 'api' = 'all'): Promise<voi
     pspAddress = await psp.listen({ host: cfg.HOST, port: cfg.PSP_PORT });
     if (!explicitlySet('PSP_URL')) cfg = { ...cfg, PSP_URL: pspAddress };
   }
+  // The demo's pages are served here: the hosted payment page may send buyers back to this port.
+  if (role === 'all' && !explicitlySet('WEB_ORIGINS')) cfg = { ...cfg, WEB_ORIGINS: `http://localhost:${cfg.PORT},http://127.0.0.1:${cfg.PORT},http://${cfg.HOST}:${cfg.PORT}` };
   // An API-only process leaves message handling to workers, which needs RabbitMQ to route to them.
   const system = await buildSystem(cfg, role === 'api' && cfg.AMQP_URL ? { components: [], role } : { role });
   const app = await buildHttpApp(system);
@@ -112,6 +114,7 @@ function printTour(base: string, saleId: string | undefined, cartSaleId: string 
   const lines = [
     '',
     `flashsale is listening on ${base}   (API docs: ${base}/docs, OpenAPI: ${base}/openapi.json)`,
+    `The shop in a browser: ${base}/   (merchant: ${base}/#/merchant, operations: ${base}/#/ops)`,
     '',
     'Demo accounts:',
     `  admin     ${DEMO.admin.email} / ${DEMO.admin.password}`,

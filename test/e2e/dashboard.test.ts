@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { runConcurrently, startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
+import { runConcurrently, startHarness, until, type Harness } from '../support/harness.ts';
+import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -76,7 +76,49 @@ describe('the operations dashboard in a real browser', () => {
     await page.setViewportSize(PHONE);
     await page.waitForTimeout(300);
     await shot(page, 'dashboard-phone');
+    assert.ok(await fitsWidth(page), 'the dashboard fits a phone’s width');
     assert.deepEqual((page as any).jsErrors, []);
+    await context.close();
+  });
+});
+
+describe('dead letters on the operations dashboard', () => {
+  let h: Harness;
+  let browser: Browser;
+  before(async () => {
+    [h, browser] = await Promise.all([startHarness({ config: { BROKER_MAX_ATTEMPTS: 1 } }), launch()]);
+  });
+  after(async () => {
+    await browser?.close();
+    await h?.close();
+  });
+
+  it('when a consumer fails a message for good, then the operator inspects it on the dashboard and replays it once fixed', async () => {
+    let fixed = false;
+    const handled: string[] = [];
+    h.system.broker.consume('shipping-labels', ['order.created'], async (_tx, message) => {
+      const { orderId } = message.payload as { orderId: string };
+      if (!fixed) throw new Error(`label printer rejects order ${orderId}`);
+      handled.push(orderId);
+    });
+    const { sale } = await h.createSale();
+    const orderId = await h.placeOrder(h.buyerToken().token, sale.items[0]!.id);
+    await until(async () => (await h.http.request('GET', '/v1/admin/dead-letters', { token: h.adminToken() })).body.deadLetters.length === 1, 'the dead letter');
+
+    const email = emailOf('ops');
+    await h.system.accounts.createAdmin(email, 'admin-password-1');
+    const { page, context } = await person(browser, DESKTOP);
+    await signIn(page, h.url, email, 'admin-password-1');
+    await page.locator('[data-dead-letters="1"]').waitFor();
+    await page.getByRole('button', { name: 'Inspect' }).click();
+    const payload = page.getByLabel('Dead letter payload');
+    assert.match(await payload.innerText(), new RegExp(`label printer rejects order ${orderId}`));
+    await shot(page, 'dead-letter-desktop');
+    fixed = true;
+    await page.getByRole('button', { name: 'Replay' }).click();
+    await page.getByText('Replayed order.created to shipping-labels.').waitFor();
+    await page.locator('[data-dead-letters="0"]').waitFor();
+    await until(async () => handled.includes(orderId), 'the replayed message handled');
     await context.close();
   });
 });

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
+import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
 
 describe('the storefront in a real browser', () => {
   let h: Harness;
@@ -65,6 +65,7 @@ describe('the storefront in a real browser', () => {
     assert.equal(await bobBuy.isDisabled(), true);
     assert.equal(await bob.page.evaluate(() => (window as unknown as { mark: number }).mark), 42, 'the page was not reloaded');
     await shot(bob.page, 'sale-sold-out-phone');
+    assert.ok(await fitsWidth(bob.page), 'the sale page fits a phone’s width');
     assert.deepEqual(await ordersOf(await tokenOf(bob.page), sale.id), []);
 
     // Pay on the provider's hosted page, come back, see PAID.
@@ -112,7 +113,7 @@ describe('the storefront in a real browser', () => {
     await carol.context.close();
   });
 
-  it('when a buyer is refused, then the page says why in words', async () => {
+  it('when a buyer is refused, then the page says why in words; a cart checks out into an order, which they can cancel', async () => {
     const { sale } = await h.createSale({ items: [{ stock: 5, perUserLimit: 1 }], holdMode: 'cart' });
     const dave = await person(browser, PHONE);
     await signUp(dave.page, h.url, emailOf('dave'));
@@ -130,10 +131,16 @@ describe('the storefront in a real browser', () => {
     await dave.page.waitForURL(/#\/orders\//);
     await dave.page.locator('[data-status="PENDING_PAYMENT"]').first().waitFor();
     await shot(dave.page, 'order-pending-phone');
+    assert.ok(await fitsWidth(dave.page), 'the order page fits a phone’s width');
+    // Cancel (after confirming): the order is CANCELLED and the unit is back on sale.
+    dave.page.once('dialog', (dialog) => void dialog.accept());
+    await dave.page.getByRole('button', { name: 'Cancel order' }).click();
+    await dave.page.locator('[data-status="CANCELLED"]').first().waitFor();
+    assert.equal((await h.http.request('GET', `/v1/flash-sales/${sale.id}/live`)).body.items[0].remaining, 5);
     await dave.context.close();
   });
 
-  it('when a merchant schedules a sale in their shop page, then it appears on the storefront', async () => {
+  it('when a merchant schedules a sale in their shop page, then it appears on the storefront; their orders show, and they add stock and cancel a sale', async () => {
     const email = emailOf('erin');
     const { shop } = await h.system.accounts.createMerchant(email, 'merchant-password', 'Gadget Barn');
     const erin = await person(browser, DESKTOP);
@@ -172,6 +179,16 @@ describe('the storefront in a real browser', () => {
     await erin.page.getByText(orderId.slice(0, 8)).waitFor();
     await erin.page.getByText(/1 order\(s\) · 1 unit\(s\), \$179\.00/).waitFor();
     await shot(erin.page, 'merchant-orders-desktop');
+    // Add stock, then cancel the sale: the storefront says so.
+    erin.page.once('dialog', (dialog) => void dialog.accept('5'));
+    await erin.page.getByRole('button', { name: 'Add stock to Robot vacuum in Robot hour' }).click();
+    await erin.page.getByText('Added 5 to Robot vacuum.').waitFor();
+    await erin.page.getByText('Robot vacuum: 1 / 10').waitFor();
+    erin.page.once('dialog', (dialog) => void dialog.accept());
+    await erin.page.getByRole('button', { name: 'Cancel Robot hour' }).click();
+    await erin.page.getByText('Cancelled Robot hour.').waitFor();
+    await erin.page.goto(`${h.url}/#/sales/${open.id}`);
+    await erin.page.getByRole('button', { name: /Sale cancelled/ }).waitFor();
     await erin.context.close();
   });
 });

@@ -26,7 +26,7 @@ export function MerchantPage({ me }) {
   return html`
     <h1>${shop.name}</h1>
     <h2>Your sales</h2>
-    <${SalesTable} sales=${sales?.sales} />
+    <${SalesTable} sales=${sales?.sales} onChanged=${reloadSales} />
     <h2>Schedule a sale</h2>
     <${SaleForm} products=${products?.products ?? []} onCreated=${reloadSales} />
     <${ShopOrders} />
@@ -40,16 +40,38 @@ export function MerchantPage({ me }) {
     <${ProductForm} onCreated=${reloadProducts} />`;
 }
 
-function SalesTable({ sales }) {
+function SalesTable({ sales, onChanged }) {
+  const [message, setMessage] = useState();
   if (!sales) return html`<p>Loading your sales…</p>`;
   if (sales.length === 0) return html`<p>No sales yet.</p>`;
+  async function act(run, done) {
+    setMessage(undefined);
+    try {
+      await run();
+      setMessage({ kind: 'ok', text: done });
+      onChanged();
+    } catch (error) {
+      setMessage({ kind: 'error', text: describeError(error) });
+    }
+  }
+  const cancel = (s) => confirm(`Cancel ${s.name}? Nobody can buy from it any more, and its unpaid orders are closed.`)
+    && act(() => api('POST', `/v1/flash-sales/${s.id}/cancel`, { idempotencyKey: newKey() }), `Cancelled ${s.name}.`);
+  const restock = (s, item) => {
+    const quantity = Number(prompt(`Units to add to ${item.productName}:`, '10'));
+    if (!Number.isInteger(quantity) || quantity < 1) return;
+    void act(() => api('POST', `/v1/flash-sales/${s.id}/items/${item.id}/stock`, { body: { quantity }, idempotencyKey: newKey() }), `Added ${quantity} to ${item.productName}.`);
+  };
+  const open = (s) => s.status === 'scheduled' || s.status === 'active';
   return html`<div class="table-wrap"><table>
-    <thead><tr><th>Sale</th><th>Status</th><th>Starts</th><th>Items: taken / stock</th></tr></thead>
+    <thead><tr><th>Sale</th><th>Status</th><th>Starts</th><th>Items: taken / stock</th><th><span class="sr-only">Actions</span></th></tr></thead>
     <tbody>${sales.map((s) => html`<tr key=${s.id}>
       <td><a href=${`#/sales/${s.id}`}>${s.name}</a></td><td><${Badge} value=${s.status} /></td>
       <td>${new Date(s.startsAt).toLocaleString()}</td>
-      <td>${s.items.map((i) => `${i.productName}: ${i.stock - i.remaining} / ${i.stock}`).join(' · ')}</td></tr>`)}</tbody>
+      <td>${s.items.map((i) => html`<div key=${i.id}>${i.productName}: ${i.stock - i.remaining} / ${i.stock}
+        ${open(s) ? html` <button class="secondary" style="min-height:0;padding:.1rem .5rem" onClick=${() => restock(s, i)} aria-label=${`Add stock to ${i.productName} in ${s.name}`}>+ stock</button>` : null}</div>`)}</td>
+      <td>${open(s) ? html`<button class="danger" onClick=${() => cancel(s)} aria-label=${`Cancel ${s.name}`}>Cancel sale</button>` : null}</td></tr>`)}</tbody>
   </table></div>
+  ${message ? html`<${Notice} kind=${message.kind}>${message.text}<//>` : null}
   <p class="muted">Taken = held by buyers or sold, live from the stock counters. Open a sale to watch it.</p>`;
 }
 

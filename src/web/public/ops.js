@@ -8,6 +8,9 @@ const COLORS = ['#2563eb', '#15803d', '#c2410c', '#7c3aed', '#b42318', '#0891b2'
 const REFUSALS = ['sold_out', 'limit_exceeded', 'sale_not_active', 'rate_limited', 'overloaded', 'unavailable'];
 
 /** A uPlot time-series chart; `data` is [times (s), ...one array per series]. */
+/** uPlot cannot scale a time axis on one reading: draw it as a flat line from a second earlier. */
+const drawable = (data) => (data[0].length === 1 ? data.map((series, i) => (i === 0 ? [series[0] - 1, series[0]] : [series[0], series[0]])) : data);
+
 function Chart({ name, title, labels, data, yLabel }) {
   const box = useRef();
   const plot = useRef();
@@ -16,11 +19,15 @@ function Chart({ name, title, labels, data, yLabel }) {
     const width = () => Math.max(260, box.current.clientWidth - 10);
     plot.current = new uPlot({
       title, width: width(), height: 220,
-      scales: { x: { time: true } },
+      // At least the last minute, however few readings (a lone one makes a zero-width axis); counts and rates start at 0.
+      scales: {
+        x: { time: true, range: (_u, min, max) => { const end = max ?? Date.now() / 1000; return [Math.min(min ?? end, end - 60), end + 1]; } },
+        y: { range: (_u, _min, max) => [0, Math.max(1, max ?? 1) * 1.05] },
+      },
       axes: [{}, { label: yLabel, size: 50 }],
       series: [{}, ...labels.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: false } }))],
       legend: { live: false },
-    }, data, box.current);
+    }, drawable(data), box.current);
     const onResize = () => plot.current.setSize({ width: width(), height: 220 });
     addEventListener('resize', onResize);
     return () => {
@@ -29,10 +36,10 @@ function Chart({ name, title, labels, data, yLabel }) {
     };
   }, [key]);
   useEffect(() => {
-    plot.current?.setData(data);
+    plot.current?.setData(drawable(data));
   }, [data]);
   const last = data.slice(1).map((s) => s[s.length - 1]);
-  return html`<figure class="chart" data-chart=${name} data-points=${data[0].length} data-last=${JSON.stringify(last)} style="margin:0">
+  return html`<figure class="chart" data-chart=${name} data-points=${data[0].length} data-last=${JSON.stringify(last)} data-x=${JSON.stringify([data[0][0], data[0][data[0].length - 1]])} style="margin:0">
     <div ref=${box} role="img" aria-label=${`${title}: ${labels.map((l, i) => `${l} ${last[i] ?? 'no data'}`).join(', ')}`}></div>
   </figure>`;
 }

@@ -16,7 +16,7 @@ export function SalesList() {
         <article class="card" key=${sale.id} data-sale=${sale.id}>
           <h3><a href=${`#/sales/${sale.id}`}>${sale.name}</a></h3>
           <p><${Badge} value=${sale.status} /> <span class="muted">${sale.holdMode === 'cart' ? 'cart & checkout' : 'buy now'}</span></p>
-          <p class="muted">${sale.status === 'scheduled' ? html`Opens in <span class="countdown">${duration(Date.parse(sale.startsAt) - now)}</span>` : sale.status === 'active' ? `Ends ${new Date(sale.endsAt).toLocaleString()}` : `Ended ${new Date(sale.endsAt).toLocaleString()}`}</p>
+          <p class="muted">${sale.status === 'scheduled' ? html`Opens in <span class="countdown">${duration(Date.parse(sale.startsAt) - now)}</span>` : sale.status === 'active' ? `Ends ${new Date(sale.endsAt).toLocaleString()}` : sale.status === 'cancelled' ? 'Cancelled by the shop' : `Ended ${new Date(sale.endsAt).toLocaleString()}`}</p>
           <ul class="muted">${sale.items.map((item) => html`<li key=${item.id}>${item.productName}: ${money(item.flashPrice, sale.currency)} — ${item.remaining > 0 ? `${item.remaining} left` : 'sold out'}</li>`)}</ul>
         </article>`)}
     </div>`;
@@ -113,7 +113,7 @@ function ItemCard({ sale, item, price, remaining, status, me }) {
       setBusy(false);
     }
   }
-  const label = soldOut ? 'Sold out' : status === 'scheduled' ? 'Not open yet' : status === 'ended' ? 'Sale ended' : busy ? (cart ? 'Adding…' : 'Buying…') : cart ? 'Add to cart' : 'Buy now';
+  const label = status === 'cancelled' ? 'Sale cancelled' : soldOut ? 'Sold out' : status === 'scheduled' ? 'Not open yet' : status === 'ended' ? 'Sale ended' : busy ? (cart ? 'Adding…' : 'Buying…') : cart ? 'Add to cart' : 'Buy now';
   const canBuy = status === 'active' && !soldOut && me?.user.role !== 'merchant' && me?.user.role !== 'admin';
   return html`
     <article class="card" data-item=${item.id}>

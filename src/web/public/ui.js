@@ -47,6 +47,6 @@ export function Notice({ kind = 'info', children }) {
 }
 
 export function Badge({ value }) {
-  const words = { PENDING_PAYMENT: 'awaiting payment', PAID: 'paid', FULFILLED: 'fulfilled', CANCELLED: 'cancelled', EXPIRED: 'expired', scheduled: 'upcoming', active: 'open now', ended: 'ended' };
+  const words = { PENDING_PAYMENT: 'awaiting payment', PAID: 'paid', FULFILLED: 'fulfilled', CANCELLED: 'cancelled', EXPIRED: 'expired', scheduled: 'upcoming', active: 'open now', ended: 'ended', cancelled: 'cancelled' };
   return html`<span class=${`badge ${value}`} data-status=${value}>${words[value] ?? value}</span>`;
 }
