@@ -6,7 +6,7 @@
  * Folders under src that are not business components. Every other folder under src is a component,
  * so a new component is covered without editing this file.
  */
-const NOT_COMPONENTS = ['platform', 'cli', 'audit', 'ops', 'psp', 'web'];
+const NOT_COMPONENTS = ['platform', 'cli', 'audit', 'ops', 'psp', 'sms-sim', 'web'];
 const COMPONENT = `^src/(?!(?:${NOT_COMPONENTS.join('|')})/)([^/]+)/`;
 /** Test code that lives beside the sources: suites, conformance suites, the simulator's test helpers. */
 const TEST_CODE = ['\\.test\\.ts$', '/conformance\\.ts$', '^src/psp/testing\\.ts$'];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startHarness, type Harness } from '../../test/support/harness.ts';
+import { scalar, startHarness, type Harness } from '../../test/support/harness.ts';
 
 describe('orders over HTTP', () => {
   let h: Harness;
@@ -231,6 +231,8 @@ describe('the sold-out short-circuit', () => {
     assert.equal(anonymous.status, 401);
     const malformed = await h.http.request('POST', '/v1/orders', { token: h.buyerToken().token, body: { items: [{ saleItemId: item, quantity: 0 }], extra: true } });
     assert.equal(malformed.status, 422, JSON.stringify(malformed.body));
+    assert.equal(await scalar(h.system, 'select count(*) from order_items where sale_item_id = $1', [item]), 1, 'the refusals changed nothing');
+    await h.system.broker.drain();
     assert.deepEqual((await h.system.audit({ quiet: true })).violations, []);
   });
 
