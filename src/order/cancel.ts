@@ -1,4 +1,5 @@
 import { AppError } from '../platform/errors.ts';
+import type { Tx } from '../platform/database/index.ts';
 import { OrderTopics, type OrderCancelled, type OrderRefundRequested } from './contracts.ts';
 import type { OrderContext } from './context.ts';
 import { closeUnpaid } from './closing.ts';
@@ -58,15 +59,23 @@ export function createCancel(ctx: OrderContext, records: OrderRecords) {
         const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
         if (!order) throw new AppError('not_found', 'No such order.');
         if (order.status !== 'PAID') throw new AppError('invalid_state', `The order is ${order.status}.`);
-        await tx.query(sql.markCancelled, [orderId, 'admin_cancelled', clock.now(), 'PAID']);
-        await inventory.unsellOrder(tx, orderId, restock);
-        await emit(tx, [
-          { topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderRefundRequested },
-          { topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'admin_cancelled' } satisfies OrderCancelled },
-        ]);
+        await cancelPaidOrder(ctx, tx, order, 'admin_cancelled', restock);
         return order;
       });
       return records.getOrder(row.user_id, orderId);
     },
   };
+}
+
+/**
+ * Cancels a PAID order, locked by the caller, in the caller's transaction: its units leave the sold
+ * count (restocked, or written off) and its capture is sent back (payment's refund consumer).
+ */
+export async function cancelPaidOrder({ clock, inventory, emit }: OrderContext, tx: Tx, order: OrderRow, reason: 'admin_cancelled' | 'sale_cancelled', restock: boolean): Promise<void> {
+  await tx.query(sql.markCancelled, [order.id, reason, clock.now(), 'PAID']);
+  await inventory.unsellOrder(tx, order.id, restock);
+  await emit(tx, [
+    { topic: OrderTopics.refundRequested, payload: { orderId: order.id, userId: order.user_id, reason } satisfies OrderRefundRequested },
+    { topic: OrderTopics.cancelled, payload: { orderId: order.id, userId: order.user_id, reason } satisfies OrderCancelled },
+  ]);
 }

@@ -1,5 +1,6 @@
-import { OrderTopics, type OrderCancelled, type OrderRefundRequested, type OrderSaleClosed } from './contracts.ts';
+import { OrderTopics, type OrderCancelled, type OrderSaleClosed } from './contracts.ts';
 import type { OrderContext } from './context.ts';
+import { cancelPaidOrder } from './cancel.ts';
 import { closeUnpaid } from './closing.ts';
 import type { Tx } from '../platform/database/index.ts';
 import type { OrderRow, OrderStatus } from './model.ts';
@@ -64,16 +65,11 @@ async function closePending(ctx: OrderContext, orderId: string): Promise<'cancel
 }
 
 /** A paid order of the cancelled sale: cancelled, its units back on sale, its capture refunded (payment's consumer). */
-async function refundPaid({ db, clock, inventory, emit }: OrderContext, orderId: string): Promise<boolean> {
-  return db.transaction(async (tx) => {
+async function refundPaid(ctx: OrderContext, orderId: string): Promise<boolean> {
+  return ctx.db.transaction(async (tx) => {
     const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
     if (!order || order.status !== 'PAID') return false;
-    await tx.query(sql.markCancelled, [orderId, 'sale_cancelled', clock.now(), 'PAID']);
-    await inventory.unsellOrder(tx, orderId, true);
-    await emit(tx, [
-      { topic: OrderTopics.refundRequested, payload: { orderId, userId: order.user_id, reason: 'sale_cancelled' } satisfies OrderRefundRequested },
-      { topic: OrderTopics.cancelled, payload: { orderId, userId: order.user_id, reason: 'sale_cancelled' } satisfies OrderCancelled },
-    ]);
+    await cancelPaidOrder(ctx, tx, order, 'sale_cancelled', true);
     return true;
   });
 }
