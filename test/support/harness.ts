@@ -91,6 +91,18 @@ let merchantCounter = 0;
 
 /** Builds the whole system on a fresh in-memory database and serves it on a random port. */
 export async function startHarness(opts: { config?: Partial<Config>; clock?: Clock } = {}): Promise<Harness> {
+  // The app's port is chosen before the app exists (the provider's webhook URL and WEB_ORIGINS name
+  // it), so a suite running beside this one can take it in between: then start over on another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startHarnessOnce(opts);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startHarnessOnce(opts: { config?: Partial<Config>; clock?: Clock }): Promise<Harness> {
   const appPort = await freePort();
   const pspConfig = testConfig({ PSP_DATA_DIR: 'memory://', PSP_WEBHOOK_URL: `http://127.0.0.1:${appPort}/v1/payments/webhook`, ...opts.config });
   const clock = opts.clock;
@@ -117,7 +129,18 @@ export async function startHarness(opts: { config?: Partial<Config>; clock?: Clo
   const system = await buildSystem(config, { db, ...(clock ? { clock } : {}) });
   const app = await buildHttpApp(system);
   await system.start();
-  const address = await app.listen({ host: '127.0.0.1', port: appPort });
+  let address: string;
+  try {
+    address = await app.listen({ host: '127.0.0.1', port: appPort });
+  } catch (error) {
+    await app.close();
+    await system.close();
+    await psp.close();
+    await amqpPrefix?.drop([system.broker]);
+    await postgres?.drop();
+    await redis?.drop();
+    throw error;
+  }
   const http = httpClient(address);
   return {
     engines, system, app, url: address, http, psp, pspUrl,
