@@ -49,6 +49,7 @@ const LONGEST_FIRST = [
   'src/inventory/inventory.property.test.ts',
   'test/multiprocess.test.ts',
   'test/security.test.ts',
+  'test/attack-surface.test.ts',
   'test/crash.test.ts',
   'test/concurrency.test.ts',
   'test/flow-control.test.ts',
