@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OrderTopics, type OrderCancelled, type OrderSaleClosed } from './contracts.ts';
 import type { OrderContext } from './context.ts';
 import { cancelPaidOrder } from './cancel.ts';
@@ -8,6 +9,9 @@ import * as sql from './sql.ts';
 
 /** How many orders of a cancelled sale are closed at once (each close asks the provider). */
 const CONCURRENCY = 8;
+/** Passes over the orders that could not be closed yet, and the pause before each (times the pass). */
+const PASSES = 3;
+const RETRY_PAUSE_MS = 100;
 
 /**
  * The merchant cancelled a sale (`sale.cancelled`): every order that was pending is closed with
@@ -21,24 +25,34 @@ const CONCURRENCY = 8;
  * provider unreachable) makes the whole message fail and retry.
  */
 export async function closeOrdersOfSale(ctx: OrderContext, saleId: string, cancelledAt: Date): Promise<{ cancelled: number; refunded: number }> {
-  const orders = await ctx.db.query<{ id: string; status: OrderStatus }>(sql.ordersToCloseForSale, [saleId, cancelledAt]);
+  let orders = await ctx.db.query<{ id: string; status: OrderStatus }>(sql.ordersToCloseForSale, [saleId, cancelledAt]);
   const outcome = { cancelled: 0, refunded: 0 };
-  const failures: unknown[] = [];
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < orders.length) {
-      const order = orders[next++]!;
-      try {
-        const result = order.status === 'PENDING_PAYMENT' ? await closePending(ctx, order.id) : 'paid';
-        if (result === 'cancelled') outcome.cancelled++;
-        if (result === 'paid' && (await refundPaid(ctx, order.id))) outcome.refunded++;
-      } catch (error) {
-        failures.push(error);
-        ctx.log.warn({ err: error, orderId: order.id, saleId }, 'could not close an order of a cancelled sale; will retry');
+  let failures: unknown[] = [];
+  // An order whose buyer is paying right now cannot be closed this instant (closeUnpaid gives up
+  // after three tries): it gets two more passes here before the whole message is retried, so a
+  // busy sale's cancel does not spend the broker's attempts on a few orders in mid-payment.
+  for (let pass = 1; pass <= PASSES && orders.length > 0; pass++) {
+    if (pass > 1) await sleep(RETRY_PAUSE_MS * pass);
+    const failed: Array<{ id: string; status: OrderStatus }> = [];
+    failures = [];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < orders.length) {
+        const order = orders[next++]!;
+        try {
+          const result = order.status === 'PENDING_PAYMENT' ? await closePending(ctx, order.id) : 'paid';
+          if (result === 'cancelled') outcome.cancelled++;
+          if (result === 'paid' && (await refundPaid(ctx, order.id))) outcome.refunded++;
+        } catch (error) {
+          failed.push(order);
+          failures.push(error);
+          ctx.log.warn({ err: error, orderId: order.id, saleId, pass }, 'could not close an order of a cancelled sale; will retry');
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, orders.length) }, worker));
+    orders = failed;
   }
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, orders.length) }, worker));
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} orders of cancelled sale ${saleId} are not closed yet`);
   // A redelivery says it again: the merchant's notice is keyed by the sale, so it is written once.
   await ctx.db.transaction((tx) => ctx.emit(tx, [{ topic: OrderTopics.saleClosed, payload: { saleId, ...outcome } satisfies OrderSaleClosed }]));
