@@ -27,7 +27,7 @@ export interface SelfManagedOptions {
   /**
    * Messages the handler may be given at once (default 1). A handler that groups its work — one
    * transaction for whatever arrives together — asks for more; the in-process broker then hands
-   * it a whole batch at once, RabbitMQ up to its configured consumer concurrency.
+   * it a whole batch at once, RabbitMQ as many as its prefetch lets it hold unacknowledged.
    */
   concurrency?: number;
 }

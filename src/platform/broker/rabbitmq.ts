@@ -116,9 +116,8 @@ export class RabbitMqBroker implements Broker {
     this.#subscribe({ consumer, topics, transactional: true, handler });
   }
 
-  /** `options.concurrency` is not per group here: every group's handlers run up to the broker's `concurrency`. */
-  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, _options?: SelfManagedOptions): void {
-    this.#subscribe({ consumer, topics, transactional: false, handler });
+  consumeSelfManaged(consumer: string, topics: readonly string[], handler: SelfManagedHandler, options: SelfManagedOptions = {}): void {
+    this.#subscribe({ consumer, topics, transactional: false, handler, ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
   }
 
   declareConsumerGroup(consumer: string, topics: readonly string[]): void {

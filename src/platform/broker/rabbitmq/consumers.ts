@@ -55,7 +55,9 @@ export class Consumers {
   /** start(): a worker for each group's deliveries and one for its dead letters. */
   prepare(): void {
     for (const sub of this.subs.consumed) {
-      this.#workers.set(sub.consumer, new Worker(this.opts.concurrency, (d) => this.#handle(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
+      // A self-managed group that groups its work takes up to its own concurrency (at most the prefetch: no more are unacked at once).
+      const concurrency = Math.max(this.opts.concurrency, sub.transactional ? 1 : Math.min(sub.concurrency ?? 1, this.opts.prefetch));
+      this.#workers.set(sub.consumer, new Worker(concurrency, (d) => this.#handle(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
       this.#recorders.set(sub.consumer, new Worker(1, (d) => this.#record(sub, d).catch((e: unknown) => this.#unexpected(sub, d, e))));
     }
   }

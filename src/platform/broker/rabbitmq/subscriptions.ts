@@ -3,7 +3,7 @@ import { validateConsumerName, validatePattern, type ConsumerTopology } from './
 
 export type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
-  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler };
+  | { consumer: string; topics: readonly string[]; transactional: false; handler: SelfManagedHandler; concurrency?: number };
 
 /** The consumer groups this process consumes, and those it only declares for other processes. */
 export class Subscriptions {
