@@ -129,16 +129,19 @@ async function startHarnessOnce(opts: { config?: Partial<Config>; clock?: Clock 
   const system = await buildSystem(config, { db, ...(clock ? { clock } : {}) });
   const app = await buildHttpApp(system);
   await system.start();
-  let address: string;
-  try {
-    address = await app.listen({ host: '127.0.0.1', port: appPort });
-  } catch (error) {
+  const closeAll = async () => {
     await app.close();
     await system.close();
     await psp.close();
     await amqpPrefix?.drop([system.broker]);
     await postgres?.drop();
     await redis?.drop();
+  };
+  let address: string;
+  try {
+    address = await app.listen({ host: '127.0.0.1', port: appPort });
+  } catch (error) {
+    await closeAll();
     throw error;
   }
   const http = httpClient(address);
@@ -146,12 +149,7 @@ async function startHarnessOnce(opts: { config?: Partial<Config>; clock?: Clock 
     engines, system, app, url: address, http, psp, pspUrl,
     async close() {
       await http.close();
-      await app.close();
-      await system.close();
-      await psp.close();
-      await amqpPrefix?.drop([system.broker]);
-      await postgres?.drop();
-      await redis?.drop();
+      await closeAll();
     },
     buyerToken(userId = randomUUID()) {
       return { userId, token: system.tokens.issue({ userId, role: 'buyer' }) };
