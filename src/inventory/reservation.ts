@@ -24,7 +24,7 @@ type NewHold = Hold & { userId: string; kind: string; orderId: string | null; ex
  * request under row locks (the "double check"): a wrong gate can make it refuse, never oversell.
  */
 export async function reserve(ctx: InventoryContext, tx: Tx, requests: readonly ReserveRequest[]): Promise<ReserveResult[]> {
-  const ledger = await lockLedger(tx, requests, ctx.clock.now());
+  const ledger = await lockLedger(tx, requests, () => ctx.clock.now());
   const results: ReserveResult[] = [];
   const holds: NewHold[] = [];
   for (const request of requests) {
@@ -43,9 +43,12 @@ export async function reserve(ctx: InventoryContext, tx: Tx, requests: readonly 
 }
 
 /** Locks the batch's stock rows and its buyers' quotas (in a fixed order, see sql.ts) and reads them. */
-async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], now: Date): Promise<Ledger> {
+async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], clock: () => Date): Promise<Ledger> {
   const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
   const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]);
+  // The time after the lock, not before it: a cancel that held the lock meanwhile closed the window
+  // at its own "now", later than one read before waiting (orders then slipped in after the cancel).
+  const now = clock();
   const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => quotaKey(l.saleItemId, r.userId))))];
   const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
   const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
