@@ -56,9 +56,10 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmen
   // object, no error handler, no serializer.
   const soldOutFirst: Hook = async (request, reply) => {
     if (request.headers['idempotency-key'] !== undefined || request.headers.authorization === undefined) return;
+    // The flag first, on the unvalidated body: the accepted path must not pay for validating twice.
+    const items = saleItemsOf(request.body);
+    if (!items || !orders.anySoldOut(items)) return;
     if (request.getValidationFunction('body')?.(request.body) !== true) return;
-    const { items } = request.body as { items: Array<{ saleItemId: string }> };
-    if (!orders.anySoldOut(items)) return;
     metrics.purchaseAttempts.inc({ kind: 'order', outcome: 'sold_out' });
     onAttempt(items[0]!.saleItemId, 'sold_out');
     return reply.code(409).type('application/json; charset=utf-8').send(SOLD_OUT_BODY);
@@ -171,3 +172,9 @@ function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): voi
   }, async (request) => orders.adminCancel(request.params.id, request.body.restock ?? true));
 }
 
+/** The lines of a body not validated yet, if it has the shape of an order's; undefined otherwise. */
+function saleItemsOf(body: unknown): Array<{ saleItemId: string }> | undefined {
+  const items = (body as { items?: unknown } | null | undefined)?.items;
+  if (!Array.isArray(items) || items.length === 0) return undefined;
+  return items.every((item) => typeof (item as { saleItemId?: unknown } | null)?.saleItemId === 'string') ? items : undefined;
+}
