@@ -18,21 +18,15 @@ const NotificationBody = Type.Object({
 });
 
 export function registerNotificationRoutes(app: App, { notifications, guards }: { notifications: Notifications; guards: Guards }): void {
-  app.get('/v1/notifications', {
-    preHandler: guards.auth('buyer'),
+  // A buyer's and a merchant's notices are the same list of the caller's own rows; only the role differs.
+  const listMine = (role: 'buyer' | 'merchant', operationId: string, summary: string) => app.get(role === 'buyer' ? '/v1/notifications' : '/v1/shop/notifications', {
+    preHandler: guards.auth(role),
     schema: {
-      operationId: 'listNotifications', tags: ['notifications'], summary: 'Your notifications (in-app and email), newest first', security: bearer,
+      operationId, tags: ['notifications'], summary, security: bearer,
       querystring: Page,
       response: { 200: Type.Object({ notifications: Type.Array(NotificationBody) }), ...errors(401, 403, 422) },
     },
   }, async (request) => ({ notifications: await notifications.listForUser(request.principal!.userId, request.query as { limit: number; offset: number }) }));
-
-  app.get('/v1/shop/notifications', {
-    preHandler: guards.auth('merchant'),
-    schema: {
-      operationId: 'listShopNotifications', tags: ['notifications'], summary: 'Your shop\'s notices: items sold out, sales ended with their summary (merchant)', security: bearer,
-      querystring: Page,
-      response: { 200: Type.Object({ notifications: Type.Array(NotificationBody) }), ...errors(401, 403, 422) },
-    },
-  }, async (request) => ({ notifications: await notifications.listForUser(request.principal!.userId, request.query as { limit: number; offset: number }) }));
+  listMine('buyer', 'listNotifications', 'Your notifications (in-app and email), newest first');
+  listMine('merchant', 'listShopNotifications', 'Your shop\'s notices: items sold out, sales ended with their summary (merchant)');
 }
