@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { startPsp } from '../src/psp/testing.ts';
 import { SERVICES } from '../test/support/engines.ts';
+import { payTaken, post } from './buyers.ts';
 import { writeReport, type BenchReport } from './report.ts';
 import { plan, runBench, type BenchOptions } from './run.ts';
 
@@ -150,5 +153,26 @@ describe('flashsale bench', { timeout: 300_000 }, () => {
     // At least: a late buyer's own order may expire too (same short window) and be re-sold again.
     assert.ok(l.late_accepted >= 12, `every cancelled or expired unit re-sold, got ${l.late_accepted}`);
     assert.ok(l.payments_per_s > 0 && l.expiries_per_s > 0 && l.resold_ms !== null);
+  });
+});
+
+/**
+ * The chaos drill's buyers count a payment only when the simulator took it. A Pay that lands on an
+ * intent already voided (the sale was cancelled first) answers a redirect too, and counting that as
+ * paid made the sale-cancel scenario report a payment "taken but never captured" (CI, stop 21).
+ */
+describe('a buyer pressing Pay on the hosted page', () => {
+  it('when the intent was voided before the Pay or the card is declined, then nothing was taken; a fresh intent is', async () => {
+    const p = await startPsp();
+    after(() => p.close());
+    const intent = async () => (await p.call<{ id: string }>('POST', '/v1/payment_intents', { form: { amount: 1000, currency: 'usd', 'metadata[order_id]': randomUUID() } })).body.id;
+    const voided = await intent();
+    assert.equal((await p.call('POST', `/v1/payment_intents/${voided}/cancel`)).status, 200);
+    assert.equal(payTaken(await post(`${p.url}/pay/${voided}/pay`)), false);
+    const declined = await intent();
+    assert.equal(payTaken(await post(`${p.url}/pay/${declined}/decline`)), false);
+    const paid = await intent();
+    assert.equal(payTaken(await post(`${p.url}/pay/${paid}/pay`)), true);
+    assert.equal((await p.call<{ status: string }>('GET', `/v1/payment_intents/${paid}`)).body.status, 'succeeded');
   });
 });

@@ -7,6 +7,17 @@ export interface Answer {
   status: number;
   /** The JSON body; `{}` when there is none (the hosted page answers a redirect or HTML). */
   json: Record<string, unknown>;
+  /** Where a redirect points (the hosted page's Pay answers 303 to `?result=…`). */
+  location?: string;
+}
+
+/**
+ * Whether pressing Pay on the hosted page took the money. The page redirects to `?result=succeeded`,
+ * `declined` or `unchanged`; the last is a Pay on an intent already voided (its order was closed
+ * first: expired, cancelled, its sale cancelled), which takes nothing.
+ */
+export function payTaken(hosted: Answer): boolean {
+  return hosted.status === 303 && hosted.location !== undefined && new URL(hosted.location, 'http://x').searchParams.get('result') === 'succeeded';
 }
 
 /** A POST as a buyer (`token`) or anonymously, with an optional JSON body; redirects are not followed. */
@@ -17,11 +28,12 @@ export async function post(url: string, token?: string, body?: unknown): Promise
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
+  const location = response.headers.get('location') ?? undefined;
+  let json: Record<string, unknown> = {};
   try {
-    return { status: response.status, json: JSON.parse(text) as Record<string, unknown> };
-  } catch {
-    return { status: response.status, json: {} };
-  }
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch { /* a redirect or HTML */ }
+  return { status: response.status, json, ...(location === undefined ? {} : { location }) };
 }
 
 /** Runs `task` over `items`, at most `concurrency` at a time; results in the items' order. */

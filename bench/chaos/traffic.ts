@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { runLoad, type AttemptRecord } from '../load.ts';
-import { inParallel, post, type Answer } from '../buyers.ts';
+import { inParallel, payTaken, post, type Answer } from '../buyers.ts';
 import type { ChaosCluster } from './cluster.ts';
 
 export interface Buyer {
@@ -112,14 +112,14 @@ async function callApi(cluster: ChaosCluster, what: string, path: string, token:
 /**
  * Pays each order as a buyer does: asks the API for a payment, then presses Pay on the simulator's
  * hosted page. Returns the orders whose Pay the simulator took; an order the API refuses to take
- * payment for (already closed) is left out.
+ * payment for (already closed), or whose intent was voided before the Pay landed, is left out.
  */
 export async function pay(cluster: ChaosCluster, orders: readonly PlacedOrder[], concurrency = 16, answers: Record<string, number> = {}): Promise<PlacedOrder[]> {
   const paid = await inParallel(orders, concurrency, async (order) => {
     const intent = await callApi(cluster, 'payment', `/v1/orders/${order.orderId}/payment`, order.token, answers);
     if (intent.status === 0 || intent.status >= 300) return undefined;
     const hosted = await post(`${String(intent.json.hostedUrl)}/pay`).catch(() => NO_ANSWER);
-    return hosted.status > 0 && hosted.status < 400 ? order : undefined;
+    return payTaken(hosted) ? order : undefined;
   });
   return paid.filter((o): o is PlacedOrder => o !== undefined);
 }
