@@ -39,6 +39,26 @@ describe('merchant notices and the payment-failed notice', () => {
     assert.match(soldOut[0]!.subject, /Sold out: Product 0/);
   });
 
+  it('when stock is added after a sell-out and the item sells out again, then its merchant is told again: once per sell-out', async () => {
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 1, perUserLimit: 1 }] });
+    const itemId = sale.items[0]!.id;
+    const soldOutNotices = async () => (await shopNotices(merchantToken)).filter((n) => n.kind === 'item_sold_out' && n.channel === 'in_app');
+    await h.placeOrder(h.buyerToken().token, itemId);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await soldOutNotices()).length === 1;
+    }, 'the first sold-out notice');
+    const added = await h.http.request('POST', `/v1/flash-sales/${sale.id}/items/${itemId}/stock`, { token: merchantToken, body: { quantity: 1 } });
+    assert.equal(added.status, 200, JSON.stringify(added.body));
+    await h.placeOrder(h.buyerToken().token, itemId);
+    await until(async () => {
+      await h.system.broker.drain();
+      return (await soldOutNotices()).length === 2;
+    }, 'the second sold-out notice');
+    await h.system.broker.drain();
+    assert.equal((await soldOutNotices()).length, 2);
+  });
+
   it('when a sale is over and its payment windows closed, then its merchant gets one summary: units sold, paid, expired, revenue', async () => {
     const { sale, merchantToken } = await h.createSale({ items: [{ stock: 5, flashPrice: 2_500 }], durationMs: 60_000, paymentWindowS: 60 });
     const itemId = sale.items[0]!.id;

@@ -84,10 +84,13 @@ function take({ available, quota }: Ledger, request: ReserveRequest): Hold[] {
   });
 }
 
+/** A stock row after units were taken: what is left, and the stock it is left of. */
+type StockTaken = StockLeft & { initial: number };
+
 /** The accepted holds in the database: stock taken, quotas added, hold rows, and their events. */
 async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: readonly NewHold[], limits: ReadonlyMap<string, number>): Promise<void> {
   const perItem = sumBy(holds, (h) => h.saleItemId);
-  const after = await tx.query<StockLeft>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
+  const after = await tx.query<StockTaken>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
   const quotas = quotaDeltas(holds);
   await tx.query(sql.addQuotas, [quotas.itemIds, quotas.userIds, quotas.quantities, quotas.itemIds.map((id) => limits.get(id)!)]);
   await tx.query(sql.insertHolds, [
@@ -98,12 +101,12 @@ async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: read
 }
 
 /** `stock.reserved` per item, `stock.sold_out` for each item now empty, and each cart hold's expiry message to inventory itself. */
-function reservedEvents(after: readonly StockLeft[], perItem: ReadonlyMap<string, number>, holds: readonly NewHold[], nowMs: number): OutgoingEvent[] {
+function reservedEvents(after: readonly StockTaken[], perItem: ReadonlyMap<string, number>, holds: readonly NewHold[], nowMs: number): OutgoingEvent[] {
   const events: OutgoingEvent[] = after.map((row) => ({
     topic: InventoryTopics.reserved,
     payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available } satisfies StockReserved,
   }));
-  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } satisfies StockSoldOut });
+  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id, stock: row.initial } satisfies StockSoldOut });
   for (const h of holds) {
     if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - nowMs) });
   }

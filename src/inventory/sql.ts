@@ -19,7 +19,7 @@ export const takeStock = `
   update stock_items s set available = s.available - d.qty, held = s.held + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
    where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+  returning s.sale_item_id, s.available, s.initial`;
 
 /** Per-user totals; the table's CHECK refuses anything past the limit, whatever the gate said. */
 export const addQuotas = `

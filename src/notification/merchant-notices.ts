@@ -12,8 +12,9 @@ import { render } from './templates.ts';
 export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, OrderTopics.saleClosed];
 
 /**
- * A merchant's notice: an item of their sale sold out (once per item: a rush that sells out, gets
- * units back and sells out again tells them once), or their sale is over, with its summary (once
+ * A merchant's notice: an item of their sale sold out (once per sell-out, named by the item's
+ * stock when it sold out: units that come back from expired or cancelled orders and sell out again
+ * tell them nothing new, units added by the merchant that sell out again do), or their sale is over, with its summary (once
  * per sale, whichever comes first once the sale really is over: a `sale.ended`, or for a cancelled
  * sale order's `order.sale_closed`). "Once" is
  * the notice's id, derived from what it is about, under the unique (event_id, channel) row.
@@ -22,11 +23,11 @@ export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: 
   const { merchants, clock, log } = deps;
   if (!merchants) return;
   if (message.topic === InventoryTopics.soldOut) {
-    const { saleItemId } = readPayload(StockSoldOut, message);
+    const { saleItemId, stock } = readPayload(StockSoldOut, message);
     const item = await merchants.saleItem(saleItemId);
     if (!item) return void log.warn({ saleItemId }, 'sold-out item of no known sale: no merchant to tell');
     const input = { saleName: item.saleName, productName: item.productName, saleItemId };
-    await deliver({ eventId: noticeId(`item_sold_out:${saleItemId}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
+    await deliver({ eventId: noticeId(stock === undefined ? `item_sold_out:${saleItemId}` : `item_sold_out:${saleItemId}:${stock}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
     return;
   }
   const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
