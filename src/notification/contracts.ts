@@ -8,8 +8,8 @@ export const NotificationTopics = {
 
 /** Every kind of notice, one per event a buyer hears about (delivery.ts). */
 export const NOTIFICATION_KINDS = [
-  'order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued', 'order_shipped', 'shipment_delivered', 'line_cancelled',
-  'payment_failed', 'item_sold_out', 'sale_ended',
+  'order_placed', 'payment_received', 'order_expired', 'order_cancelled', 'refund_issued', 'order_shipped', 'order_fulfilled', 'shipment_delivered',
+  'line_cancelled', 'payment_failed', 'item_sold_out', 'sale_ended',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 export const NOTIFICATION_CHANNELS = ['in_app', 'email', 'sms'] as const;
