@@ -60,16 +60,28 @@ describe('merchant notices and the payment-failed notice', () => {
   });
 
   it('when a sale is over and its payment windows closed, then its merchant gets one summary: units sold, paid, expired, revenue', async () => {
-    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 5, flashPrice: 2_500 }], durationMs: 60_000, paymentWindowS: 60 });
-    const itemId = sale.items[0]!.id;
+    const { sale, merchantToken } = await h.createSale({ items: [{ stock: 5, flashPrice: 2_500 }, { stock: 5, flashPrice: 4_000 }], durationMs: 60_000, paymentWindowS: 60 });
+    const [itemId, otherId] = sale.items.map((i) => i.id) as [string, string];
+    const status = async (token: string, id: string) => (await h.http.request('GET', `/v1/orders/${id}`, { token })).body.status;
+    // Paid for both items; the shop cancels the second line (refunded) and ships the first: FULFILLED, 1 unit, USD 25.00.
     const payer = h.buyerToken();
-    const paid = await h.placeOrder(payer.token, itemId);
+    const placed = await h.http.request('POST', '/v1/orders', { token: payer.token, body: { items: [{ saleItemId: itemId, quantity: 1 }, { saleItemId: otherId, quantity: 1 }] } });
+    assert.equal(placed.status, 201, JSON.stringify(placed.body));
+    const paid: string = placed.body.id;
     await payAction(payer.token, paid, 'pay');
+    // Paid, then cancelled by an admin (refunded): cancelled, no revenue.
+    const refundedBuyer = h.buyerToken();
+    const refunded = await h.placeOrder(refundedBuyer.token, otherId);
+    await payAction(refundedBuyer.token, refunded, 'pay');
+    // Never paid: expired.
     await h.placeOrder(h.buyerToken().token, itemId);
     await until(async () => {
       await h.system.broker.drain();
-      return (await h.http.request('GET', `/v1/orders/${paid}`, { token: payer.token })).body.status === 'PAID';
-    }, 'the payment');
+      return (await status(payer.token, paid)) === 'PAID' && (await status(refundedBuyer.token, refunded)) === 'PAID';
+    }, 'the payments');
+    assert.equal((await h.http.request('POST', `/v1/shop/orders/${paid}/lines/${otherId}/cancel`, { token: merchantToken, body: {} })).status, 200);
+    assert.equal((await h.http.request('POST', `/v1/shop/orders/${paid}/shipments`, { token: merchantToken, body: { carrier: 'DHL', trackingNumber: 'SUM-1' } })).status, 201);
+    assert.equal((await h.http.request('POST', `/v1/admin/orders/${refunded}/cancel`, { token: h.adminToken(), body: {} })).status, 200);
     assert.equal((await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended').length, 0, 'not before the end');
 
     clock.advance(60_000 + 60_000 + 10_000);
@@ -77,11 +89,13 @@ describe('merchant notices and the payment-failed notice', () => {
       await h.system.broker.drain();
       return (await shopNotices(merchantToken)).some((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
     }, 'the summary', 15_000);
-    const ended = (await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended' && n.channel === 'in_app');
-    assert.equal(ended.length, 1);
-    assert.match(ended[0]!.body, /Units sold: 1/);
-    assert.match(ended[0]!.body, /paid 1, expired 1/);
-    assert.match(ended[0]!.body, /Revenue: USD 25\.00/);
+    clock.advance(60_000);
+    await h.system.broker.drain();
+    const ended = (await shopNotices(merchantToken)).filter((n) => n.kind === 'sale_ended');
+    assert.deepEqual(ended.map((n) => n.channel).sort(), ['email', 'in_app'], 'once per channel');
+    assert.match(ended[0]!.body, /Units sold: 1\n/);
+    assert.match(ended[0]!.body, /Orders: 3 \(paid 1, expired 1, cancelled 1, still pending 0\)/);
+    assert.match(ended[0]!.body, /Revenue: USD 25\.00\n/);
   });
 
   it('when a sale is cancelled, then its merchant gets the summary once its pending orders are closed', async () => {
