@@ -14,10 +14,10 @@ export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, Or
 /**
  * A merchant's notice: an item of their sale sold out (once per sell-out, named by the item's
  * stock when it sold out: units that come back from expired or cancelled orders and sell out again
- * tell them nothing new, units added by the merchant that sell out again do), or their sale is over, with its summary (once
- * per sale, whichever comes first once the sale really is over: a `sale.ended`, or for a cancelled
- * sale order's `order.sale_closed`). "Once" is
- * the notice's id, derived from what it is about, under the unique (event_id, channel) row.
+ * tell them nothing new, units the merchant added that sell out again do), or their sale is over,
+ * with its summary (once per sale, whichever comes first once the sale really is over: a
+ * `sale.ended`, or for a cancelled sale order's `order.sale_closed`). "Once" is the notice's id,
+ * derived from what it is about, under the unique (event_id, channel) row.
  */
 export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: Notice) => Promise<void>, message: Message): Promise<void> {
   const { merchants, clock, log } = deps;
