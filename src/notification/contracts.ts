@@ -4,7 +4,13 @@ import { Type, type Static } from '@sinclair/typebox';
 export const NotificationTopics = {
   /** A notification reached its channel: the mailer accepted the email, or the in-app entry is visible. */
   sent: 'notification.sent',
+  /** To itself: look again whether a sale's summary can be sent (an order of it was still awaiting payment). */
+  summaryDue: 'notification.summary_due',
 } as const;
+
+/** `attempt`: how many times the summary has already waited. */
+export const SummaryDue = Type.Object({ saleId: Type.String(), attempt: Type.Integer({ minimum: 1 }) });
+export type SummaryDue = Static<typeof SummaryDue>;
 
 /** Every kind of notice, one per event a buyer hears about (delivery.ts). */
 export const NOTIFICATION_KINDS = [

@@ -4,12 +4,18 @@ import { readPayload } from '../platform/broker/event-contract.ts';
 import { StockSoldOut, InventoryTopics } from '../inventory/contracts.ts';
 import { CatalogTopics, SaleEnded } from '../catalog/contracts.ts';
 import { OrderSaleClosed, OrderTopics } from '../order/contracts.ts';
+import { NotificationTopics, SummaryDue } from './contracts.ts';
 import type { NotificationsDeps } from './index.ts';
 import type { Notice } from './delivery.ts';
 import { render } from './templates.ts';
 
-/** The topics a merchant hears about. */
-export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, OrderTopics.saleClosed];
+/** How long a sale's summary waits, each time it finds an order of the sale still awaiting payment, before it looks again. */
+export const SUMMARY_RECHECK_MS = 30_000;
+/** After this many waits (an hour) the summary is sent as it stands, orders still pending counted as such. */
+const SUMMARY_MAX_RECHECKS = 120;
+
+/** The topics a merchant hears about, and the summary's own re-check. */
+export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, OrderTopics.saleClosed, NotificationTopics.summaryDue];
 
 /**
  * A merchant's notice: an item of their sale sold out (once per sell-out, named by the item's
@@ -17,7 +23,9 @@ export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, Or
  * tell them nothing new, units the merchant added that sell out again do), or their sale is over,
  * with its summary (once per sale, whichever comes first once the sale really is over: a
  * `sale.ended`, or for a cancelled sale order's `order.sale_closed`). "Once" is the notice's id,
- * derived from what it is about, under the unique (event_id, channel) row.
+ * derived from what it is about, under the unique (event_id, channel) row. The summary is final:
+ * while an order of the sale still awaits payment (its close check could not reach the provider),
+ * it is not sent but looked at again later (`notification.summary_due`, to itself).
  */
 export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: Notice) => Promise<void>, message: Message): Promise<void> {
   const { merchants, clock, log } = deps;
@@ -30,14 +38,26 @@ export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: 
     await deliver({ eventId: noticeId(stock === undefined ? `item_sold_out:${saleItemId}` : `item_sold_out:${saleItemId}:${stock}`), userId: item.merchantId, kind: 'item_sold_out', ...rendered('item_sold_out', input) });
     return;
   }
-  const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
+  const { saleId, attempt } = saleOf(message);
   const sale = await merchants.sale(saleId);
   if (!sale) return void log.warn({ saleId }, 'ended sale unknown: no merchant to tell');
   // An edit moved the end later: this message is stale, the edit sent another.
   if (!sale.cancelled && clock.now().getTime() < sale.settledAt) return;
   const summary = await merchants.summary(saleId);
+  if (summary.pending > 0 && attempt < SUMMARY_MAX_RECHECKS) {
+    const due: SummaryDue = { saleId, attempt: attempt + 1 };
+    await deps.db.transaction((tx) => deps.emit(tx, [{ topic: NotificationTopics.summaryDue, payload: due, delayMs: SUMMARY_RECHECK_MS }]));
+    return;
+  }
   const input = { saleName: sale.saleName, currency: sale.currency, cancelled: sale.cancelled, summary };
   await deliver({ eventId: noticeId(`sale_ended:${saleId}`), userId: sale.merchantId, kind: 'sale_ended', ...rendered('sale_ended', input) });
+}
+
+/** The sale a summary message is about, and how many times its summary has already waited. */
+function saleOf(message: Message): { saleId: string; attempt: number } {
+  if (message.topic === NotificationTopics.summaryDue) return readPayload(SummaryDue, message);
+  const { saleId } = message.topic === OrderTopics.saleClosed ? readPayload(OrderSaleClosed, message) : readPayload(SaleEnded, message);
+  return { saleId, attempt: 0 };
 }
 
 function rendered<K extends 'item_sold_out' | 'sale_ended'>(kind: K, input: Parameters<typeof render<K>>[1]): { subject: string; text: string } {
