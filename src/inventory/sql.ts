@@ -7,7 +7,7 @@ export const insertStockItems = `
 
 /** Row locks in a fixed order, so two batches never deadlock on the same items. */
 export const lockStockItems = `
-  select sale_item_id, available, per_user_limit, on_sale_from, on_sale_until from stock_items
+  select sale_item_id, available, initial, per_user_limit, on_sale_from, on_sale_until from stock_items
    where sale_item_id = any($1::uuid[]) order by sale_item_id for update`;
 
 export const lockQuotas = `
@@ -18,8 +18,7 @@ export const lockQuotas = `
 export const takeStock = `
   update stock_items s set available = s.available - d.qty, held = s.held + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available, s.initial`;
+   where s.sale_item_id = d.id`;
 
 /** Per-user totals; the table's CHECK refuses anything past the limit, whatever the gate said. */
 export const addQuotas = `
@@ -47,8 +46,7 @@ export const releaseHoldsById = `
 export const giveBackStock = `
   update stock_items s set available = s.available + d.qty, held = s.held - d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+   where s.sale_item_id = d.id`;
 
 export const reduceQuotas = `
   update purchase_quotas q set quantity = q.quantity - d.qty
@@ -111,8 +109,7 @@ export const unsellHoldsById = `
 export const restockSold = `
   update stock_items s set sold = s.sold - d.qty, available = s.available + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+   where s.sale_item_id = d.id`;
 
 export const writeOffSold = `
   update stock_items s set sold = s.sold - d.qty, written_off = s.written_off + d.qty
