@@ -24,8 +24,9 @@ export const MERCHANT_TOPICS = [InventoryTopics.soldOut, CatalogTopics.ended, Or
  * with its summary (once per sale, whichever comes first once the sale really is over: a
  * `sale.ended`, or for a cancelled sale order's `order.sale_closed`). "Once" is the notice's id,
  * derived from what it is about, under the unique (event_id, channel) row. The summary is final:
- * while an order of the sale still awaits payment (its close check could not reach the provider),
- * it is not sent but looked at again later (`notification.summary_due`, to itself).
+ * while an order of the sale still awaits payment (its close check has not run yet, or could not
+ * reach the provider), it is not sent but looked at again later (`notification.summary_due`, to
+ * itself).
  */
 export async function notifyMerchant(deps: NotificationsDeps, deliver: (notice: Notice) => Promise<void>, message: Message): Promise<void> {
   const { merchants, clock, log } = deps;
