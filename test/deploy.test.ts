@@ -14,8 +14,9 @@ import { readCompose } from './support/deploy.ts';
 
 /**
  * deploy/ checked without pulling an image: Prometheus' config and alert rules by its own tool
- * (promtool, Debian's `prometheus` package, which .ci/run installs), the dashboards against the
- * metrics the code registers.
+ * (promtool, Debian's `prometheus` package, which .ci/run installs), the Caddyfile by Caddy's
+ * (Debian's `caddy`, likewise), the dashboards against the metrics the code registers. Loki's and
+ * Alloy's files have no validator here (neither is packaged by Debian or npm).
  */
 const ROOT = resolve(import.meta.dirname, '..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -117,6 +118,37 @@ async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
     return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
 }
+
+/** `caddy validate` (Debian's `caddy` package, which .ci/run installs): adapts the Caddyfile and provisions every module, serving nothing. */
+async function caddyValidate(file: string): Promise<{ ok: boolean; output: string }> {
+  try {
+    const { stdout, stderr } = await run('caddy', ['validate', '--config', file, '--adapter', 'caddyfile']);
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { code?: string; stdout?: string; stderr?: string };
+    if (e.code === 'ENOENT') assert.fail('caddy is not installed: apt-get install -y caddy (.ci/run does)');
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+describe('deploy/: the load balancer\'s Caddyfile', () => {
+  it('when caddy validates the Caddyfile, then it is valid; a misspelt subdirective is refused (the check bites)', async () => {
+    const file = join(DEPLOY, 'caddy', 'Caddyfile');
+    const good = await caddyValidate(file);
+    assert.ok(good.ok, good.output);
+    assert.match(good.output, /Valid configuration/);
+    const dir = mkdtempSync(join(tmpdir(), 'flashsale-caddy-'));
+    try {
+      const broken = join(dir, 'Caddyfile');
+      writeFileSync(broken, readFileSync(file, 'utf8').replace('lb_policy round_robin', 'lb_polcy round_robin'));
+      const bad = await caddyValidate(broken);
+      assert.equal(bad.ok, false);
+      assert.match(bad.output, /unrecognized subdirective lb_polcy/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', () => {
   it('when dclint checks compose.yaml, then it is valid against the Compose specification and lint-clean', async () => {
