@@ -188,13 +188,13 @@ describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', (
     }
   });
 
-  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 24, installs production dependencies only, runs as a user and checks its health', () => {
+  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 26 (the Active LTS line since 2026-10-28; 24 is in maintenance), installs production dependencies only, runs as a user and checks its health', () => {
     const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     assert.deepEqual(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const froms = lines.filter((l) => l.startsWith('FROM '));
     assert.ok(froms.length >= 2, 'multi-stage');
-    for (const from of froms) assert.match(from, /^FROM node:24[-.\w]* AS \w+$/);
+    for (const from of froms) assert.match(from, /^FROM node:26[-.\w]* AS \w+$/);
     assert.ok(lines.some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
     const runtime = lines.slice(lines.lastIndexOf(froms.at(-1)!));
     const user = runtime.filter((l) => l.startsWith('USER ')).at(-1);
