@@ -140,4 +140,20 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
       await protobuf.close();
     }
   });
+
+  it('when OTEL_TRACES_SAMPLER says parentbased_always_off, then a new trace is not recorded and one its caller sampled is', async () => {
+    for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+    const json = await startOtlpReceiver();
+    try {
+      Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: json.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_always_off' });
+      await startTracing({ role: 'test', env: process.env });
+      await tracer.run('a new trace', { parent: null }, async () => {});
+      await tracer.run('a sampled caller\'s', { parent: { traceparent: clientTraceparent().traceparent } }, async () => {});
+      await stopTracing();
+      assert.deepEqual(json.spans.map((s) => s.name), ['a sampled caller\'s']);
+    } finally {
+      for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+      await json.close();
+    }
+  });
 });
