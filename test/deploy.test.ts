@@ -107,6 +107,39 @@ describe('deploy/: Prometheus, alert rules and dashboards', () => {
   });
 });
 
+describe('deploy/: from a dashboard or a log line to the trace', () => {
+  it('when the dashboards\' trace links and the Loki datasource are read, then they open Jaeger on services compose runs, and a log line\'s trace_id opens the provisioned Jaeger datasource', () => {
+    const { services } = readCompose();
+    const traced = new Set(Object.values(services).map((s) => s.environment?.OTEL_SERVICE_NAME).filter(Boolean));
+    const jobs = (parse(readFileSync(join(DEPLOY, 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> }).scrape_configs.map((c) => c.job_name).filter((j) => j.startsWith('flashsale-'));
+    for (const job of jobs) assert.ok(traced.has(job), `Prometheus job ${job} is a traced service's name (the panels' links use the job as the service)`);
+    const jaeger = 'http://localhost:16686';
+    assert.ok((services.jaeger as { ports?: string[] }).ports?.includes('127.0.0.1:16686:16686'), 'Jaeger\'s UI is published where the links point');
+    let panelLinks = 0;
+    for (const { file, json } of dashboards()) {
+      const withLinks = json as unknown as { links: Array<{ url: string }>; panels: Array<{ title: string; fieldConfig?: { defaults?: { links?: Array<{ url: string }> } } }> };
+      assert.ok(withLinks.links.some((l) => l.url === `${jaeger}/search?service=flashsale-api`), `${file} links to the API's traces`);
+      for (const panel of withLinks.panels) {
+        for (const link of panel.fieldConfig?.defaults?.links ?? []) {
+          const url = new URL(link.url.replaceAll('${', '%24%7B').replaceAll('}', '%7D'));
+          assert.equal(url.origin + url.pathname, `${jaeger}/search`, `${file} "${panel.title}"`);
+          const service = decodeURIComponent(url.searchParams.get('service') ?? '');
+          assert.ok(traced.has(service) || service === '${__field.labels.job}', `${file} "${panel.title}" searches service ${service}`);
+          panelLinks++;
+        }
+      }
+    }
+    assert.ok(panelLinks >= 2, 'the latency panels link to their slow traces');
+    const loki = (parse(readFileSync(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'datasources.yaml'), 'utf8')) as { datasources: Array<{ uid: string; type: string; jsonData?: { derivedFields?: Array<{ matcherRegex: string; datasourceUid: string; url: string }> } }> }).datasources;
+    const [field] = loki.find((d) => d.type === 'loki')!.jsonData!.derivedFields!;
+    assert.equal(loki.find((d) => d.uid === field!.datasourceUid)?.type, 'jaeger');
+    assert.equal(field!.url, '$${__value.raw}', 'the trace id itself (`$$` is a literal `$` in provisioning)');
+    const traceId = 'ab'.repeat(16);
+    const line = JSON.stringify({ level: 30, msg: 'request completed', trace_id: traceId, span_id: 'cd'.repeat(8) });
+    assert.equal(new RegExp(field!.matcherRegex).exec(line)?.[1], traceId, 'the pattern finds the id in a JSON log line');
+  });
+});
+
 /** dclint: validates against the Compose specification's JSON schema (shipped in the package) and lints; exit 0 only with no error and no warning. */
 async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
   const bin = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
