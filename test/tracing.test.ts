@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import type { App } from '../src/platform/http/server.ts';
-import { registerTracing } from '../src/platform/http/tracing.ts';
+import { registerTracing, requestLogController } from '../src/platform/http/tracing.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { startTracing, stopTracing, tracer, tracingWanted } from '../src/platform/tracing/tracing.ts';
 import { startHarness, until } from './support/harness.ts';
@@ -70,9 +70,9 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     assert.deepEqual([line.token, line.password, line.user.password, line.user.token], Array(4).fill('[redacted]'));
     assert.doesNotMatch(lines[0]!, /bearer-secret|hunter2/);
 
-    // Fastify's own request lines: `request completed` is logged outside the handler's context, yet names the request's span.
+    // Fastify's own request lines: `incoming request` (before any hook) and `request completed` (outside the handler's context) name the request's span too.
     lines.length = 0;
-    const edge = Fastify({ loggerInstance: log });
+    const edge = Fastify({ loggerInstance: log, logController: requestLogController() });
     registerTracing(edge as unknown as App);
     edge.get('/traced', async (request) => {
       request.log.info('in the handler');
@@ -82,8 +82,9 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     assert.equal((await edge.inject({ method: 'GET', url: '/traced', headers: { traceparent: caller.traceparent } })).statusCode, 200);
     await edge.close();
     const byMessage = new Map(lines.map((l) => JSON.parse(l) as Record<string, any>).map((l) => [l.msg, l]));
-    for (const msg of ['in the handler', 'request completed']) assert.equal(byMessage.get(msg)?.trace_id, caller.traceId, `"${msg}" carries the request's trace id`);
-    assert.equal(byMessage.get('request completed')!.span_id, byMessage.get('in the handler')!.span_id, 'and its span\'s id');
+    for (const msg of ['incoming request', 'in the handler', 'request completed']) assert.equal(byMessage.get(msg)?.trace_id, caller.traceId, `"${msg}" carries the request's trace id`);
+    for (const msg of ['incoming request', 'request completed']) assert.equal(byMessage.get(msg)!.span_id, byMessage.get('in the handler')!.span_id, `"${msg}" names its span`);
+    assert.equal(lines.filter((l) => l.includes('"incoming request"')).length, 1, 'written once');
     assert.equal(lines.filter((l) => (l.match(/"trace_id"/g) ?? []).length > 1).length, 0, 'never twice on a line');
 
     const h = await startHarness();

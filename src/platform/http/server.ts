@@ -18,7 +18,7 @@ import type { IdempotencyClaim, IdempotencyStore } from '../idempotency.ts';
 import { hasLoneSurrogate } from '../unicode.ts';
 import { idempotencyHandler, storeIdempotentResponse } from './idempotency-hooks.ts';
 import { LazyRequestLogger } from './request-logger.ts';
-import { registerTracing } from './tracing.ts';
+import { registerTracing, requestLogController } from './tracing.ts';
 
 export type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -98,6 +98,7 @@ export async function createHttpServer(deps: HttpDeps): Promise<{ app: App; guar
     genReqId: (req) => (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].length <= 128 ? req.headers['x-request-id'] : randomUUID()),
     ajv: { customOptions: {} },
     childLoggerFactory: (logger, bindings, options) => new LazyRequestLogger(logger as Logger, bindings, options),
+    logController: requestLogController(),
     // While closing, our own hook answers 503 in the error shape, with Retry-After.
     return503OnClosing: false,
     // Router errors (a bad %-escape, an overlong path parameter) would otherwise bypass the error handler and its body shape.

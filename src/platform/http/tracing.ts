@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest, type RouteHandlerMethod } from 'fastify';
 import { withTraceFields } from '../logger.ts';
 import { tracer, type Span, type TraceCarrier } from '../tracing/tracing.ts';
 import type { App } from './server.ts';
@@ -21,6 +21,7 @@ export function registerTracing(app: App): void {
     // Fastify logs `request completed` outside the handler's context: the request's logger names the span itself.
     const [, traceId, spanId] = span.carrier()?.traceparent.split('-') ?? [];
     if (traceId && spanId) request.log = reply.log = withTraceFields(request.log, { trace_id: traceId, span_id: spanId });
+    request.log.info({ req: request }, 'incoming request'); // deferred to here by TracedLogController
   });
   app.addHook('onRoute', (route) => {
     const handler = route.handler as (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
@@ -43,4 +44,18 @@ function incoming(request: FastifyRequest): TraceCarrier | undefined {
   if (typeof traceparent !== 'string') return undefined;
   const tracestate = request.headers.tracestate;
   return typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent };
+}
+
+/**
+ * Fastify writes `incoming request` before any hook, so before the request's span exists: with
+ * tracing on, the tracing hook writes it instead, with the trace ids every other line of the request
+ * has. (A router error, answered before the hooks, then has no such line: its `request completed` remains.)
+ */
+class TracedLogController extends LogController {
+  override incomingRequest(): void {}
+}
+
+/** The `logController` the HTTP server is built with: Fastify's own unless tracing is on. */
+export function requestLogController(): LogController | undefined {
+  return tracer.enabled ? new TracedLogController() : undefined;
 }
