@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, type Harness } from './support/harness.ts';
 
-/** A server-sent event stream read with fetch: its `stock` events, parsed, as they come. */
-async function openStream(url: string): Promise<{ status: number; next(timeoutMs?: number): Promise<any>; close(): void; contentType: string | null }> {
+/** A server-sent event stream read with fetch: its events of one name (`stock` unless told), parsed, as they come. */
+async function openStream(url: string, { event: name = 'stock', token }: { event?: string; token?: string } = {}): Promise<{ status: number; next(timeoutMs?: number): Promise<any>; close(): void; contentType: string | null }> {
   const abort = new AbortController();
-  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
+  const res = await fetch(url, { headers: { accept: 'text/event-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) }, signal: abort.signal });
   const events: any[] = [];
   const waiting: Array<(event: any) => void> = [];
   let buffer = '';
@@ -20,7 +20,7 @@ async function openStream(url: string): Promise<{ status: number; next(timeoutMs
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const data = block.split('\n').find((line) => line.startsWith('data: '));
-            if (!block.includes('event: stock') || !data) continue;
+            if (!block.includes(`event: ${name}`) || !data) continue;
             const event = JSON.parse(data.slice(6));
             const waiter = waiting.shift();
             if (waiter) waiter(event);
@@ -38,7 +38,7 @@ async function openStream(url: string): Promise<{ status: number; next(timeoutMs
     next(timeoutMs = 3000) {
       if (events.length) return Promise.resolve(events.shift());
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no stock event in time')), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no ${name} event in time`)), timeoutMs);
         waiting.push((event) => {
           clearTimeout(timer);
           resolve(event);
@@ -132,7 +132,7 @@ describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
 describe('paying from the web pages (returnUrl)', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ config: { WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/' } });
+    h = await startHarness({ config: { WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/', LIVE_ORDER_INTERVAL_MS: 50 } });
   });
   after(() => h.close());
 
@@ -160,6 +160,34 @@ describe('paying from the web pages (returnUrl)', () => {
       assert.equal(res.body.error.code, 'validation_failed');
     }
     assert.equal(Number((await h.system.db.query<{ n: number }>('select count(*)::int as n from payments where order_id = $1', [orderId]))[0]?.n), 0);
+  });
+
+  it('when a buyer watches their order (GET /v1/orders/{id}/live) and pays, then the stream pushes PAID once the webhook lands; a cancel is pushed too; nobody else may watch it', async () => {
+    const { token, orderId } = await pendingOrder();
+    const url = `${h.url}/v1/orders/${orderId}/live`;
+    assert.equal((await openStream(url)).status, 401);
+    const stranger = await openStream(url, { event: 'order', token: h.buyerToken().token });
+    assert.equal(stranger.status, 404, 'another buyer’s order is as missing as one that does not exist');
+    const json = await h.http.request('GET', `/v1/orders/${orderId}/live`, { token });
+    assert.equal(json.body.status, 'PENDING_PAYMENT');
+
+    const stream = await openStream(url, { event: 'order', token });
+    assert.equal(stream.status, 200);
+    assert.match(stream.contentType ?? '', /^text\/event-stream/);
+    const first = await stream.next();
+    assert.deepEqual([first.id, first.status, first.shipments], [orderId, 'PENDING_PAYMENT', []]);
+    const payment = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token });
+    await fetch(`${h.pspUrl}/pay/${payment.body.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    const paid = await stream.next(5000);
+    assert.equal(paid.status, 'PAID');
+    stream.close();
+
+    const other = await pendingOrder();
+    const watching = await openStream(`${h.url}/v1/orders/${other.orderId}/live`, { event: 'order', token: other.token });
+    assert.equal((await watching.next()).status, 'PENDING_PAYMENT');
+    assert.equal((await h.http.request('POST', `/v1/orders/${other.orderId}/cancel`, { token: other.token })).status, 200);
+    assert.equal((await watching.next()).status, 'CANCELLED');
+    watching.close();
   });
 
   it('when no return URL is given, then the hosted page shows its own result as before', async () => {
@@ -205,7 +233,7 @@ describe('the web pages and the numbers behind them', () => {
     assert.match(policy, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/, 'scripts from this origin and the import map by its hash');
     assert.match(policy, /frame-ancestors 'none'/);
     assert.match(policy, /connect-src 'self'/);
-    for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
+    for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/eventsource/index.js', '/vendor/eventsource/EventSource.js', '/vendor/eventsource-parser/index.js', '/vendor/eventsource-parser/parse.js', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
       const res = await fetch(`${h.url}${path}`);
       assert.equal(res.status, 200, path);
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
@@ -239,6 +267,7 @@ describe('the web pages and the numbers behind them', () => {
     const res = await h.http.request('GET', `/v1/admin/stats?saleId=${sale.id}`, { token: h.adminToken() });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.attempts, { accepted: 1, limit_exceeded: 1 }, 'this sale’s attempts only');
+    assert.equal(res.body.attemptsScope, 'this-process', 'embedded: no Redis, one API process');
     const all = await h.http.request('GET', '/v1/admin/stats', { token: h.adminToken() });
     assert.ok(all.body.attempts.accepted >= 1);
     assert.deepEqual(res.body.stock, { initial: 2, available: 1, held: 1, sold: 0, writtenOff: 0 });
@@ -246,6 +275,8 @@ describe('the web pages and the numbers behind them', () => {
     assert.deepEqual(res.body.orders, [{ status: 'PENDING_PAYMENT', orders: 1 }]);
     assert.ok(res.body.allStock.initial >= 2);
     assert.equal(typeof res.body.broker.outboxLagSeconds, 'number');
+    const consumers = (res.body.queues as Array<{ consumer: string; work: number; dead: number }>).map((q) => q.consumer);
+    for (const consumer of ['inventory', 'order', 'payment', 'notification']) assert.ok(consumers.some((c) => c.startsWith(consumer)), `a queue of ${consumer}: ${consumers.join(', ')}`);
     assert.equal((await h.http.request('GET', '/v1/admin/stats', { token })).status, 403);
     assert.equal((await h.http.request('GET', '/v1/admin/stats')).status, 401);
   });
