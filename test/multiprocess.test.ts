@@ -175,6 +175,16 @@ describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 
     assert.deepEqual(outcomes, { created: STOCK, '409 sold_out': BUYERS - STOCK });
     const winnersByApi = countBy(responses.map((r, i) => ({ r, i })).filter((x) => x.r.status === 201), (x) => (x.i % 2 === 0 ? 'api1' : 'api2'));
     assert.ok((winnersByApi.api1 ?? 0) > 0 && (winnersByApi.api2 ?? 0) > 0, `both APIs sold: ${JSON.stringify(winnersByApi)}`);
+    // The dashboard's numbers, from either API: the sale's attempts over both (added up in Redis), and
+    // every consumer group's queue, though an API consumes none of them.
+    let stats: HttpResponse[] = [];
+    await until(async () => {
+      stats = await Promise.all(burst.map((api) => api.request('GET', `/v1/admin/stats?saleId=${saleId}`, { token: admin })));
+      return stats.every((s) => s.body?.attemptsScope === 'all-processes' && s.body.attempts.accepted === STOCK && s.body.attempts.sold_out === BUYERS - STOCK);
+    }, 'both APIs to report all the sale’s attempts', 10_000).catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(stats.map((s) => s.body?.attempts))}`);
+    });
+    for (const s of stats) assert.ok(s.body.queues.some((q: { consumer: string }) => q.consumer === 'notifications'), JSON.stringify(s.body.queues));
     assert.equal(await count('select count(*) as n from orders where sale_id = $1', [saleId]), STOCK, 'exactly one order per unit, in the database');
     const [first] = await db.query<{ expires_at: Date }>('select min(expires_at) as expires_at from orders where sale_id = $1', [saleId]);
     assert.ok(Date.now() < first!.expires_at.getTime(), `the burst outlasted the first payment deadline: raise WINDOW_S (${WINDOW_S} s)`);

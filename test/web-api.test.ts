@@ -190,6 +190,16 @@ describe('paying from the web pages (returnUrl)', () => {
     watching.close();
   });
 
+  it('when an order watched on its stream is not paid in time, then the stream pushes EXPIRED', async () => {
+    const { sale } = await h.createSale({ paymentWindowS: 1 });
+    const { token } = h.buyerToken();
+    const orderId = await h.placeOrder(token, sale.items[0]!.id);
+    const stream = await openStream(`${h.url}/v1/orders/${orderId}/live`, { event: 'order', token });
+    assert.equal((await stream.next()).status, 'PENDING_PAYMENT');
+    assert.equal((await stream.next(10_000)).status, 'EXPIRED');
+    stream.close();
+  });
+
   it('when no return URL is given, then the hosted page shows its own result as before', async () => {
     const { token, orderId } = await pendingOrder();
     const res = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token });

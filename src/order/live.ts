@@ -56,16 +56,19 @@ export function registerOrderLiveRoute(
     reading = true;
     try {
       const versions = await orders.versions([...watches.keys()]);
-      for (const [orderId, w] of watches) {
+      await Promise.all([...watches].map(async ([orderId, w]) => {
         const version = versions.get(orderId);
-        if (version === undefined || version === w.version) continue;
-        w.version = version;
         // Every watcher of an order is its buyer (the route checked), so one read serves them all.
         const [first] = w.watchers;
-        if (!first) continue;
-        const text = event(await read(first.userId, orderId));
-        for (const watcher of w.watchers) watcher.stream.write(text);
-      }
+        if (version === undefined || version === w.version || !first) return;
+        try {
+          const text = event(await read(first.userId, orderId));
+          w.version = version;
+          for (const watcher of w.watchers) watcher.stream.write(text);
+        } catch {
+          // Read again at the next tick: the version is not taken until the order was sent.
+        }
+      }));
     } catch {
       // The database unreachable: the streams keep their last order, and the next tick tries again.
     } finally {

@@ -101,6 +101,10 @@ describe('the storefront in a real browser', () => {
     await shot(alice.page, 'inbox-desktop');
     const orders = await ordersOf(await tokenOf(alice.page), sale.id);
     assert.deepEqual(orders.map((o) => o.status), ['PAID']);
+    // Signing out forgets the token.
+    await alice.page.getByRole('button', { name: 'Sign out' }).click();
+    await alice.page.getByRole('link', { name: 'Sign in' }).waitFor();
+    assert.equal(await alice.page.evaluate(() => localStorage.getItem('flashsale.session')), null);
     assert.deepEqual([...(alice.page as any).jsErrors, ...(bob.page as any).jsErrors], []);
     await alice.context.close();
     await bob.context.close();

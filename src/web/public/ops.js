@@ -117,7 +117,7 @@ function SaleBoard({ sale }) {
     <p><${Badge} value=${sale.status} /> <a href=${`#/sales/${sale.id}`}>open the storefront page</a></p>
     ${error ? html`<${Notice} kind="error">${describeError(error)}<//>` : null}
     <div class="grid" style="grid-template-columns:repeat(auto-fill,minmax(22rem,1fr))">
-      <${Chart} name="attempts" title=${`Purchase attempts per second (this sale, ${stats?.attemptsScope === 'this-process' ? 'this API process only' : 'every API process'})`} yLabel="/s" labels=${['attempts', 'accepted', ...REFUSALS]} data=${rates} />
+      <${Chart} name="attempts" title=${`Purchase attempts per second (this sale, ${stats?.attemptsScope === 'this-process' ? 'answered by this API process' : 'over every API process'})`} yLabel="/s" labels=${['attempts', 'accepted', ...REFUSALS]} data=${rates} />
       <${Chart} name="burn-down" title="Remaining stock per item" yLabel="units" labels=${labels} data=${burn} />
     </div>
     ${stats ? html`
