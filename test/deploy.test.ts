@@ -14,8 +14,9 @@ import { readCompose } from './support/deploy.ts';
 
 /**
  * deploy/ checked without pulling an image: Prometheus' config and alert rules by its own tool
- * (promtool, Debian's `prometheus` package, which .ci/run installs), the dashboards against the
- * metrics the code registers.
+ * (promtool, Debian's `prometheus` package, which .ci/run installs), the Caddyfile by Caddy's
+ * (Debian's `caddy`, likewise), the dashboards against the metrics the code registers. Loki's and
+ * Alloy's files have no validator here (neither is packaged by Debian or npm).
  */
 const ROOT = resolve(import.meta.dirname, '..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -106,6 +107,39 @@ describe('deploy/: Prometheus, alert rules and dashboards', () => {
   });
 });
 
+describe('deploy/: from a dashboard or a log line to the trace', () => {
+  it('when the dashboards\' trace links and the Loki datasource are read, then they open Jaeger on services compose runs, and a log line\'s trace_id opens the provisioned Jaeger datasource', () => {
+    const { services } = readCompose();
+    const traced = new Set(Object.values(services).map((s) => s.environment?.OTEL_SERVICE_NAME).filter(Boolean));
+    const jobs = (parse(readFileSync(join(DEPLOY, 'prometheus', 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string }> }).scrape_configs.map((c) => c.job_name).filter((j) => j.startsWith('flashsale-'));
+    for (const job of jobs) assert.ok(traced.has(job), `Prometheus job ${job} is a traced service's name (the panels' links use the job as the service)`);
+    const jaeger = 'http://localhost:16686';
+    assert.ok((services.jaeger as { ports?: string[] }).ports?.includes('127.0.0.1:16686:16686'), 'Jaeger\'s UI is published where the links point');
+    let panelLinks = 0;
+    for (const { file, json } of dashboards()) {
+      const withLinks = json as unknown as { links: Array<{ url: string }>; panels: Array<{ title: string; fieldConfig?: { defaults?: { links?: Array<{ url: string }> } } }> };
+      assert.ok(withLinks.links.some((l) => l.url === `${jaeger}/search?service=flashsale-api`), `${file} links to the API's traces`);
+      for (const panel of withLinks.panels) {
+        for (const link of panel.fieldConfig?.defaults?.links ?? []) {
+          const url = new URL(link.url.replaceAll('${', '%24%7B').replaceAll('}', '%7D'));
+          assert.equal(url.origin + url.pathname, `${jaeger}/search`, `${file} "${panel.title}"`);
+          const service = decodeURIComponent(url.searchParams.get('service') ?? '');
+          assert.ok(traced.has(service) || service === '${__field.labels.job}', `${file} "${panel.title}" searches service ${service}`);
+          panelLinks++;
+        }
+      }
+    }
+    assert.ok(panelLinks >= 2, 'the latency panels link to their slow traces');
+    const loki = (parse(readFileSync(join(DEPLOY, 'grafana', 'provisioning', 'datasources', 'datasources.yaml'), 'utf8')) as { datasources: Array<{ uid: string; type: string; jsonData?: { derivedFields?: Array<{ matcherRegex: string; datasourceUid: string; url: string }> } }> }).datasources;
+    const [field] = loki.find((d) => d.type === 'loki')!.jsonData!.derivedFields!;
+    assert.equal(loki.find((d) => d.uid === field!.datasourceUid)?.type, 'jaeger');
+    assert.equal(field!.url, '$${__value.raw}', 'the trace id itself (`$$` is a literal `$` in provisioning)');
+    const traceId = 'ab'.repeat(16);
+    const line = JSON.stringify({ level: 30, msg: 'request completed', trace_id: traceId, span_id: 'cd'.repeat(8) });
+    assert.equal(new RegExp(field!.matcherRegex).exec(line)?.[1], traceId, 'the pattern finds the id in a JSON log line');
+  });
+});
+
 /** dclint: validates against the Compose specification's JSON schema (shipped in the package) and lints; exit 0 only with no error and no warning. */
 async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
   const bin = join(ROOT, 'node_modules', 'dclint', 'bin', 'dclint.cjs');
@@ -117,6 +151,37 @@ async function dclint(file: string): Promise<{ ok: boolean; output: string }> {
     return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
   }
 }
+
+/** `caddy validate` (Debian's `caddy` package, which .ci/run installs): adapts the Caddyfile and provisions every module, serving nothing. */
+async function caddyValidate(file: string): Promise<{ ok: boolean; output: string }> {
+  try {
+    const { stdout, stderr } = await run('caddy', ['validate', '--config', file, '--adapter', 'caddyfile']);
+    return { ok: true, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { code?: string; stdout?: string; stderr?: string };
+    if (e.code === 'ENOENT') assert.fail('caddy is not installed: apt-get install -y caddy (.ci/run does)');
+    return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
+}
+
+describe('deploy/: the load balancer\'s Caddyfile', () => {
+  it('when caddy validates the Caddyfile, then it is valid; a misspelt subdirective is refused (the check bites)', async () => {
+    const file = join(DEPLOY, 'caddy', 'Caddyfile');
+    const good = await caddyValidate(file);
+    assert.ok(good.ok, good.output);
+    assert.match(good.output, /Valid configuration/);
+    const dir = mkdtempSync(join(tmpdir(), 'flashsale-caddy-'));
+    try {
+      const broken = join(dir, 'Caddyfile');
+      writeFileSync(broken, readFileSync(file, 'utf8').replace('lb_policy round_robin', 'lb_polcy round_robin'));
+      const bad = await caddyValidate(broken);
+      assert.equal(bad.ok, false);
+      assert.match(bad.output, /unrecognized subdirective lb_polcy/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', () => {
   it('when dclint checks compose.yaml, then it is valid against the Compose specification and lint-clean', async () => {
@@ -156,13 +221,13 @@ describe('deploy/: compose.yaml and the Dockerfile, without pulling an image', (
     }
   });
 
-  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 24, installs production dependencies only, runs as a user and checks its health', () => {
+  it('when the Dockerfile is linted, then it has no problem, is multi-stage on Node 26 (the Active LTS line since 2026-10-28; 24 is in maintenance), installs production dependencies only, runs as a user and checks its health', () => {
     const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     assert.deepEqual(lintDockerfile(text).map((d) => `${d.range.start.line + 1}: ${d.message}`), []);
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const froms = lines.filter((l) => l.startsWith('FROM '));
     assert.ok(froms.length >= 2, 'multi-stage');
-    for (const from of froms) assert.match(from, /^FROM node:24[-.\w]* AS \w+$/);
+    for (const from of froms) assert.match(from, /^FROM node:26[-.\w]* AS \w+$/);
     assert.ok(lines.some((l) => /^RUN npm ci --omit=dev\b/.test(l)));
     const runtime = lines.slice(lines.lastIndexOf(froms.at(-1)!));
     const user = runtime.filter((l) => l.startsWith('USER ')).at(-1);

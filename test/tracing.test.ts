@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import Fastify from 'fastify';
+import type { App } from '../src/platform/http/server.ts';
+import { registerTracing } from '../src/platform/http/tracing.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { startTracing, stopTracing, tracer, tracingWanted } from '../src/platform/tracing/tracing.ts';
 import { startHarness, until } from './support/harness.ts';
@@ -67,6 +70,22 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
     assert.deepEqual([line.token, line.password, line.user.password, line.user.token], Array(4).fill('[redacted]'));
     assert.doesNotMatch(lines[0]!, /bearer-secret|hunter2/);
 
+    // Fastify's own request lines: `request completed` is logged outside the handler's context, yet names the request's span.
+    lines.length = 0;
+    const edge = Fastify({ loggerInstance: log });
+    registerTracing(edge as unknown as App);
+    edge.get('/traced', async (request) => {
+      request.log.info('in the handler');
+      return {};
+    });
+    const caller = clientTraceparent();
+    assert.equal((await edge.inject({ method: 'GET', url: '/traced', headers: { traceparent: caller.traceparent } })).statusCode, 200);
+    await edge.close();
+    const byMessage = new Map(lines.map((l) => JSON.parse(l) as Record<string, any>).map((l) => [l.msg, l]));
+    for (const msg of ['in the handler', 'request completed']) assert.equal(byMessage.get(msg)?.trace_id, caller.traceId, `"${msg}" carries the request's trace id`);
+    assert.equal(byMessage.get('request completed')!.span_id, byMessage.get('in the handler')!.span_id, 'and its span\'s id');
+    assert.equal(lines.filter((l) => (l.match(/"trace_id"/g) ?? []).length > 1).length, 0, 'never twice on a line');
+
     const h = await startHarness();
     let orderId = '';
     const client = clientTraceparent();
@@ -119,6 +138,22 @@ describe('tracing, embedded (one process, the in-process broker)', { timeout: 60
       assert.equal(tracer.enabled, false);
     } finally {
       await protobuf.close();
+    }
+  });
+
+  it('when OTEL_TRACES_SAMPLER says parentbased_always_off, then a new trace is not recorded and one its caller sampled is', async () => {
+    for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+    const json = await startOtlpReceiver();
+    try {
+      Object.assign(process.env, { OTEL_EXPORTER_OTLP_ENDPOINT: json.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_always_off' });
+      await startTracing({ role: 'test', env: process.env });
+      await tracer.run('a new trace', { parent: null }, async () => {});
+      await tracer.run('a sampled caller\'s', { parent: { traceparent: clientTraceparent().traceparent } }, async () => {});
+      await stopTracing();
+      assert.deepEqual(json.spans.map((s) => s.name), ['a sampled caller\'s']);
+    } finally {
+      for (const key of Object.keys(process.env)) if (key.startsWith('OTEL_')) delete process.env[key];
+      await json.close();
     }
   });
 });

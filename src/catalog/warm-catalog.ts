@@ -53,15 +53,23 @@ export function createWarmCatalog({ db, clock }: { db: Database; clock: Clock },
     return loadSales(rows.filter((r) => (sales.get(r.id)?.version ?? 0) < r.version));
   }
 
+  /** Looks on a miss now in flight, by id: a crowd asking for one unknown id at once shares one. */
+  const looking = new Map<string, Promise<unknown>>();
+
   /**
    * A miss costs one database look (another process may have just created the id), remembered for
    * a second when the id does not exist.
    */
   async function lookUpOnMiss<T>(id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
     if (missing.has(id)) return undefined;
-    const found = await load();
-    if (!found) missing.add(id);
-    return found;
+    const inFlight = looking.get(id) as Promise<T | undefined> | undefined;
+    if (inFlight) return inFlight;
+    const look = load().then((found) => {
+      if (!found) missing.add(id);
+      return found;
+    }).finally(() => looking.delete(id));
+    looking.set(id, look);
+    return look;
   }
 
   return {

@@ -38,20 +38,23 @@ export async function reserve(ctx: InventoryContext, tx: Tx, requests: readonly 
     results.push({ ok: true, holds: mine });
   }
   if (holds.length === 0) return results;
-  await writeHolds(ctx, tx, holds, ledger.limits);
+  await writeHolds(ctx, tx, holds, ledger);
   return results;
 }
 
 /** Locks the batch's stock rows and its buyers' quotas (in a fixed order, see sql.ts) and reads them. */
 async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], clock: () => Date): Promise<Ledger> {
   const itemIds = [...new Set(requests.flatMap((r) => r.lines.map((l) => l.saleItemId)))].sort();
-  const stockRows = await tx.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]);
+  const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => quotaKey(l.saleItemId, r.userId))))];
+  const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
+  // Sent together (one round trip), stock first: the lock order stays the one sql.ts fixes.
+  const [stockRows, quotaRows] = await Promise.all([
+    tx.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]),
+    tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
+  ]);
   // The time after the lock, not before it: a cancel that held the lock meanwhile closed the window
   // at its own "now", later than one read before waiting (orders then slipped in after the cancel).
   const now = clock();
-  const pairKeys = [...new Set(requests.flatMap((r) => r.lines.map((l) => quotaKey(l.saleItemId, r.userId))))];
-  const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
-  const quotaRows = await tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]);
   return {
     available: new Map(stockRows.map((r) => [r.sale_item_id, r.available])),
     limits: new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit])),
@@ -84,17 +87,24 @@ function take({ available, quota }: Ledger, request: ReserveRequest): Hold[] {
   });
 }
 
-/** The accepted holds in the database: stock taken, quotas added, hold rows, and their events. */
-async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: readonly NewHold[], limits: ReadonlyMap<string, number>): Promise<void> {
+/**
+ * The accepted holds in the database: stock taken, quotas added, hold rows, and their events — sent
+ * together, one round trip: nothing here needs an answer, since the stock left is the locked
+ * ledger's (the rows are ours until commit).
+ */
+async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: readonly NewHold[], ledger: Ledger): Promise<void> {
   const perItem = sumBy(holds, (h) => h.saleItemId);
-  const after = await tx.query<StockLeft>(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
+  const after: StockLeft[] = [...perItem.keys()].map((id) => ({ sale_item_id: id, available: ledger.available.get(id)! }));
   const quotas = quotaDeltas(holds);
-  await tx.query(sql.addQuotas, [quotas.itemIds, quotas.userIds, quotas.quantities, quotas.itemIds.map((id) => limits.get(id)!)]);
-  await tx.query(sql.insertHolds, [
-    holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
-    holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
+  await Promise.all([
+    tx.query(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]),
+    tx.query(sql.addQuotas, [quotas.itemIds, quotas.userIds, quotas.quantities, quotas.itemIds.map((id) => ledger.limits.get(id)!)]),
+    tx.query(sql.insertHolds, [
+      holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
+      holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
+    ]),
+    emit(tx, reservedEvents(after, perItem, holds, clock.now().getTime())),
   ]);
-  await emit(tx, reservedEvents(after, perItem, holds, clock.now().getTime()));
 }
 
 /** `stock.reserved` per item, `stock.sold_out` for each item now empty, and each cart hold's expiry message to inventory itself. */

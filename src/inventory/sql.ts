@@ -18,8 +18,7 @@ export const lockQuotas = `
 export const takeStock = `
   update stock_items s set available = s.available - d.qty, held = s.held + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+   where s.sale_item_id = d.id`;
 
 /** Per-user totals; the table's CHECK refuses anything past the limit, whatever the gate said. */
 export const addQuotas = `
@@ -47,8 +46,7 @@ export const releaseHoldsById = `
 export const giveBackStock = `
   update stock_items s set available = s.available + d.qty, held = s.held - d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+   where s.sale_item_id = d.id`;
 
 export const reduceQuotas = `
   update purchase_quotas q set quantity = q.quantity - d.qty
@@ -111,8 +109,7 @@ export const unsellHoldsById = `
 export const restockSold = `
   update stock_items s set sold = s.sold - d.qty, available = s.available + d.qty
     from unnest($1::uuid[], $2::int[]) as d(id, qty)
-   where s.sale_item_id = d.id
-  returning s.sale_item_id, s.available`;
+   where s.sale_item_id = d.id`;
 
 export const writeOffSold = `
   update stock_items s set sold = s.sold - d.qty, written_off = s.written_off + d.qty

@@ -18,17 +18,9 @@ export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: 
   if (orders.length === 0) return;
   const active = traces ? undefined : tracer.current();
   const traceOf = (i: number) => (traces ? traces[i] : active);
-  await tx.query(sql.insertOrders, [
-    orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
-    orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(), orders.map((_, i) => traceOf(i)?.traceparent ?? null),
-  ]);
   const items = orders.flatMap((o) => o.items.map((i) => ({ ...i, orderId: o.id })));
-  await tx.query(sql.insertOrderItems, [
-    items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
-    items.map((i) => i.quantity), items.map((i) => i.unitPrice),
-  ]);
   const now = clock.now().getTime();
-  await emit(tx, orders.flatMap((o, i): OutgoingEvent[] => {
+  const events = orders.flatMap((o, i): OutgoingEvent[] => {
     const untilDeadline = Math.max(0, o.expiresAt.getTime() - now);
     const trace = traceOf(i);
     return [
@@ -36,5 +28,17 @@ export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: 
       { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline, trace },
       { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000, trace },
     ];
-  }));
+  });
+  // Sent together, one round trip: none needs another's answer, and they run in this order.
+  await Promise.all([
+    tx.query(sql.insertOrders, [
+      orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
+      orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(), orders.map((_, i) => traceOf(i)?.traceparent ?? null),
+    ]),
+    tx.query(sql.insertOrderItems, [
+      items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
+      items.map((i) => i.quantity), items.map((i) => i.unitPrice),
+    ]),
+    emit(tx, events),
+  ]);
 }

@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { Broker } from '../../src/platform/broker/broker.ts';
+import { InProcessBroker } from '../../src/platform/broker/in-process.ts';
+import { writeEvents } from '../../src/platform/broker/outbox.ts';
+import { RabbitMqBroker } from '../../src/platform/broker/rabbitmq.ts';
+import { systemClock } from '../../src/platform/clock.ts';
+import { startTracing, stopTracing, tracer } from '../../src/platform/tracing/tracing.ts';
 import { TokenService } from '../../src/platform/tokens.ts';
 import { createPspServer, type PspServer } from '../../src/psp/index.ts';
 import { distributedRun, type DistributedRun } from '../support/distributed.ts';
+import { freshAmqpPrefix, freshPostgres } from '../support/engines.ts';
 import { httpClient, testConfig, until, type HttpClient } from '../support/harness.ts';
 import { clientTraceparent, connectivityProblems, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../support/otlp-receiver.ts';
 import { startCliProcess, stopProcess, type CliProcess } from '../support/process.ts';
@@ -122,3 +130,78 @@ describe('tracing across processes: flashsale api and flashsale worker', { timeo
     assert.ok(receiver.spans.some((s) => s.spanId === webhook.links[0]!.spanId && s.name === 'POST /v1/payments/webhook'), 'the webhook span links to its request');
   });
 });
+
+/**
+ * A dead letter an admin replays continues the trace its message was written in (an order's), on
+ * both brokers: RabbitMQ keeps the message's traceparent in `dead_letters` and sends it again with
+ * the replay; the in-process broker's delivery row never lost it. Tracing runs in this process.
+ */
+describe('tracing a dead letter\'s replay', { timeout: 60_000 }, () => {
+  it('when a dead letter is replayed, then its next attempt is in the trace the event was written in, linked from the replaying request, on both brokers', async () => {
+    const receiver = await startOtlpReceiver();
+    const pg = await freshPostgres();
+    const amqp = await freshAmqpPrefix();
+    const brokers: Broker[] = [];
+    const running = new Set<Broker>();
+    // The SDK's exporter reads process.env itself.
+    const otel = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '50' };
+    Object.assign(process.env, otel);
+    await startTracing({ role: 'test', env: process.env });
+    try {
+      const log = pino({ level: 'silent' });
+      const options = { maxAttempts: 2, backoffBaseMs: 1, pollMs: 20 };
+      const cases: Array<[string, Broker]> = [
+        ['in-process', new InProcessBroker(pg.db, systemClock, log, options)],
+        ['rabbitmq', new RabbitMqBroker(pg.db, systemClock, log, { ...options, url: amqp.url, prefix: amqp.prefix, prefetch: 4, confirmTimeoutMs: 5000 })],
+      ];
+      for (const [kind, broker] of cases) {
+        brokers.push(broker);
+        running.add(broker);
+        const consumer = `replayed-${kind}`;
+        let fixed = false;
+        const handled: string[] = [];
+        broker.consume(consumer, [`replay.${kind}`], async (_tx, message) => {
+          if (!fixed) throw new Error('not yet');
+          handled.push(message.id);
+        });
+        await broker.start();
+        // The purchase that wrote the event, and the admin's request that replays it: two traces.
+        const written = await tracer.run('purchase', {}, async (span) => {
+          await pg.db.transaction((tx) => writeEvents(tx, systemClock, [{ topic: `replay.${kind}`, payload: { kind } }]));
+          return span.carrier()!;
+        });
+        const traceId = written.traceparent.split('-')[1]!;
+        await until(async () => (await broker.listDeadLetters(10)).some((d) => d.consumer === consumer), `the ${kind} dead letter`);
+        const [dead] = (await broker.listDeadLetters(10)).filter((d) => d.consumer === consumer);
+        fixed = true;
+        const replayedBy = await tracer.run('POST /v1/admin/dead-letters/:consumer/:messageId/replay', { parent: null }, async (span) => {
+          assert.equal(await broker.replayDeadLetter(consumer, dead!.messageId), true);
+          return span.carrier()!;
+        });
+        await until(async () => handled.length === 1, `the ${kind} replay handled`);
+        await broker.stop(); // the next case's broker relays from the same outbox
+        running.delete(broker);
+        // Two failed attempts, then the replayed one: three consumer spans, all in the purchase's trace.
+        const processes = () => receiver.spans.filter((s) => s.name === `replay.${kind} process`);
+        await until(async () => processes().length === 3, `the ${kind} message's three consumer spans at the receiver`).catch((e: Error) => { throw new Error(`${e.message}: ${JSON.stringify(receiver.spans.map((s) => [s.name, s.traceId === traceId, s.attributes["flashsale.attempt"]]))}`); });
+        assert.deepEqual(processes().map((s) => s.traceId === traceId), [true, true, true], `every attempt of the ${kind} message, the replayed one too, is in the purchase's trace`);
+        const spanIds = new Set(receiver.spans.filter((s) => s.traceId === traceId).map((s) => s.spanId));
+        assert.ok(processes().every((s) => s.parentSpanId && spanIds.has(s.parentSpanId)), 'each attempt is a child of a span of that trace');
+        if (kind === 'rabbitmq') {
+          const replay = receiver.spans.find((s) => s.name === `replay.${kind} publish` && s.attributes['flashsale.replay'] === true);
+          assert.ok(replay && replay.traceId === traceId, 'the replay is a publish in the purchase\'s trace');
+          assert.ok(processes().some((s) => s.parentSpanId === replay.spanId), 'the replayed attempt is its child');
+          assert.deepEqual(replay.links.map((l) => l.traceId), [replayedBy.traceparent.split('-')[1]], 'linked to the request that replayed it');
+        }
+      }
+    } finally {
+      await stopTracing();
+      for (const key of Object.keys(otel)) delete process.env[key];
+      for (const broker of running) await broker.stop();
+      await amqp.drop(brokers);
+      await pg.drop();
+      await receiver.close();
+    }
+  });
+});
+

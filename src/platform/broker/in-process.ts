@@ -109,7 +109,7 @@ export class InProcessBroker implements Broker {
       const rows = await tx.query<OutboxRow>(
         `select seq, message_id, topic, payload, traceparent from outbox
           where published_at is null and deliver_after <= $1
-          order by seq limit $2 for update skip locked`,
+          order by deliver_after, seq limit $2 for update skip locked`,
         [now.toISOString(), this.#batch],
       );
       if (rows.length === 0) return false;

@@ -24,6 +24,22 @@ export function publishSpan(topic: string, messageId: string, traceparent: strin
   });
 }
 
+/**
+ * An admin's replay of a dead letter: a `<topic> publish` span in the trace the message was written
+ * in (its consumers' next attempt is a child of it), linked to the span doing the replay (the
+ * admin's request). Undefined while tracing is off; without a stored trace, a child of the active span.
+ */
+export function replaySpan(topic: string, messageId: string, traceparent: string | undefined, system: MessagingSystem): Span | undefined {
+  if (!tracer.enabled) return undefined;
+  return tracer.start(`${topic} publish`, {
+    kind: 'producer', ...(traceparent ? { parent: { traceparent }, links: [tracer.current()] } : {}),
+    attributes: {
+      'messaging.system': system, 'messaging.operation.type': 'send', 'messaging.destination.name': topic, 'messaging.message.id': messageId,
+      'flashsale.replay': true,
+    },
+  });
+}
+
 /** Runs a consumer's handler in its span, a child of the publish (a new trace when the message carries none). */
 export function consumeSpan<T>(consumer: string, message: Message, parent: TraceCarrier | undefined, handle: () => Promise<T>, system: MessagingSystem = 'in-process'): Promise<T> {
   if (!tracer.enabled) return handle();

@@ -70,6 +70,28 @@ export function databaseContract(name: string, open: () => Promise<{ db: Databas
       assert.deepEqual(rows, [{ id: 'e1', n: 5 }, { id: 'e2', n: 6 }]);
     });
 
+    it('when a transaction sends statements without awaiting each (a pipeline), then they run in the order sent', async () => {
+      const rows = await db.transaction(async (tx) => {
+        const [, , read] = await Promise.all([
+          tx.query(`insert into ${table} (id, n) values ('p1', 1)`),
+          tx.query(`update ${table} set n = n + 10 where id = 'p1'`),
+          tx.query<{ n: number }>(`select n from ${table} where id = 'p1'`),
+        ]);
+        return read;
+      });
+      assert.deepEqual(rows, [{ n: 11 }]);
+    });
+
+    it('when one statement of a pipeline fails, then the transaction fails and none of the pipeline stays', async () => {
+      await assert.rejects(db.transaction((tx) => Promise.all([
+        tx.query(`insert into ${table} (id, n) values ('p2', 1)`),
+        tx.query(`insert into ${table} (id, n) values ('p3', -1)`),
+        tx.query(`insert into ${table} (id, n) values ('p4', 1)`),
+      ])));
+      assert.equal((await db.query(`select 1 from ${table} where id in ('p2', 'p3', 'p4')`)).length, 0);
+      assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 'p1'`))[0]!.n, 11, 'the connection is usable after');
+    });
+
     it('when pinged, then it answers; the committed-transaction count only grows', async () => {
       const before = db.committedTransactions;
       await db.ping();

@@ -15,6 +15,9 @@ export interface Migration {
 /** The one migration list: `migrations/NNN_name.sql`, applied in order, forward only. */
 export async function listMigrations(): Promise<Migration[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
+  // Two files with one number (two branches each adding "the next" migration) would apply one only.
+  const taken = files.find((f, i) => i > 0 && f.slice(0, 3) === files[i - 1]!.slice(0, 3));
+  if (taken) throw new Error(`two migrations are numbered ${taken.slice(0, 3)}: renumber one (src/platform/database/migrations)`);
   return Promise.all(
     files.map(async (file) => ({
       version: Number(file.slice(0, 3)),

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify';
+import { withTraceFields } from '../logger.ts';
 import { tracer, type Span, type TraceCarrier } from '../tracing/tracing.ts';
 import type { App } from './server.ts';
 
@@ -11,11 +12,15 @@ import type { App } from './server.ts';
 export function registerTracing(app: App): void {
   if (!tracer.enabled) return;
   const spans = new WeakMap<FastifyRequest, Span>();
-  app.addHook('onRequest', async (request) => {
-    spans.set(request, tracer.start(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`, {
+  app.addHook('onRequest', async (request, reply) => {
+    const span = tracer.start(`${request.method} ${request.routeOptions.url ?? 'unmatched'}`, {
       kind: 'server', parent: incoming(request) ?? null,
       attributes: { 'http.request.method': request.method, 'http.route': request.routeOptions.url ?? 'unmatched', 'flashsale.request_id': request.id },
-    }));
+    });
+    spans.set(request, span);
+    // Fastify logs `request completed` outside the handler's context: the request's logger names the span itself.
+    const [, traceId, spanId] = span.carrier()?.traceparent.split('-') ?? [];
+    if (traceId && spanId) request.log = reply.log = withTraceFields(request.log, { trace_id: traceId, span_id: spanId });
   });
   app.addHook('onRoute', (route) => {
     const handler = route.handler as (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
-  context, defaultTextMapGetter, defaultTextMapSetter, diag, DiagConsoleLogger, isSpanContextValid, ROOT_CONTEXT, SpanKind as OtelKind,
+  context, defaultTextMapGetter, defaultTextMapSetter, diag, DiagConsoleLogger, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind as OtelKind,
   SpanStatusCode, trace, type Context, type Link, type Span as OtelSpan,
 } from '@opentelemetry/api';
 import { diagLogLevelFromString, W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -145,8 +145,13 @@ class OpenTelemetryTracer implements Tracer {
   }
 
   async shutdown(): Promise<void> {
-    await this.provider.shutdown();
-    trace.disable();
-    context.disable();
+    try {
+      await this.provider.shutdown();
+    } finally {
+      // Even when the last export failed: else the globals stay registered and a later start registers nothing.
+      trace.disable();
+      context.disable();
+      propagation.disable();
+    }
   }
 }

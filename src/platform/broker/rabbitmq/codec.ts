@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ConsumeMessage } from 'amqplib';
 import type { Message } from '../broker.ts';
 import type { DeadRecord } from './dead-letters.ts';
-import { ATTEMPT_HEADER, LAST_ERROR_HEADER } from './topology.ts';
+import { ATTEMPT_HEADER, LAST_ERROR_HEADER, TRACEPARENT_HEADER } from './topology.ts';
 
 /** How an AMQP message carries ours: messageId = outbox message id, type = topic, body = JSON payload. */
 
@@ -47,6 +47,7 @@ export function deadRecordOf(consumer: string, message: ConsumeMessage, now: Dat
     payload = { undecodableBase64: message.content.toString('base64') };
   }
   const lastError: unknown = message.properties.headers?.[LAST_ERROR_HEADER];
+  const traceparent: unknown = message.properties.headers?.[TRACEPARENT_HEADER];
   return {
     consumer,
     messageId: messageIdOf(message) ?? `no-id-${createHash('sha256').update(message.content).digest('hex').slice(0, 32)}`,
@@ -55,6 +56,7 @@ export function deadRecordOf(consumer: string, message: ConsumeMessage, now: Dat
     attempts: attemptOf(message),
     lastError: typeof lastError === 'string' ? lastError : describeDeath(message),
     deadAt: now,
+    traceparent: typeof traceparent === 'string' && traceparent.length > 0 ? traceparent : undefined,
   };
 }
 

@@ -41,7 +41,7 @@ function lockDueRows(tx: Tx, now: Date, batchSize: number): Promise<OutboxRow[]>
   return tx.query<OutboxRow>(
     `select seq, message_id, topic, payload::text as body, traceparent from outbox
       where published_at is null and deliver_after <= $1
-      order by seq limit $2 for update skip locked`,
+      order by deliver_after, seq limit $2 for update skip locked`,
     [now.toISOString(), batchSize],
   );
 }
