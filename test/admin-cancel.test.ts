@@ -7,17 +7,18 @@ describe('an admin cancels a paid order', () => {
   before(async () => { h = await startHarness(); });
   after(() => h.close());
 
-  async function paidOrder() {
-    const { sale } = await h.createSale({ items: [{ stock: 1 }] });
+  async function paidOrder(lines = 1) {
+    const { sale, merchantToken } = await h.createSale({ items: Array.from({ length: lines }, () => ({ stock: 1 })) });
     const buyer = h.buyerToken();
-    const order = (await h.http.request('POST', '/v1/orders', { token: buyer.token, body: { items: [{ saleItemId: sale.items[0]!.id, quantity: 1 }] } })).body;
+    const items = sale.items.map((i) => ({ saleItemId: i.id, quantity: 1 }));
+    const order = (await h.http.request('POST', '/v1/orders', { token: buyer.token, body: { items } })).body;
     const payment = (await h.http.request('POST', `/v1/orders/${order.id}/payment`, { token: buyer.token })).body;
     await fetch(`${h.pspUrl}/pay/${payment.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
     await until(async () => {
       await h.system.broker.drain();
       return (await h.http.request('GET', `/v1/orders/${order.id}`, { token: buyer.token })).body.status === 'PAID';
     }, 'payment');
-    return { order, itemId: sale.items[0]!.id as string, buyer };
+    return { order, itemId: sale.items[0]!.id as string, itemIds: sale.items.map((i) => i.id as string), buyer, merchantToken };
   }
 
   async function refunded(orderId: string) {
@@ -54,6 +55,22 @@ describe('an admin cancels a paid order', () => {
     const again = await h.http.request('POST', `/v1/admin/orders/${order.id}/cancel`, { token: admin, body: {} });
     assert.equal(again.status, 409);
     assert.equal(again.body.error.code, 'invalid_state');
+  });
+
+  it('when lines of the order have shipped (in part, or all: FULFILLED), then 409 order_shipped and nothing changes; the lines not shipped can still be cancelled one by one', async () => {
+    const { order, itemIds, buyer, merchantToken } = await paidOrder(2);
+    const shipped = await h.http.request('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchantToken, body: { carrier: 'DHL', trackingNumber: 'PART-1', items: [itemIds[0]] } });
+    assert.equal(shipped.status, 201, JSON.stringify(shipped.body));
+    const refused = await h.http.request('POST', `/v1/admin/orders/${order.id}/cancel`, { token: h.adminToken(), body: { restock: true } });
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 'order_shipped');
+    assert.equal((await h.http.request('GET', `/v1/orders/${order.id}`, { token: buyer.token })).body.status, 'PAID');
+    assert.equal(await scalar(h.system, 'select count(*) from refunds where order_id = $1', [order.id]), 0);
+    assert.equal((await h.http.request('POST', `/v1/shop/orders/${order.id}/lines/${itemIds[1]}/cancel`, { token: merchantToken, body: {} })).status, 200);
+    assert.equal((await h.http.request('GET', `/v1/orders/${order.id}`, { token: buyer.token })).body.status, 'FULFILLED');
+    const fulfilled = await h.http.request('POST', `/v1/admin/orders/${order.id}/cancel`, { token: h.adminToken(), body: {} });
+    assert.equal(fulfilled.status, 409);
+    assert.equal(fulfilled.body.error.code, 'order_shipped');
   });
 
   it('after all of it, the audit is clean', async () => {

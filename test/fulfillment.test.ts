@@ -12,9 +12,8 @@ describe('fulfillment: a paid order is shipped, delivered and fulfilled', () => 
   const settle = () => h.system.broker.drain();
 
   /** A merchant's sale of `lines` items (5 in stock each), and a buyer's PAID order of `quantity` units of each. */
-  async function paidOrder(lines = 1, quantity = 1) {
+  async function paidOrder(lines = 1, quantity = 1, buyer = h.buyerToken()) {
     const { sale, merchantToken } = await h.createSale({ items: Array.from({ length: lines }, () => ({ stock: 5, perUserLimit: 5, flashPrice: 1_000 })) });
-    const buyer = h.buyerToken();
     const items = sale.items.map((i) => ({ saleItemId: i.id, quantity }));
     const order = (await send('POST', '/v1/orders', { token: buyer.token, body: { items } })).body;
     const payment = (await send('POST', `/v1/orders/${order.id}/payment`, { token: buyer.token })).body;
@@ -59,6 +58,28 @@ describe('fulfillment: a paid order is shipped, delivered and fulfilled', () => 
     const heard = await kinds(buyer.token);
     for (const kind of ['payment_received', 'order_shipped', 'shipment_delivered']) assert.ok(heard.includes(kind), `${kind} in ${heard}`);
     assert.equal(heard.filter((k: string) => k === 'shipment_delivered').length, 1, 'delivered twice, told once');
+  });
+
+  it('when a buyer with an email address has an order shipped in part, the rest cancelled, and delivered, then each step (shipped, fulfilled, delivered) reaches them in the app and by email, once', async () => {
+    const registered = await h.system.accounts.register(`steps-${randomUUID()}@test.local`, 'steps-pass-1');
+    const buyer = { userId: registered.id, token: h.system.tokens.issue({ userId: registered.id, role: 'buyer' }) };
+    const { order, merchant, itemIds } = await paidOrder(2, 1, buyer);
+    const shipped = await send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body: { carrier: 'DHL', trackingNumber: 'STEP-1', items: [itemIds[0]] } });
+    assert.equal(shipped.status, 201, JSON.stringify(shipped.body));
+    // The last pending line cancelled, with the other shipped: FULFILLED without a shipment of its own.
+    assert.equal((await send('POST', `/v1/shop/orders/${order.id}/lines/${itemIds[1]}/cancel`, { token: merchant, body: {} })).body.status, 'FULFILLED');
+    assert.equal((await send('PATCH', `/v1/shop/shipments/${shipped.body.id}`, { token: merchant, body: { status: 'DELIVERED' } })).status, 200);
+    const steps = ['order_shipped', 'order_fulfilled', 'shipment_delivered'];
+    const heard = async () => ((await send('GET', '/v1/notifications?limit=100', { token: buyer.token })).body.notifications as Array<{ kind: string; channel: string; subject: string; body: string }>)
+      .filter((n) => steps.includes(n.kind));
+    await until(async () => {
+      await settle();
+      return (await heard()).length === steps.length * 2;
+    }, 'every step in the app and by email');
+    const notes = await heard();
+    assert.deepEqual(notes.map((n) => `${n.kind}/${n.channel}`).sort(), steps.flatMap((k) => [`${k}/email`, `${k}/in_app`]).sort());
+    assert.match(notes.find((n) => n.kind === 'order_shipped')!.body, /STEP-1/);
+    assert.match(notes.find((n) => n.kind === 'order_fulfilled')!.subject, new RegExp(order.id));
   });
 
   it('when a two-line order ships one line, then it stays PAID with two shipments; the second line shipped makes it FULFILLED', async () => {

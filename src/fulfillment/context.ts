@@ -14,7 +14,7 @@ export interface FulfillmentContext {
   db: Database;
   clock: Clock;
   emit: Emit;
-  orders: Pick<Orders, 'getOrder' | 'lockOrder' | 'cancelLines' | 'markFulfilled' | 'listSaleOrders'>;
+  orders: Pick<Orders, 'getOrder' | 'lockOrder' | 'cancelLines' | 'markFulfilled' | 'markLinesShipped' | 'listSaleOrders'>;
   catalog: Pick<Catalog, 'findFlashSale' | 'listFlashSales' | 'findSaleItem'>;
   inventory: Pick<Inventory, 'holdsOfOrders'>;
   /** The merchant's shop (accounts.shopOf). */

@@ -62,6 +62,7 @@ export async function createShipment(ctx: FulfillmentContext, merchantId: string
       await tx.query(sql.insertShipped, [shipmentId, order.id, shopId, order.userId, order.saleId, input.carrier, input.trackingNumber, now]);
     }
     await tx.query(sql.shipLines, [order.id, wanted, shipmentId]);
+    await ctx.orders.markLinesShipped(tx, order.id, wanted);
     const items = pending.filter((l) => wanted.includes(l.sale_item_id)).map((l) => ({ saleItemId: l.sale_item_id, quantity: l.quantity }));
     await emit(tx, [{
       topic: FulfillmentTopics.shipped,

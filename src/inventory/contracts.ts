@@ -20,7 +20,12 @@ export const StockReleased = Type.Object({
 });
 export type StockReleased = Static<typeof StockReleased>;
 
-export const StockSoldOut = Type.Object({ saleItemId: Type.String() });
+/**
+ * An item's last unit was taken. `stock` is the item's stock (initial, units added included) at that
+ * moment: it names the sell-out, so units added and sold out again make another (optional: events
+ * written before it was carried lack it).
+ */
+export const StockSoldOut = Type.Object({ saleItemId: Type.String(), stock: Type.Optional(Type.Integer()) });
 export type StockSoldOut = Static<typeof StockSoldOut>;
 
 export const StockRestocked = Type.Object({ saleItemId: Type.String(), available: Type.Integer() });

@@ -9,6 +9,8 @@ import * as sql from './sql.ts';
 /** The locked stock rows and quotas of a batch, updated as its requests are decided one after another. */
 interface Ledger {
   available: Map<string, number>;
+  /** Each item's stock (units added included): a sell-out is named by it (`stock.sold_out`). */
+  initial: Map<string, number>;
   limits: Map<string, number>;
   /** Units per buyer and item (`quotaKey`). */
   quota: Map<string, number>;
@@ -49,7 +51,7 @@ async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], clock: ()
   const pairs = pairKeys.map((k) => k.split('|') as [string, string]);
   // Sent together (one round trip), stock first: the lock order stays the one sql.ts fixes.
   const [stockRows, quotaRows] = await Promise.all([
-    tx.query<{ sale_item_id: string; available: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]),
+    tx.query<{ sale_item_id: string; available: number; initial: number; per_user_limit: number; on_sale_from: Date; on_sale_until: Date }>(sql.lockStockItems, [itemIds]),
     tx.query<{ sale_item_id: string; user_id: string; quantity: number }>(sql.lockQuotas, [pairs.map((p) => p[0]), pairs.map((p) => p[1])]),
   ]);
   // The time after the lock, not before it: a cancel that held the lock meanwhile closed the window
@@ -57,6 +59,7 @@ async function lockLedger(tx: Tx, requests: readonly ReserveRequest[], clock: ()
   const now = clock();
   return {
     available: new Map(stockRows.map((r) => [r.sale_item_id, r.available])),
+    initial: new Map(stockRows.map((r) => [r.sale_item_id, r.initial])),
     limits: new Map(stockRows.map((r) => [r.sale_item_id, r.per_user_limit])),
     quota: new Map(quotaRows.map((q) => [quotaKey(q.sale_item_id, q.user_id), q.quantity])),
     // Read after the lock: a sale cancelled or moved meanwhile is seen here, whatever the gate admitted.
@@ -87,6 +90,9 @@ function take({ available, quota }: Ledger, request: ReserveRequest): Hold[] {
   });
 }
 
+/** A stock row after units were taken: what is left, and the stock it is left of. */
+type StockTaken = StockLeft & { initial: number };
+
 /**
  * The accepted holds in the database: stock taken, quotas added, hold rows, and their events — sent
  * together, one round trip: nothing here needs an answer, since the stock left is the locked
@@ -94,7 +100,7 @@ function take({ available, quota }: Ledger, request: ReserveRequest): Hold[] {
  */
 async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: readonly NewHold[], ledger: Ledger): Promise<void> {
   const perItem = sumBy(holds, (h) => h.saleItemId);
-  const after: StockLeft[] = [...perItem.keys()].map((id) => ({ sale_item_id: id, available: ledger.available.get(id)! }));
+  const after: StockTaken[] = [...perItem.keys()].map((id) => ({ sale_item_id: id, available: ledger.available.get(id)!, initial: ledger.initial.get(id)! }));
   const quotas = quotaDeltas(holds);
   await Promise.all([
     tx.query(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]),
@@ -108,12 +114,12 @@ async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: read
 }
 
 /** `stock.reserved` per item, `stock.sold_out` for each item now empty, and each cart hold's expiry message to inventory itself. */
-function reservedEvents(after: readonly StockLeft[], perItem: ReadonlyMap<string, number>, holds: readonly NewHold[], nowMs: number): OutgoingEvent[] {
+function reservedEvents(after: readonly StockTaken[], perItem: ReadonlyMap<string, number>, holds: readonly NewHold[], nowMs: number): OutgoingEvent[] {
   const events: OutgoingEvent[] = after.map((row) => ({
     topic: InventoryTopics.reserved,
     payload: { saleItemId: row.sale_item_id, quantity: perItem.get(row.sale_item_id)!, available: row.available } satisfies StockReserved,
   }));
-  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id } satisfies StockSoldOut });
+  for (const row of after) if (row.available === 0) events.push({ topic: InventoryTopics.soldOut, payload: { saleItemId: row.sale_item_id, stock: row.initial } satisfies StockSoldOut });
   for (const h of holds) {
     if (h.kind === 'cart') events.push({ topic: InventoryTopics.holdExpiry, payload: { holdId: h.holdId } satisfies HoldExpiry, delayMs: Math.max(0, h.expiresAt.getTime() - nowMs) });
   }

@@ -7,7 +7,7 @@ export const insertStockItems = `
 
 /** Row locks in a fixed order, so two batches never deadlock on the same items. */
 export const lockStockItems = `
-  select sale_item_id, available, per_user_limit, on_sale_from, on_sale_until from stock_items
+  select sale_item_id, available, initial, per_user_limit, on_sale_from, on_sale_until from stock_items
    where sale_item_id = any($1::uuid[]) order by sale_item_id for update`;
 
 export const lockQuotas = `

@@ -3,7 +3,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { Message } from '../platform/broker/broker.ts';
 import type { OutgoingEvent } from '../platform/broker/outbox.ts';
 import { readPayload } from '../platform/broker/event-contract.ts';
-import { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid, OrderTopics } from '../order/contracts.ts';
+import { OrderCancelled, OrderCreated, OrderExpired, OrderFulfilled, OrderLineCancelled, OrderPaid, OrderTopics } from '../order/contracts.ts';
 import { FulfillmentTopics, ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
 import { PaymentFailed, PaymentRefunded, PaymentTopics } from '../payment/contracts.ts';
 import { NotificationTopics, type NotificationChannel, type NotificationKind, type NotificationSent } from './contracts.ts';
@@ -20,6 +20,7 @@ const KIND_OF_TOPIC: Record<string, { kind: NotificationKind; contract: TSchema 
   [OrderTopics.cancelled]: { kind: 'order_cancelled', contract: OrderCancelled },
   [PaymentTopics.refunded]: { kind: 'refund_issued', contract: PaymentRefunded },
   [FulfillmentTopics.shipped]: { kind: 'order_shipped', contract: ShipmentShipped },
+  [OrderTopics.fulfilled]: { kind: 'order_fulfilled', contract: OrderFulfilled },
   [FulfillmentTopics.delivered]: { kind: 'shipment_delivered', contract: ShipmentDelivered },
   [OrderTopics.lineCancelled]: { kind: 'line_cancelled', contract: OrderLineCancelled },
   [PaymentTopics.failed]: { kind: 'payment_failed', contract: PaymentFailed },

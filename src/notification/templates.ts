@@ -1,4 +1,4 @@
-import type { OrderCancelled, OrderCreated, OrderExpired, OrderLineCancelled, OrderPaid } from '../order/contracts.ts';
+import type { OrderCancelled, OrderCreated, OrderExpired, OrderFulfilled, OrderLineCancelled, OrderPaid } from '../order/contracts.ts';
 import type { ShipmentDelivered, ShipmentShipped } from '../fulfillment/contracts.ts';
 import type { PaymentFailed, PaymentRefunded } from '../payment/contracts.ts';
 import type { NotificationKind } from './contracts.ts';
@@ -22,6 +22,7 @@ export interface TemplateInput {
     summary: { orders: number; paid: number; expired: number; cancelled: number; pending: number; unitsSold: number; revenue: number };
   };
   order_shipped: ShipmentShipped;
+  order_fulfilled: OrderFulfilled;
   shipment_delivered: ShipmentDelivered;
   line_cancelled: OrderLineCancelled;
 }
@@ -104,6 +105,11 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
   order_shipped: (e) => ({
     subject: `Order ${e.orderId} shipped`,
     text: `${e.items.reduce((n, i) => n + i.quantity, 0)} item(s) of order ${e.orderId} left with ${e.carrier}, tracking number ${e.trackingNumber}.\n`,
+  }),
+  order_fulfilled: (e) => ({
+    subject: `Order ${e.orderId} complete: everything has shipped`,
+    text: `Every item of order ${e.orderId} that the shop could send has now left with a carrier; nothing more will ship. `
+      + `The order page shows each parcel's tracking number.\n`,
   }),
   shipment_delivered: (e) => ({
     subject: `Order ${e.orderId} delivered`,

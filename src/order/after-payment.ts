@@ -53,6 +53,11 @@ export function createAfterPayment({ clock, inventory, emit }: OrderContext) {
       return { order: after!, lines: cancelled.map((l) => ({ saleItemId: l.sale_item_id, quantity: l.quantity, amount: l.quantity * Number(l.unit_price) })) };
     },
 
+    /** The lines have shipped (in fulfillment's transaction): the order can no longer be cancelled whole. */
+    async markLinesShipped(tx: Tx, orderId: string, saleItemIds: readonly string[]): Promise<void> {
+      await tx.query(sql.markLinesShipped, [orderId, saleItemIds, clock.now()]);
+    },
+
     /** PAID → FULFILLED (every line not cancelled has shipped); false if the order was not PAID. */
     async markFulfilled(tx: Tx, orderId: string): Promise<boolean> {
       const [row] = await tx.query<{ user_id: string }>(sql.markFulfilled, [orderId, clock.now()]);

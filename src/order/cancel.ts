@@ -39,7 +39,10 @@ export function createCancel(ctx: OrderContext, records: OrderRecords) {
 
     /**
      * An admin cancels an order: pending → its intent cancelled at the provider and its units
-     * released; paid → refunded, units restocked or written off.
+     * released; paid → refunded, units restocked or written off. Once a line has shipped (FULFILLED,
+     * or PAID and shipped in part) the goods are with the carrier or the buyer: refunding them and
+     * putting them back on sale would sell units that are gone, so it is refused (`order_shipped`);
+     * the lines not yet shipped are the merchant's to cancel (cancelOrderLine), a return is not ours.
      */
     async adminCancel(orderId: string, restock: boolean): Promise<Order> {
       const [current] = await db.query<OrderRow>(sql.orderById, [orderId]);
@@ -58,6 +61,9 @@ export function createCancel(ctx: OrderContext, records: OrderRecords) {
       const row = await db.transaction(async (tx) => {
         const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
         if (!order) throw new AppError('not_found', 'No such order.');
+        if (order.status === 'FULFILLED' || (order.status === 'PAID' && (await shippedLines(tx, orderId)) > 0)) {
+          throw new AppError('order_shipped', `The order is ${order.status} and lines of it have shipped; cancel the lines not yet shipped instead (cancelOrderLine).`);
+        }
         if (order.status !== 'PAID') throw new AppError('invalid_state', `The order is ${order.status}.`);
         await cancelPaidOrder(ctx, tx, order, 'admin_cancelled', restock);
         return order;
@@ -65,6 +71,12 @@ export function createCancel(ctx: OrderContext, records: OrderRecords) {
       return records.getOrder(row.user_id, orderId);
     },
   };
+}
+
+/** How many lines of the order have shipped (the caller holds the order's lock, which shipping takes too). */
+export async function shippedLines(tx: Tx, orderId: string): Promise<number> {
+  const [{ n }] = (await tx.query<{ n: number }>(sql.shippedLines, [orderId])) as [{ n: number }];
+  return n;
 }
 
 /**

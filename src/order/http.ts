@@ -166,7 +166,8 @@ function registerAdminOrderRoutes(app: App, orders: Orders, guards: Guards): voi
     config: { idempotency: 'store' },
     schema: {
       operationId: 'adminCancelOrder', tags: ['admin'], summary: 'Cancel any order (admin): a paid one is refunded', security: bearer,
-      description: 'Pending: the provider\'s intent cancelled, stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off.',
+      description: 'Pending: the provider\'s intent cancelled, stock released. Paid: refund requested, and the units go back on sale (`restock: true`, default) or are written off. '
+        + '409 `order_shipped` once a line has shipped (FULFILLED, or shipped in part): the shop cancels the lines not yet shipped (cancelOrderLine) instead.',
       params: IdParams,
       body: Type.Object({ restock: Type.Optional(Type.Boolean({ default: true })) }, { additionalProperties: false, description: 'Optional; an empty or missing body restocks.' }),
       response: { 200: OrderBody, ...errors(401, 403, 404, 409, 422, 503) },

@@ -74,6 +74,8 @@ export interface Orders extends OrderRecords {
   cancelLines(tx: Tx, orderId: string, saleItemIds: readonly string[], restock: boolean): Promise<CancelledLines>;
   /** In the caller's transaction: PAID → FULFILLED (every line not cancelled has shipped); false if it was not PAID. */
   markFulfilled(tx: Tx, orderId: string): Promise<boolean>;
+  /** In the caller's transaction: these lines have shipped; an order with a shipped line is not cancelled whole (`order_shipped`). */
+  markLinesShipped(tx: Tx, orderId: string, saleItemIds: readonly string[]): Promise<void>;
   /** The orders of a merchant's sales, filtered and paged, with totals over every page. */
   listSaleOrders(filter: SaleOrdersFilter): Promise<SaleOrdersPage>;
   /** The order invariants of the audit. */
@@ -125,6 +127,7 @@ export function createOrders(deps: OrdersDeps): Orders {
     lockOrder: afterPayment.lockOrder,
     cancelLines: afterPayment.cancelLines,
     markFulfilled: afterPayment.markFulfilled,
+    markLinesShipped: afterPayment.markLinesShipped,
     listSaleOrders: (filter) => listSaleOrders(deps.db, filter),
     audit: () => auditOrders(ctx),
     countByStatus: () => countBy(ctx.db, 'select status as key, count(*) as n from orders group by status'),

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OrderTopics, type OrderCancelled, type OrderSaleClosed } from './contracts.ts';
 import type { OrderContext } from './context.ts';
-import { cancelPaidOrder } from './cancel.ts';
+import { cancelPaidOrder, shippedLines } from './cancel.ts';
 import { closeUnpaid } from './closing.ts';
 import type { Tx } from '../platform/database/index.ts';
 import type { OrderRow, OrderStatus } from './model.ts';
@@ -83,6 +83,10 @@ async function refundPaid(ctx: OrderContext, orderId: string): Promise<boolean> 
   return ctx.db.transaction(async (tx) => {
     const [order] = await tx.query<OrderRow>(sql.lockOrder, [orderId]);
     if (!order || order.status !== 'PAID') return false;
+    if ((await shippedLines(tx, orderId)) > 0) {
+      ctx.log.warn({ orderId }, 'an order of the cancelled sale, paid meanwhile, has shipped already: it stands');
+      return false;
+    }
     await cancelPaidOrder(ctx, tx, order, 'sale_cancelled', true);
     return true;
   });

@@ -70,6 +70,12 @@ export const cancelLines = `
   update order_items set cancelled_at = $3 where order_id = $1 and sale_item_id = any($2::uuid[]) and cancelled_at is null
   returning sale_item_id, hold_id, quantity, unit_price`;
 
+/** The named lines of the order, not cancelled, leave with a carrier (fulfillment's shipment). */
+export const markLinesShipped = `
+  update order_items set shipped_at = $3 where order_id = $1 and sale_item_id = any($2::uuid[]) and cancelled_at is null and shipped_at is null`;
+
+export const shippedLines = `select count(*)::int as n from order_items where order_id = $1 and shipped_at is not null`;
+
 export const activeLines = `select count(*)::int as n from order_items where order_id = $1 and cancelled_at is null`;
 
 /** The merchant's orders: those of the given sales, filtered; $2 an item the order has, $3 a status, [$4, $5) the creation time. */

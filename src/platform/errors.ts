@@ -26,6 +26,7 @@ export const ERRORS = {
   sale_cancelled: { status: 409, message: 'The sale was cancelled.' },
   cart_empty: { status: 409, message: 'The cart holds nothing to check out.' },
   invalid_state: { status: 409, message: 'The order is not in a state that allows this.' },
+  order_shipped: { status: 409, message: 'Lines of this order have shipped; cancel the lines not yet shipped instead.' },
   idempotency_key_reused: { status: 422, message: 'This Idempotency-Key was used with a different request.' },
   idempotency_in_progress: { status: 409, message: 'A request with this Idempotency-Key is still in progress.' },
   unknown_item: { status: 422, message: 'The item does not exist.' },
