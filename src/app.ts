@@ -191,14 +191,18 @@ export async function buildSystem(config: Config, overrides: SystemOverrides = {
 export async function buildHttpApp(system: System): Promise<App> {
   const { config, log, metrics, tokens, idempotency } = system;
   const { app, guards } = await createHttpServer({ config, log, metrics, tokens, idempotency, rateLimitRedis: system.rateLimitRedis() });
-  const attempts = saleAttempts((saleItemId) => system.catalog.getSaleItem(saleItemId)?.saleId);
+  const attempts = saleAttempts((saleItemId) => system.catalog.getSaleItem(saleItemId)?.saleId, {
+    redis: config.REDIS_URL ? system.rateLimitRedis : undefined, prefix: config.REDIS_KEY_PREFIX,
+  });
   registerOpsRoutes(app, { system, guards, attempts });
   registerAccountRoutes(app, { accounts: system.accounts, guards, limits: config });
   registerCatalogRoutes(app, {
     catalog: system.catalog, inventory: system.inventory, accounts: system.accounts, guards,
     now: () => system.clock.now(), live: { intervalMs: config.LIVE_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
   });
-  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId), onAttempt: attempts.count });
+  registerOrderRoutes(app, { orders: system.orders, guards, metrics, shipmentsOf: (orderId) => system.fulfillment.shipmentsOf(orderId), onAttempt: attempts.count,
+    live: { intervalMs: config.LIVE_ORDER_INTERVAL_MS, maxStreams: config.LIVE_STREAMS_MAX },
+  });
   registerFulfillmentRoutes(app, { fulfillment: system.fulfillment, guards });
   await registerPaymentRoutes(app, { payments: system.payments, guards, returnOrigins: webOrigins(config.WEB_ORIGINS) });
   registerNotificationRoutes(app, { notifications: system.notifications, guards });

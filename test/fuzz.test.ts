@@ -102,7 +102,7 @@ const ACCESS: Record<string, { role?: Role; idempotent?: boolean }> = {
   listShopOrders: { role: 'merchant' }, exportShopOrders: { role: 'merchant' }, createShipment: { role: 'merchant', idempotent: true },
   updateShipment: { role: 'merchant', idempotent: true }, cancelOrderLine: { role: 'merchant', idempotent: true },
   paymentWebhook: {},
-  watchFlashSale: {}, adminStats: { role: 'admin' },
+  watchFlashSale: {}, adminStats: { role: 'admin' }, watchOrder: { role: 'buyer' },
 };
 
 interface Operation {

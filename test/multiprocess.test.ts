@@ -13,6 +13,7 @@ import { TokenService } from '../src/platform/tokens.ts';
 import { deleteTopologies, freshAmqpPrefix, freshPostgres, freshRedisPrefix } from './support/engines.ts';
 import { countBy, httpClient, runConcurrently, until, type HttpClient, type HttpResponse } from './support/harness.ts';
 import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess } from './support/process.ts';
+import { openStream } from './support/sse.ts';
 
 const STOCK = 200;
 const BUYERS = 3000;
@@ -175,12 +176,27 @@ describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 
     assert.deepEqual(outcomes, { created: STOCK, '409 sold_out': BUYERS - STOCK });
     const winnersByApi = countBy(responses.map((r, i) => ({ r, i })).filter((x) => x.r.status === 201), (x) => (x.i % 2 === 0 ? 'api1' : 'api2'));
     assert.ok((winnersByApi.api1 ?? 0) > 0 && (winnersByApi.api2 ?? 0) > 0, `both APIs sold: ${JSON.stringify(winnersByApi)}`);
+    // The dashboard's numbers, from either API: the sale's attempts over both (added up in Redis), and
+    // every consumer group's queue, though an API consumes none of them.
+    let stats: HttpResponse[] = [];
+    await until(async () => {
+      stats = await Promise.all(burst.map((api) => api.request('GET', `/v1/admin/stats?saleId=${saleId}`, { token: admin })));
+      return stats.every((s) => s.body?.attemptsScope === 'all-processes' && s.body.attempts.accepted === STOCK && s.body.attempts.sold_out === BUYERS - STOCK);
+    }, 'both APIs to report all the sale’s attempts', 10_000).catch((error: Error) => {
+      throw new Error(`${error.message}: ${JSON.stringify(stats.map((s) => s.body?.attempts))}`);
+    });
+    for (const s of stats) assert.ok(s.body.queues.some((q: { consumer: string }) => q.consumer === 'notifications'), JSON.stringify(s.body.queues));
     assert.equal(await count('select count(*) as n from orders where sale_id = $1', [saleId]), STOCK, 'exactly one order per unit, in the database');
     const [first] = await db.query<{ expires_at: Date }>('select min(expires_at) as expires_at from orders where sale_id = $1', [saleId]);
     assert.ok(Date.now() < first!.expires_at.getTime(), `the burst outlasted the first payment deadline: raise WINDOW_S (${WINDOW_S} s)`);
 
     const paid = await Promise.all(payments);
     const slowest = Math.max(...paid.map((p) => p.ms));
+    // One unpaid winner watches their order on the API that did not take it: a worker will expire it.
+    const paidIds0 = new Set(paid.map((p) => p.orderId));
+    const unpaid0 = responses.map((r, i) => ({ r, i })).find((x) => x.r.status === 201 && !paidIds0.has(x.r.body.id))!;
+    const watcher = await openStream(`${(unpaid0.i % 2 === 0 ? api2 : api1).url}/v1/orders/${unpaid0.r.body.id}/live`, { event: 'order', token: buyers[unpaid0.i]!.token });
+    assert.equal((await watcher.next()).status, 'PENDING_PAYMENT');
     assert.equal(paid.length, STOCK / 2);
     const unpaid = paid.filter((p) => p.status !== 201 || p.click === undefined || p.click >= 400);
     assert.deepEqual(unpaid, [], `every payment went through within the ${WINDOW_S} s window (slowest: ${Math.round(slowest)} ms after its order)`);
@@ -197,6 +213,8 @@ describe('many processes: 2 APIs and 2 workers on the same engines', { timeout: 
     }, '100 orders PAID and 100 EXPIRED', 60_000).catch(async (error: Error) => {
       throw new Error(`${error.message}; finally ${JSON.stringify(await byStatus())}`);
     });
+    assert.equal((await watcher.next(10_000)).status, 'EXPIRED', 'the order page is told, by the API it is connected to, of the expiry a worker applied');
+    watcher.close();
     const paidIds = new Set((await db.query<{ id: string }>(`select id from orders where sale_id = $1 and status = 'PAID'`, [saleId])).map((r) => r.id));
     assert.deepEqual(paidIds, new Set(paid.map((p) => p.orderId)), 'the PAID orders are exactly the ones paid for');
     const settled = performance.now();

@@ -34,7 +34,7 @@ const EXPECTED_OPERATIONS = [
   // Fulfillment and the merchant's orders (#15)
   'listShopOrders', 'exportShopOrders', 'createShipment', 'updateShipment', 'cancelOrderLine',
   // the web face
-  'watchFlashSale',
+  'watchFlashSale', 'watchOrder',
 ];
 const MUTATING = new Set(['post', 'put', 'patch', 'delete']);
 

@@ -27,6 +27,7 @@ type Role = 'buyer' | 'merchant' | 'admin';
 /** Operations with a path parameter, and who may reach the object it names. */
 const ID_ROUTES = {
   'GET /v1/orders/{id}': 'owner',
+  'GET /v1/orders/{id}/live': 'owner',
   'POST /v1/orders/{id}/cancel': 'owner',
   'POST /v1/orders/{id}/payment': 'owner',
   'DELETE /v1/cart/items/{holdId}': 'owner',
@@ -48,7 +49,7 @@ const ROLES: Record<string, Role> = {
   createMerchant: 'admin', audit: 'admin', reconcile: 'admin', adminStats: 'admin', adminCancelOrder: 'admin', listDeadLetters: 'admin', getDeadLetter: 'admin', replayDeadLetter: 'admin',
   createProduct: 'merchant', createFlashSale: 'merchant', updateFlashSale: 'merchant', cancelFlashSale: 'merchant', addSaleStock: 'merchant', listShopNotifications: 'merchant',
   listShopOrders: 'merchant', exportShopOrders: 'merchant', createShipment: 'merchant', updateShipment: 'merchant', cancelOrderLine: 'merchant',
-  createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
+  createOrder: 'buyer', listOrders: 'buyer', getOrder: 'buyer', watchOrder: 'buyer', cancelOrder: 'buyer', payOrder: 'buyer', listNotifications: 'buyer',
   addCartItem: 'buyer', getCart: 'buyer', removeCartItem: 'buyer', checkout: 'buyer', setMyPhone: 'buyer', deleteMyPhone: 'buyer',
 };
 /** Operations anyone may call without a token. */
@@ -265,6 +266,7 @@ describe('security (issue #6)', () => {
     /** Per owner-scoped route: make alice's object, then let bob try it. */
     const ownerCases: Record<string, { make: () => Promise<string>; path: (id: string) => string; method: string; ok: number }> = {
       'GET /v1/orders/{id}': { make: () => placeOrder(alice.token), method: 'GET', path: (id) => `/v1/orders/${id}`, ok: 200 },
+      'GET /v1/orders/{id}/live': { make: () => placeOrder(alice.token), method: 'GET', path: (id) => `/v1/orders/${id}/live`, ok: 200 },
       'POST /v1/orders/{id}/cancel': { make: () => placeOrder(alice.token), method: 'POST', path: (id) => `/v1/orders/${id}/cancel`, ok: 200 },
       'POST /v1/orders/{id}/payment': { make: () => placeOrder(alice.token), method: 'POST', path: (id) => `/v1/orders/${id}/payment`, ok: 201 },
       'DELETE /v1/cart/items/{holdId}': { make: () => addHold(alice.token), method: 'DELETE', path: (id) => `/v1/cart/items/${id}`, ok: 204 },

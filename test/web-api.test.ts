@@ -1,53 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startHarness, type Harness } from './support/harness.ts';
-
-/** A server-sent event stream read with fetch: its `stock` events, parsed, as they come. */
-async function openStream(url: string): Promise<{ status: number; next(timeoutMs?: number): Promise<any>; close(): void; contentType: string | null }> {
-  const abort = new AbortController();
-  const res = await fetch(url, { headers: { accept: 'text/event-stream' }, signal: abort.signal });
-  const events: any[] = [];
-  const waiting: Array<(event: any) => void> = [];
-  let buffer = '';
-  if (res.status === 200 && res.body) {
-    void (async () => {
-      const decoder = new TextDecoder();
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffer += decoder.decode(chunk, { stream: true });
-          let end: number;
-          while ((end = buffer.indexOf('\n\n')) !== -1) {
-            const block = buffer.slice(0, end);
-            buffer = buffer.slice(end + 2);
-            const data = block.split('\n').find((line) => line.startsWith('data: '));
-            if (!block.includes('event: stock') || !data) continue;
-            const event = JSON.parse(data.slice(6));
-            const waiter = waiting.shift();
-            if (waiter) waiter(event);
-            else events.push(event);
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
-  }
-  return {
-    status: res.status,
-    contentType: res.headers.get('content-type'),
-    next(timeoutMs = 3000) {
-      if (events.length) return Promise.resolve(events.shift());
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no stock event in time')), timeoutMs);
-        waiting.push((event) => {
-          clearTimeout(timer);
-          resolve(event);
-        });
-      });
-    },
-    close: () => abort.abort(),
-  };
-}
+import { openStream } from './support/sse.ts';
 
 describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
   let h: Harness;
@@ -132,7 +86,7 @@ describe('live stock over HTTP (GET /v1/flash-sales/{id}/live)', () => {
 describe('paying from the web pages (returnUrl)', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ config: { WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/' } });
+    h = await startHarness({ config: { WEB_ORIGINS: 'http://shop.test, https://Shop.Example:443/', LIVE_ORDER_INTERVAL_MS: 50 } });
   });
   after(() => h.close());
 
@@ -160,6 +114,44 @@ describe('paying from the web pages (returnUrl)', () => {
       assert.equal(res.body.error.code, 'validation_failed');
     }
     assert.equal(Number((await h.system.db.query<{ n: number }>('select count(*)::int as n from payments where order_id = $1', [orderId]))[0]?.n), 0);
+  });
+
+  it('when a buyer watches their order (GET /v1/orders/{id}/live) and pays, then the stream pushes PAID once the webhook lands; a cancel is pushed too; nobody else may watch it', async () => {
+    const { token, orderId } = await pendingOrder();
+    const url = `${h.url}/v1/orders/${orderId}/live`;
+    assert.equal((await openStream(url)).status, 401);
+    const stranger = await openStream(url, { event: 'order', token: h.buyerToken().token });
+    assert.equal(stranger.status, 404, 'another buyer’s order is as missing as one that does not exist');
+    const json = await h.http.request('GET', `/v1/orders/${orderId}/live`, { token });
+    assert.equal(json.body.status, 'PENDING_PAYMENT');
+
+    const stream = await openStream(url, { event: 'order', token });
+    assert.equal(stream.status, 200);
+    assert.match(stream.contentType ?? '', /^text\/event-stream/);
+    const first = await stream.next();
+    assert.deepEqual([first.id, first.status, first.shipments], [orderId, 'PENDING_PAYMENT', []]);
+    const payment = await h.http.request('POST', `/v1/orders/${orderId}/payment`, { token });
+    await fetch(`${h.pspUrl}/pay/${payment.body.providerPaymentId}/pay`, { method: 'POST', redirect: 'manual' });
+    const paid = await stream.next(5000);
+    assert.equal(paid.status, 'PAID');
+    stream.close();
+
+    const other = await pendingOrder();
+    const watching = await openStream(`${h.url}/v1/orders/${other.orderId}/live`, { event: 'order', token: other.token });
+    assert.equal((await watching.next()).status, 'PENDING_PAYMENT');
+    assert.equal((await h.http.request('POST', `/v1/orders/${other.orderId}/cancel`, { token: other.token })).status, 200);
+    assert.equal((await watching.next()).status, 'CANCELLED');
+    watching.close();
+  });
+
+  it('when an order watched on its stream is not paid in time, then the stream pushes EXPIRED', async () => {
+    const { sale } = await h.createSale({ paymentWindowS: 1 });
+    const { token } = h.buyerToken();
+    const orderId = await h.placeOrder(token, sale.items[0]!.id);
+    const stream = await openStream(`${h.url}/v1/orders/${orderId}/live`, { event: 'order', token });
+    assert.equal((await stream.next()).status, 'PENDING_PAYMENT');
+    assert.equal((await stream.next(10_000)).status, 'EXPIRED');
+    stream.close();
   });
 
   it('when no return URL is given, then the hosted page shows its own result as before', async () => {
@@ -205,7 +197,7 @@ describe('the web pages and the numbers behind them', () => {
     assert.match(policy, /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/, 'scripts from this origin and the import map by its hash');
     assert.match(policy, /frame-ancestors 'none'/);
     assert.match(policy, /connect-src 'self'/);
-    for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
+    for (const path of ['/app.js', '/api.js', '/style.css', '/vendor/eventsource/index.js', '/vendor/eventsource/EventSource.js', '/vendor/eventsource-parser/index.js', '/vendor/eventsource-parser/parse.js', '/vendor/preact/preact.module.js', '/vendor/preact-hooks/hooks.module.js', '/vendor/htm/htm.module.js', '/vendor/uplot/uPlot.esm.js', '/vendor/uplot/uPlot.min.css']) {
       const res = await fetch(`${h.url}${path}`);
       assert.equal(res.status, 200, path);
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
@@ -239,6 +231,7 @@ describe('the web pages and the numbers behind them', () => {
     const res = await h.http.request('GET', `/v1/admin/stats?saleId=${sale.id}`, { token: h.adminToken() });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.deepEqual(res.body.attempts, { accepted: 1, limit_exceeded: 1 }, 'this sale’s attempts only');
+    assert.equal(res.body.attemptsScope, 'this-process', 'embedded: no Redis, one API process');
     const all = await h.http.request('GET', '/v1/admin/stats', { token: h.adminToken() });
     assert.ok(all.body.attempts.accepted >= 1);
     assert.deepEqual(res.body.stock, { initial: 2, available: 1, held: 1, sold: 0, writtenOff: 0 });
@@ -246,6 +239,8 @@ describe('the web pages and the numbers behind them', () => {
     assert.deepEqual(res.body.orders, [{ status: 'PENDING_PAYMENT', orders: 1 }]);
     assert.ok(res.body.allStock.initial >= 2);
     assert.equal(typeof res.body.broker.outboxLagSeconds, 'number');
+    const consumers = (res.body.queues as Array<{ consumer: string; work: number; dead: number }>).map((q) => q.consumer);
+    for (const consumer of ['inventory', 'order', 'payment', 'notification']) assert.ok(consumers.some((c) => c.startsWith(consumer)), `a queue of ${consumer}: ${consumers.join(', ')}`);
     assert.equal((await h.http.request('GET', '/v1/admin/stats', { token })).status, 403);
     assert.equal((await h.http.request('GET', '/v1/admin/stats')).status, 401);
   });

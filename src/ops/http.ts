@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply } from 'fastify';
 import type { App, Guards, Hook } from '../platform/http/server.ts';
-import { bearer, errors, Nullable, Uuid } from '../platform/http/schemas.ts';
+import { bearer, errors, Nullable, StringEnum, Uuid } from '../platform/http/schemas.ts';
 import { AppError } from '../platform/errors.ts';
 import type { System } from '../app.ts';
 import { metricsExposition, metricsTokenCheck, readiness } from './probes.ts';
@@ -36,17 +36,22 @@ export function registerOpsRoutes(app: App, deps: { system: System; guards: Guar
   registerDeadLetterRoutes(app, deps);
   registerAuditRoutes(app, deps);
   registerStatsRoute(app, deps);
+  app.addHook('onClose', async () => deps.attempts.close());
 }
 
 const Units = Type.Object({ initial: Type.Integer(), available: Type.Integer(), held: Type.Integer(), sold: Type.Integer(), writtenOff: Type.Integer() });
 const StatsBody = Type.Object({
   at: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
-  attempts: Type.Record(Type.String(), Type.Integer(), { description: "Purchase attempts (orders and cart holds) this process answered since it started, of the sale (or of all sales without saleId), by outcome: `accepted` or the refusal's error code. A client turns two readings into rates." }),
+  attempts: Type.Record(Type.String(), Type.Integer(), { description: "Purchase attempts (orders and cart holds) by outcome, `accepted` or the refusal's error code: of the sale over every API process (`attemptsScope` `all-processes`: counted in Redis, at most a second behind for the other processes), or, without saleId or without Redis, those this process answered since it started (`this-process`). A client turns two readings into rates." }),
+  attemptsScope: StringEnum(['all-processes', 'this-process']),
   stock: Units,
   allStock: Units,
   holds: Type.Array(Type.Object({ status: Type.String(), holds: Type.Integer(), units: Type.Integer() })),
   orders: Type.Array(Type.Object({ status: Type.String(), orders: Type.Integer() })),
   broker: Type.Object({ outboxPending: Type.Integer(), outboxLagSeconds: Type.Number(), deliveriesPending: Type.Integer(), deadLetters: Type.Integer() }),
+  queues: Type.Array(Type.Object({
+    consumer: Type.String(), work: Type.Integer({ description: 'Messages ready for its handlers.' }), dead: Type.Integer({ description: 'Dead-lettered messages not yet recorded as dead letters (RabbitMQ) or dead deliveries (in-process).' }),
+  }), { description: "Every consumer group's queue, whichever process consumes it (RabbitMQ asked queue by queue)." }),
 }, { description: 'What the operations dashboard shows: cheap counts, one sale or all.' });
 
 /**
@@ -70,16 +75,17 @@ function registerStatsRoute(app: App, { system, guards, attempts: perSale }: { s
     const saleId = request.query.saleId?.toLowerCase();
     const bySale = saleId ? ' where sale_id = $1' : '';
     const params = saleId ? [saleId] : [];
-    const [stock, allStock, holds, orders, broker, attempts] = await Promise.all([
+    const [stock, allStock, holds, orders, broker, queues, attempts] = await Promise.all([
       system.db.query<Record<string, unknown>>(STOCK + bySale, params),
       system.db.query<Record<string, unknown>>(STOCK),
       system.db.query<{ status: string; holds: number; units: number }>(
         `select status, count(*)::int as holds, coalesce(sum(quantity), 0)::int as units from holds${saleId ? ' where sale_item_id in (select sale_item_id from stock_items where sale_id = $1)' : ''} group by status order by status`, params),
       system.db.query<{ status: string; orders: number }>(`select status, count(*)::int as orders from orders${bySale} group by status order by status`, params),
       system.broker.stats(),
+      system.broker.queueDepths(),
       system.metrics.purchaseAttempts.get(),
     ]);
-    const byOutcome: Record<string, number> = saleId ? perSale.of(saleId) : {};
+    const { attempts: byOutcome, scope } = saleId ? await perSale.of(saleId) : { attempts: {} as Record<string, number>, scope: 'this-process' as const };
     if (!saleId) {
       for (const value of attempts.values) {
         const outcome = String(value.labels.outcome ?? 'unknown');
@@ -87,10 +93,10 @@ function registerStatsRoute(app: App, { system, guards, attempts: perSale }: { s
       }
     }
     return {
-      at: system.clock.now(), attempts: byOutcome, stock: units(stock[0]), allStock: units(allStock[0]),
+      at: system.clock.now(), attempts: byOutcome, attemptsScope: scope, stock: units(stock[0]), allStock: units(allStock[0]),
       holds: holds.map((r) => ({ status: r.status, holds: Number(r.holds), units: Number(r.units) })),
       orders: orders.map((r) => ({ status: r.status, orders: Number(r.orders) })),
-      broker,
+      broker, queues,
     };
   });
 }

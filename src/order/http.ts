@@ -3,14 +3,13 @@ import type { App, Guards, Hook } from '../platform/http/server.ts';
 import { bearer, Currency, errors, IdParams, Money, Page, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Metrics } from '../platform/metrics.ts';
 import { ERRORS, isAppError } from '../platform/errors.ts';
-import { ShipmentSchema, type Shipment } from '../fulfillment/contracts.ts';
+import type { Shipment } from '../fulfillment/contracts.ts';
 import { CartItemSchema, OrderSchema, OrderStatusSchema, type Orders } from './index.ts';
+import { OrderWithTracking, registerOrderLiveRoute, type OrderLiveOptions } from './live.ts';
 
 const Quantity = Type.Integer({ minimum: 1, maximum: 100, description: 'A positive whole number of units.' });
 const Line = Type.Object({ saleItemId: Uuid, quantity: Quantity }, { additionalProperties: false });
 const OrderBody = OrderSchema;
-/** The buyer's own order with its tracking: the shipments of its lines. */
-const OrderWithTracking = Type.Composite([OrderSchema, Type.Object({ shipments: Type.Array(ShipmentSchema) })]);
 const CartItemBody = CartItemSchema;
 /** Runs a purchase attempt, counting its outcome. */
 type Counted = <T>(kind: 'order' | 'cart', saleItemId: string, run: () => Promise<T>) => Promise<T>;
@@ -28,9 +27,11 @@ export interface OrderRouteDeps {
   shipmentsOf: (orderId: string) => Promise<Shipment[]>;
   /** Told every purchase attempt's (first) item and outcome: the dashboard's per-sale rates. */
   onAttempt?: (saleItemId: string, outcome: string) => void;
+  /** The live order stream's pace and bound. */
+  live: OrderLiveOptions;
 }
 
-export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf, onAttempt = () => {} }: OrderRouteDeps): void {
+export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmentsOf, onAttempt = () => {}, live }: OrderRouteDeps): void {
   const buyer = [...guards.auth('buyer'), guards.idempotency];
 
   /** Counts every purchase attempt by outcome, whatever the outcome. */
@@ -110,6 +111,7 @@ export function registerOrderRoutes(app: App, { orders, guards, metrics, shipmen
     },
   }, async (request) => orders.cancelOrder(request.principal!.userId, request.params.id));
 
+  registerOrderLiveRoute(app, { orders, guards, shipmentsOf, options: live });
   registerCartRoutes(app, { orders, guards, buyer, counted });
   registerAdminOrderRoutes(app, orders, guards);
 }

@@ -9,6 +9,8 @@ import * as sql from './sql.ts';
 export interface OrderRecords {
   /** A buyer's own order; anyone else's id is indistinguishable from a missing one (404). */
   getOrder(userId: string, orderId: string): Promise<Order>;
+  /** Each named order's status and last change (whoever's it is): what a live order stream compares. Missing ids are left out. */
+  versions(orderIds: readonly string[]): Promise<Map<string, string>>;
   /** A buyer's orders, newest first. */
   listOrders(userId: string, filter: { status?: OrderStatus; limit: number; offset: number }): Promise<Order[]>;
   /** An order's status and what it costs (whoever's it is): what a provider's capture must match. */
@@ -32,6 +34,12 @@ export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }
       const [order] = await loadOrders(db, await db.query<OrderRow>(sql.orderOfUser, [orderId, userId]));
       if (!order) throw new AppError('not_found', 'No such order.');
       return order;
+    },
+
+    async versions(orderIds) {
+      if (orderIds.length === 0) return new Map();
+      const rows = await db.query<{ id: string; status: string; updated_at: Date | string }>(sql.orderVersions, [orderIds]);
+      return new Map(rows.map((r) => [r.id, `${r.status} ${new Date(r.updated_at).toISOString()}`]));
     },
 
     async listOrders(userId, filter) {

@@ -14,6 +14,8 @@ export const orderOfUser = `
   select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
     from orders where id = $1 and user_id = $2`;
 
+export const orderVersions = `select id, status, updated_at from orders where id = any($1::uuid[])`;
+
 export const ordersOfUser = `
   select id, user_id, sale_id, status, total_amount, currency, created_at, expires_at, updated_at, closed_reason
     from orders where user_id = $1 and ($2::text is null or status = $2)

@@ -70,10 +70,12 @@ export const ConfigSchema = Type.Object({
   /** Registrations attempted per client address per window. */
   RATE_LIMIT_REGISTER_IP_MAX: Int(10, 1),
   RATE_LIMIT_REGISTER_IP_WINDOW_MS: Int(3_600_000, 1000),
-  /** Live stock streams (`GET /v1/flash-sales/{id}/live`, server-sent events) open at once per process; more answer 503. */
+  /** Live streams open at once per process, per route (`GET /v1/flash-sales/{id}/live`, `GET /v1/orders/{id}/live`: server-sent events); more answer 503. */
   LIVE_STREAMS_MAX: Int(2000, 0, 100_000),
   /** How often a watched sale's gate counters are read and a change pushed to its streams. */
   LIVE_INTERVAL_MS: Int(250, 50, 60_000),
+  /** How often a process reads the status of every order it streams (`GET /v1/orders/{id}/live`, one query for all) and pushes a change. */
+  LIVE_ORDER_INTERVAL_MS: Int(1000, 50, 60_000),
   /**
    * Origins the web pages are served from, comma-separated: the only places a payment's `returnUrl`
    * may send the buyer back to from the provider's hosted page.

@@ -15,6 +15,8 @@ const VENDOR: Array<{ prefix: string; dir: string; files: string[] }> = [
   { prefix: '/vendor/preact/', dir: dirname(require.resolve('preact')), files: ['preact.module.js'] },
   { prefix: '/vendor/preact-hooks/', dir: dirname(require.resolve('preact/hooks')), files: ['hooks.module.js'] },
   { prefix: '/vendor/htm/', dir: dirname(require.resolve('htm')), files: ['htm.module.js'] },
+  { prefix: '/vendor/eventsource/', dir: dirname(require.resolve('eventsource')), files: ['index.js', 'EventSource.js', 'errors.js'] },
+  { prefix: '/vendor/eventsource-parser/', dir: dirname(require.resolve('eventsource-parser')), files: ['index.js', 'parse.js', 'errors.js'] },
   { prefix: '/vendor/uplot/', dir: dirname(require.resolve('uplot')), files: ['uPlot.esm.js', 'uPlot.min.css'] },
 ];
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { runConcurrently, startHarness, until, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
+import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -71,12 +71,16 @@ describe('the operations dashboard in a real browser', () => {
     assert.equal(audit.oversoldUnits, 0);
     const attempts = await lastOf(page, 'attempts');
     assert.equal(attempts.length, 8, "attempts, accepted and six refusal reasons");
+    // Every consumer group's queue, by name.
+    await page.locator('[data-queue="notifications"]').waitFor();
+    assert.ok(Number(await page.locator('[data-queues]').getAttribute('data-queues')) >= 4, 'a row per consumer group');
     await page.waitForTimeout(1200);
     await shot(page, 'dashboard-desktop');
     await page.setViewportSize(PHONE);
     await page.waitForTimeout(300);
     await shot(page, 'dashboard-phone');
     assert.ok(await fitsWidth(page), 'the dashboard fits a phone’s width');
+    assert.deepEqual(await accessibilityProblems(page), [], 'the dashboard on a phone');
     assert.deepEqual((page as any).jsErrors, []);
     await context.close();
   });

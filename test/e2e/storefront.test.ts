@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { startHarness, type Harness } from '../support/harness.ts';
-import { DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
+import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
 
 describe('the storefront in a real browser', () => {
   let h: Harness;
@@ -23,7 +23,18 @@ describe('the storefront in a real browser', () => {
   it('when a buyer signs up, waits for the countdown, buys and pays on the hosted page, then they see PAID and the payment in their inbox; a second buyer watching sees it sold out live and cannot buy', async () => {
     const alice = await person(browser, DESKTOP);
     const bob = await person(browser, PHONE);
-    await Promise.all([signUp(alice.page, h.url, emailOf('alice')), signUp(bob.page, h.url, emailOf('bob'))]);
+    // Bob signs up with the keyboard alone: labelled fields, Tab between them, Enter submits.
+    const bobEmail = emailOf('bob');
+    const byKeyboard = async () => {
+      await bob.page.goto(`${h.url}/#/signup`);
+      await bob.page.getByLabel('Email').focus();
+      await bob.page.keyboard.type(bobEmail);
+      await bob.page.keyboard.press('Tab');
+      await bob.page.keyboard.type('buyer-password-1');
+      await bob.page.keyboard.press('Enter');
+      await bob.page.getByText(bobEmail).waitFor();
+    };
+    await Promise.all([signUp(alice.page, h.url, emailOf('alice')), byKeyboard()]);
     const sale = await namedSale(h, {
       name: '12.12 Midnight Sale', startsInMs: 3000,
       items: [{ product: 'Phone X', price: 89_900, flashPrice: 49_900, stock: 1, perUserLimit: 1 }, { product: 'Earbuds', price: 4_900, flashPrice: 1_900, stock: 50, perUserLimit: 2 }],
@@ -54,11 +65,17 @@ describe('the storefront in a real browser', () => {
     await alice.page.waitForFunction(() => !document.querySelector<HTMLButtonElement>('button.buy[aria-label*="Phone X"]')?.disabled, undefined, { timeout: 10_000 });
     assert.match(await aliceBuy.innerText(), /Buy now/);
     await shot(alice.page, 'sale-open-desktop');
+    // The order page follows its order on the live stream: no asking for it again and again.
+    const orderAsks: string[] = [];
+    alice.page.on('request', (request) => {
+      if (/\/v1\/orders\/[0-9a-f-]{36}(\/live)?$/.test(new URL(request.url()).pathname)) orderAsks.push(new URL(request.url()).pathname);
+    });
     await aliceBuy.click();
     await alice.page.waitForURL(/#\/orders\//);
     await alice.page.locator('[data-status="PENDING_PAYMENT"]').first().waitFor();
     await alice.page.locator('[data-countdown="deadline"]').waitFor();
     await shot(alice.page, 'order-pending-desktop');
+    assert.deepEqual(await accessibilityProblems(alice.page), [], 'the order page');
 
     // Bob sees sold out, live, and cannot buy.
     await bob.page.waitForFunction(() => document.querySelector('button.buy[aria-label*="Phone X"]')?.textContent?.includes('Sold out'), undefined, { timeout: 5000 });
@@ -66,6 +83,7 @@ describe('the storefront in a real browser', () => {
     assert.equal(await bob.page.evaluate(() => (window as unknown as { mark: number }).mark), 42, 'the page was not reloaded');
     await shot(bob.page, 'sale-sold-out-phone');
     assert.ok(await fitsWidth(bob.page), 'the sale page fits a phone’s width');
+    assert.deepEqual(await accessibilityProblems(bob.page), [], 'the sale page on a phone');
     assert.deepEqual(await ordersOf(await tokenOf(bob.page), sale.id), []);
 
     // Pay on the provider's hosted page, come back, see PAID.
@@ -76,12 +94,17 @@ describe('the storefront in a real browser', () => {
     await alice.page.waitForURL((url) => url.href.startsWith(h.url) && url.hash.startsWith('#/orders/'));
     await alice.page.locator('[data-status="PAID"]').first().waitFor({ timeout: 10_000 });
     await shot(alice.page, 'order-paid-desktop');
+    assert.ok(orderAsks.length >= 2 && orderAsks.every((path) => path.endsWith('/live')), `one stream per visit of the order page, no polling: ${orderAsks.join(' ')}`);
     // The inbox has the payment's notification (delivered through the outbox, so wait for it).
     await alice.page.getByRole('link', { name: 'Inbox', exact: true }).click();
     await alice.page.getByRole('heading', { name: /^Payment received for order / }).waitFor({ timeout: 10_000 });
     await shot(alice.page, 'inbox-desktop');
     const orders = await ordersOf(await tokenOf(alice.page), sale.id);
     assert.deepEqual(orders.map((o) => o.status), ['PAID']);
+    // Signing out forgets the token.
+    await alice.page.getByRole('button', { name: 'Sign out' }).click();
+    await alice.page.getByRole('link', { name: 'Sign in' }).waitFor();
+    assert.equal(await alice.page.evaluate(() => localStorage.getItem('flashsale.session')), null);
     assert.deepEqual([...(alice.page as any).jsErrors, ...(bob.page as any).jsErrors], []);
     await alice.context.close();
     await bob.context.close();
@@ -163,6 +186,7 @@ describe('the storefront in a real browser', () => {
     await erin.page.getByRole('heading', { name: 'Your orders' }).waitFor();
     await erin.page.getByText('No orders yet.').waitFor();
     await shot(erin.page, 'merchant-desktop');
+    assert.deepEqual(await accessibilityProblems(erin.page), [], 'the merchant’s page');
     await erin.page.goto(`${h.url}/#/`);
     const card = erin.page.locator('article', { hasText: name });
     await card.waitFor();
@@ -185,7 +209,7 @@ describe('the storefront in a real browser', () => {
     await erin.page.getByText('Added 5 to Robot vacuum.').waitFor();
     await erin.page.getByText('Robot vacuum: 1 / 10').waitFor();
     erin.page.once('dialog', (dialog) => void dialog.accept());
-    await erin.page.getByRole('button', { name: 'Cancel Robot hour' }).click();
+    await erin.page.getByRole('button', { name: 'Cancel sale Robot hour' }).click();
     await erin.page.getByText('Cancelled Robot hour.').waitFor();
     await erin.page.goto(`${h.url}/#/sales/${open.id}`);
     await erin.page.getByRole('button', { name: /Sale cancelled/ }).waitFor();

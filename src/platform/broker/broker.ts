@@ -104,6 +104,11 @@ export interface Broker {
   replayDeadLetter(consumer: string, messageId: string): Promise<boolean>;
   /** Counts of what is due now (not of messages delayed into the future), for metrics and the audit. */
   stats(): Promise<BrokerStats>;
+  /**
+   * Every consumer group's queue depths, whichever process consumes it (stats() counts only this
+   * process's): what an operator watches. RabbitMQ asks the broker, one passive declare per queue.
+   */
+  queueDepths(): Promise<QueueStat[]>;
 }
 
 /** What a component needs to register its consumers. */

@@ -241,6 +241,27 @@ export function brokerContract(name: string, setup: () => Promise<BrokerFixture>
       await b.stop();
     });
 
+    it('when messages wait for a busy consumer group, then queueDepths lists the group with them, and none once they are handled', async () => {
+      const b = broker(3, 10);
+      const consumer = `depth-${randomUUID().slice(0, 8)}`;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => { release = resolve; });
+      b.consumeSelfManaged(consumer, [`${consumer}.event`], async () => gate);
+      await b.start();
+      // More than any adapter takes in flight at once (RabbitMQ: the prefetch), so some stay ready.
+      for (let n = 1; n <= 40; n++) await publish(`${consumer}.event`, { n });
+      const waiting = async () => (await b.queueDepths()).find((q) => q.consumer === consumer)?.work ?? 0;
+      const deadline = Date.now() + 10_000;
+      while ((await waiting()) === 0) {
+        assert.ok(Date.now() < deadline, 'queueDepths never showed the waiting messages');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      release();
+      await b.drain();
+      assert.deepEqual((await b.queueDepths()).find((q) => q.consumer === consumer), { consumer, work: 0, dead: 0 });
+      await b.stop();
+    });
+
     it('when a handler throws, then its partial writes are rolled back with it', async () => {
       const b = broker(1, 10);
       const consumer = `atomic-${randomUUID().slice(0, 8)}`;

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.ts';
 import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
 import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
+import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type QueueStat, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
@@ -285,6 +285,10 @@ export class InProcessBroker implements Broker {
     );
     this.nudge();
     return rows.length > 0;
+  }
+
+  async queueDepths(): Promise<QueueStat[]> {
+    return (await this.stats()).queues;
   }
 
   async stats(): Promise<BrokerStats> {

@@ -2,7 +2,7 @@ import type { Channel, ChannelModel } from 'amqplib';
 import type { Clock } from '../clock.ts';
 import type { Database } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import type { Broker, BrokerStats, DeadLetter, HandledOutcome, Handler, SelfManagedHandler, SelfManagedOptions } from './broker.ts';
+import type { Broker, BrokerStats, DeadLetter, HandledOutcome, Handler, QueueStat, SelfManagedHandler, SelfManagedOptions } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
 import { connectFailure, Connection } from './rabbitmq/connection.ts';
 import { Consumers } from './rabbitmq/consumers.ts';
@@ -220,6 +220,10 @@ export class RabbitMqBroker implements Broker {
    */
   async stats(): Promise<BrokerStats> {
     return collectStats(this.db, this.clock.now(), () => this.#depths(this.#connection.require()), () => this.#consumers.inFlight);
+  }
+
+  async queueDepths(): Promise<QueueStat[]> {
+    return (await queueDepths(this.#connection.require(), this.#prefix, this.#subs.all(), this.opts.confirmTimeoutMs)).queues;
   }
 
   /** Declares the topology again on the live connection (it is idempotent; start() and every reconnect do it). */

@@ -2,6 +2,10 @@
 // header. No cookie is ever set or sent (credentials: 'omit'), so another site cannot make the
 // browser act for the buyer (docs/decisions.md).
 
+// The browser's own EventSource cannot send a bearer header: this one (the `eventsource` package)
+// takes the request from our fetch, and reconnects as the browser's does.
+import { EventSource as BearerEventSource } from 'eventsource';
+
 const SESSION_KEY = 'flashsale.session';
 const listeners = new Set();
 
@@ -129,6 +133,42 @@ export function watchSale(saleId, onSnapshot) {
         onSnapshot(await api('GET', `/v1/flash-sales/${saleId}/live`));
       } catch {
         // next round
+      }
+      timer = setTimeout(poll, 2000);
+    };
+    void poll();
+  };
+  return () => {
+    closed = true;
+    clearTimeout(timer);
+    source.close();
+  };
+}
+
+/**
+ * Watches one of the buyer's orders: `onOrder` gets it at once and whenever its status changes
+ * (server-sent events, `GET /v1/orders/{id}/live`, each (re)connection with the session's current
+ * token). When the server refuses the stream for good (503: too many open; 401), it falls back to
+ * asking for the order every 2 s.
+ */
+export function watchOrder(orderId, onOrder, onError) {
+  let closed = false;
+  let timer;
+  const url = `/v1/orders/${orderId}/live`;
+  const source = new BearerEventSource(url, {
+    fetch: (input, init) => fetch(input, { ...init, credentials: 'omit', headers: { ...init.headers, authorization: `Bearer ${session.get()?.token ?? ''}` } }),
+  });
+  source.addEventListener('order', (event) => onOrder(JSON.parse(event.data)));
+  source.onerror = () => {
+    if (source.readyState !== BearerEventSource.CLOSED || closed) return;
+    const poll = async () => {
+      if (closed) return;
+      try {
+        onOrder(await api('GET', `/v1/orders/${orderId}`));
+      } catch (error) {
+        onError?.(error);
+        // Not theirs, or signed out: asking again would not change the answer.
+        if ([401, 403, 404].includes(error.status)) return;
       }
       timer = setTimeout(poll, 2000);
     };

@@ -69,7 +69,7 @@ function SalesTable({ sales, onChanged }) {
       <td>${new Date(s.startsAt).toLocaleString()}</td>
       <td>${s.items.map((i) => html`<div key=${i.id}>${i.productName}: ${i.stock - i.remaining} / ${i.stock}
         ${open(s) ? html` <button class="secondary" style="min-height:0;padding:.1rem .5rem" onClick=${() => restock(s, i)} aria-label=${`Add stock to ${i.productName} in ${s.name}`}>+ stock</button>` : null}</div>`)}</td>
-      <td>${open(s) ? html`<button class="danger" onClick=${() => cancel(s)} aria-label=${`Cancel ${s.name}`}>Cancel sale</button>` : null}</td></tr>`)}</tbody>
+      <td>${open(s) ? html`<button class="danger" onClick=${() => cancel(s)} aria-label=${`Cancel sale ${s.name}`}>Cancel sale</button>` : null}</td></tr>`)}</tbody>
   </table></div>
   ${message ? html`<${Notice} kind=${message.kind}>${message.text}<//>` : null}
   <p class="muted">Taken = held by buyers or sold, live from the stock counters. Open a sale to watch it.</p>`;

@@ -14,7 +14,7 @@ const drawable = (data) => (data[0].length === 1 ? data.map((series, i) => (i ==
 function Chart({ name, title, labels, data, yLabel }) {
   const box = useRef();
   const plot = useRef();
-  const key = labels.join('|');
+  const key = [title, ...labels].join('|');
   useEffect(() => {
     const width = () => Math.max(260, box.current.clientWidth - 10);
     plot.current = new uPlot({
@@ -117,7 +117,7 @@ function SaleBoard({ sale }) {
     <p><${Badge} value=${sale.status} /> <a href=${`#/sales/${sale.id}`}>open the storefront page</a></p>
     ${error ? html`<${Notice} kind="error">${describeError(error)}<//>` : null}
     <div class="grid" style="grid-template-columns:repeat(auto-fill,minmax(22rem,1fr))">
-      <${Chart} name="attempts" title="Purchase attempts per second (this sale, this process)" yLabel="/s" labels=${['attempts', 'accepted', ...REFUSALS]} data=${rates} />
+      <${Chart} name="attempts" title=${`Purchase attempts per second (this sale, ${stats?.attemptsScope === 'this-process' ? 'answered by this API process' : 'over every API process'})`} yLabel="/s" labels=${['attempts', 'accepted', ...REFUSALS]} data=${rates} />
       <${Chart} name="burn-down" title="Remaining stock per item" yLabel="units" labels=${labels} data=${burn} />
     </div>
     ${stats ? html`
@@ -139,6 +139,9 @@ function SaleBoard({ sale }) {
             <tr><th>Deliveries queued</th><td class="num">${stats.broker.deliveriesPending}</td></tr>
             <tr><th>Dead letters</th><td class="num">${stats.broker.deadLetters}</td></tr>
           </tbody></table></section>
+        <section><h2>Queues</h2>
+          <table data-queues=${stats.queues.length}><thead><tr><th>Consumer</th><th class="num">Ready</th><th class="num">Dead</th></tr></thead>
+          <tbody>${stats.queues.map((q) => html`<tr key=${q.consumer} data-queue=${q.consumer}><td>${q.consumer}</td><td class="num">${q.work}</td><td class="num">${q.dead}</td></tr>`)}</tbody></table></section>
       </div>` : html`<p>Loading the numbers…</p>`}`;
 }
 

@@ -1,5 +1,5 @@
-import { useRef, useState } from 'preact/hooks';
-import { api, describeError, duration, money, newKey } from './api.js';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, describeError, duration, money, newKey, watchOrder } from './api.js';
 import { useItemNames } from './shop.js';
 import { Badge, html, Notice, useNow, usePolling } from './ui.js';
 
@@ -25,13 +25,11 @@ export function OrdersPage() {
 
 export function OrderPage({ id }) {
   const [order, setOrder] = useState();
-  // The status changes live: asked every second while the order is open (the webhook landing, the
-  // window closing), then no more.
-  const [, error, reload] = usePolling(async () => {
-    const o = await api('GET', `/v1/orders/${id}`);
-    setOrder(o);
-    return o;
-  }, 1000, [id], order?.status === undefined || order.status === OPEN);
+  const [error, setError] = useState();
+  // The status changes live: the server pushes the order when the webhook lands, the deadline
+  // passes or a cancel goes through, whichever process saw it.
+  useEffect(() => watchOrder(id, (o) => { setOrder(o); setError(undefined); }, setError), [id]);
+  const reload = () => api('GET', `/v1/orders/${id}`).then(setOrder, setError);
   const [message, setMessage] = useState();
   const [busy, setBusy] = useState();
   const cancelKey = useRef(undefined);
