@@ -104,14 +104,16 @@ the payment window pass — unless said otherwise below.
 | \`clock-jump\` | 1 API, 2 workers | a one-hour payment window; after the payments are applied, every API and worker is restarted with \`CLOCK_OFFSET_MS\` = 2 h (a clock that jumped; refused in production). The deadline messages and the sweeper then race for every unpaid order |
 | \`dead-letter-target\` | 1 API, 1 worker, the ledger | the ledger's dead-letter queue is deleted (the broker notices, reconnects and declares it again), then made full: a \`max-length 0, reject-publish\` policy, with the dead-letter recorder blocked by a lock on \`dead_letters\` (RabbitMQ counts only ready messages against the limit, so a draining queue is never full). Twelve orders are poisoned; the refused ones stay unacked in the ledger's work queue until the lock and the policy are lifted |
 | \`webhook-race\` | 1 API, 1 worker | no cancels: every winner presses Pay between 600 ms before and 600 ms after its own deadline, with webhooks delayed 300 ms |
+| \`sale-cancel\` | 2 APIs, 1 worker | a first wave sells a third of the units; half its winners pay and their payments are applied, the other half start paying; 50 ms later the merchant cancels the sale through API 2 while the rest of the crowd arrives in two waves. Checks: the cancel answers 200, no order is created after it, purchases are refused, some orders were paid before it; every pending order is closed (\`sale_cancelled\`), its intent voided or its capture refunded; the orders paid before the cancel stand. A paid order cancelled afterwards is one transition more, not a doubled one |
 
 What the drill cannot show: a late *capture* is rare by design — the close check cancels the
 provider's intent before it expires an order, so a Pay pressed after the close is refused by the
 provider; a refund appears only when the provider captured between the close check's question and
 its cancel. A real clock jump inside a running process is simulated by a restart with an offset.
 
-\`npm test\` runs \`flashsale chaos --short\` (every scenario on a small sale) in its serial phase, and
-fails on any oversold, lost or doubled effect, an unclean audit or a scenario check that did not hold.
+\`npm run test:drill\` (CI runs it after \`npm test\`) runs \`flashsale chaos --short\` (every scenario on a
+small sale) and fails on any oversold, lost or doubled effect, an unclean audit or a scenario check that
+did not hold.
 The long form is \`flashsale chaos\` (${'`'}--only <names>${'`'} picks scenarios).
 `;
 

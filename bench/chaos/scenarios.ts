@@ -442,21 +442,26 @@ const webhookRace: Scenario = {
 
 const saleCancel: Scenario = {
   name: 'sale-cancel',
-  fault: 'the merchant cancels the sale in the middle of the rush, while winners pay',
+  fault: 'the merchant cancels the sale in the middle of the rush, after some winners paid and while others pay',
   expected: 'no oversell; nobody admitted after the cancel; every pending order closed, its payment voided or refunded; audit and money clean',
   cluster: { apis: 2, workers: 1 },
   async run(ctx) {
     const { saleId, itemIds, merchantToken } = await ctx.cluster.createManagedSale([{ stock: ctx.scale.units, perUserLimit: 1 }], ctx.scale.windowS);
     const who = buyers(ctx.cluster, ctx.scale.buyers);
     const answers: Record<string, number> = {};
-    // A first wave sells a third of the units; its winners start paying; the cancel then lands
-    // through the other API while their payments are in flight and the rest of the crowd arrives.
+    // A first wave sells a third of the units. Half its winners pay and their payments are applied
+    // (their orders must stand, and their money reconcile); the other half start paying, and the
+    // cancel lands through the other API while their payments are in flight and the crowd arrives.
     const first = await rush(ctx.cluster, itemIds[0]!, who.slice(0, Math.floor(ctx.scale.units / 3)), { waves: 1 });
-    const paying = pay(ctx.cluster, first.accepted, 16, answers);
+    const [early, racing] = [first.accepted.filter((_, i) => i % 2 === 0), first.accepted.filter((_, i) => i % 2 === 1)];
+    const paidEarly = await pay(ctx.cluster, early, 16, answers);
+    await until('the early payments applied', async () => (await ctx.cluster.count(`select count(*) as n from orders where status = 'PAID'`)) >= paidEarly.length, 60_000);
+    const paying = pay(ctx.cluster, racing, 16, answers);
     await sleep(50);
     const paidBeforeCancel = await ctx.cluster.count(`select count(*) as n from orders where status = 'PAID'`);
     const cancelling = sleep(30).then(async () => (await fetch(`${ctx.cluster.apiUrls[1]}/v1/flash-sales/${saleId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${merchantToken}` } })).status);
-    const [rest, cancelStatus, paid] = await Promise.all([rush(ctx.cluster, itemIds[0]!, who.slice(Math.floor(ctx.scale.units / 3)), { waves: 2, gapMs: 150 }), cancelling, paying]);
+    const [rest, cancelStatus, paidRacing] = await Promise.all([rush(ctx.cluster, itemIds[0]!, who.slice(Math.floor(ctx.scale.units / 3)), { waves: 2, gapMs: 150 }), cancelling, paying]);
+    const paid = [...paidEarly, ...paidRacing];
     const rushed = { accepted: [...first.accepted, ...rest.accepted], statuses: { ...first.statuses } };
     for (const [status, n] of Object.entries(rest.statuses)) rushed.statuses[status] = (rushed.statuses[status] ?? 0) + n;
     ctx.say(`rush: ${JSON.stringify(rushed.statuses)}; cancel answered ${cancelStatus}; paid ${paid.length} (${paidBeforeCancel} PAID when it was sent); ${JSON.stringify(answers)}`);
@@ -466,6 +471,7 @@ const saleCancel: Scenario = {
       ...(cancelStatus === 200 ? [] : [`the cancel answered ${cancelStatus}`]),
       ...(afterCancel === 0 ? [] : [`${afterCancel} orders created after the cancel`]),
       ...(rushed.statuses['409'] ? [] : ['no purchase was refused: the cancel missed the rush']),
+      ...(paidBeforeCancel > 0 ? [] : ['no order was paid before the cancel: that paid orders stand went untried']),
       ...unexpectedAnswers(rushed.statuses, ['201', '409']),
     ];
     const closed = await ctx.cluster.count(`select count(*) as n from orders where closed_reason = 'sale_cancelled'`);
