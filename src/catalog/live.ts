@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { ServerResponse } from 'node:http';
 import { AppError } from '../platform/errors.ts';
+import { openEventStream } from '../platform/http/event-stream.ts';
 import type { App } from '../platform/http/server.ts';
 import { errors, IdParams, StringEnum, Timestamp, Uuid } from '../platform/http/schemas.ts';
 import type { Inventory } from '../inventory/index.ts';
@@ -121,27 +122,17 @@ export function registerLiveRoutes(app: App, { catalog, inventory, now, options 
     if (open >= options.maxStreams) throw new AppError('overloaded', 'Too many live streams open; poll the JSON snapshot instead.', { retryAfterS: 5 });
 
     const first = await frame(sale);
-    reply.hijack();
-    const stream = reply.raw;
-    stream.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    stream.write(`retry: 2000\n\n${first.text}`);
     const w = watch(sale);
     if (w.last === '') w.last = first.key;
-    w.streams.add(stream);
-    open++;
-    const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), heartbeatMs);
-    heartbeat.unref();
-    const done = () => {
-      clearInterval(heartbeat);
-      leave(w, stream);
-    };
-    stream.on('close', done);
-    // The client may have gone while the first snapshot was read: its 'close' has already fired.
-    if (stream.destroyed || request.raw.destroyed) done();
+    let opened: ServerResponse | undefined;
+    openEventStream(request, reply, first.text, {
+      heartbeatMs,
+      onOpen(stream) {
+        opened = stream;
+        w.streams.add(stream);
+        open++;
+      },
+      onClose: () => leave(w, opened!),
+    });
   });
 }

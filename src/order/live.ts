@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Type } from '@sinclair/typebox';
+import { openEventStream } from '../platform/http/event-stream.ts';
 import { AppError } from '../platform/errors.ts';
 import type { App, Guards } from '../platform/http/server.ts';
 import { bearer, errors, IdParams } from '../platform/http/schemas.ts';
@@ -107,37 +108,24 @@ export function registerOrderLiveRoute(
     if (!(request.headers.accept ?? '').includes('text/event-stream')) return order;
     if (open >= options.maxStreams) throw new AppError('overloaded', 'Too many live streams open; ask for the order instead.', { retryAfterS: 5 });
 
-    reply.hijack();
-    const stream = reply.raw;
-    stream.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
+    let watcher: Watcher | undefined;
+    openEventStream(request, reply, event(order), {
+      heartbeatMs, maxAgeMs,
+      onOpen(stream) {
+        watcher = { userId, stream };
+        let w = watches.get(orderId);
+        if (!w) {
+          w = { watchers: new Set(), version: `${order.status} ${new Date(order.updatedAt).toISOString()}` };
+          watches.set(orderId, w);
+        }
+        w.watchers.add(watcher);
+        open++;
+        if (!timer) {
+          timer = setInterval(() => void tick(), options.intervalMs);
+          timer.unref();
+        }
+      },
+      onClose: () => leave(orderId, watcher!),
     });
-    stream.write(`retry: 2000\n\n${event(order)}`);
-    const watcher: Watcher = { userId, stream };
-    let w = watches.get(orderId);
-    if (!w) {
-      w = { watchers: new Set(), version: `${order.status} ${new Date(order.updatedAt).toISOString()}` };
-      watches.set(orderId, w);
-    }
-    w.watchers.add(watcher);
-    open++;
-    if (!timer) {
-      timer = setInterval(() => void tick(), options.intervalMs);
-      timer.unref();
-    }
-    const heartbeat = setInterval(() => stream.write(': keep-alive\n\n'), heartbeatMs);
-    heartbeat.unref();
-    const expiry = setTimeout(() => stream.end(), maxAgeMs);
-    expiry.unref();
-    const done = () => {
-      clearInterval(heartbeat);
-      clearTimeout(expiry);
-      leave(orderId, watcher);
-    };
-    stream.on('close', done);
-    if (stream.destroyed || request.raw.destroyed) done();
   });
 }

@@ -121,28 +121,8 @@ export function duration(ms) {
  * falls back to asking for the JSON snapshot every 2 s.
  */
 export function watchSale(saleId, onSnapshot) {
-  let closed = false;
-  let timer;
-  const source = new EventSource(`/v1/flash-sales/${saleId}/live`);
-  source.addEventListener('stock', (event) => onSnapshot(JSON.parse(event.data)));
-  source.onerror = () => {
-    if (source.readyState !== EventSource.CLOSED || closed) return;
-    const poll = async () => {
-      if (closed) return;
-      try {
-        onSnapshot(await api('GET', `/v1/flash-sales/${saleId}/live`));
-      } catch {
-        // next round
-      }
-      timer = setTimeout(poll, 2000);
-    };
-    void poll();
-  };
-  return () => {
-    closed = true;
-    clearTimeout(timer);
-    source.close();
-  };
+  const url = `/v1/flash-sales/${saleId}/live`;
+  return watchStream(new EventSource(url), 'stock', EventSource.CLOSED, () => api('GET', url), onSnapshot);
 }
 
 /**
@@ -152,22 +132,29 @@ export function watchSale(saleId, onSnapshot) {
  * asking for the order every 2 s.
  */
 export function watchOrder(orderId, onOrder, onError) {
-  let closed = false;
-  let timer;
-  const url = `/v1/orders/${orderId}/live`;
-  const source = new BearerEventSource(url, {
+  const source = new BearerEventSource(`/v1/orders/${orderId}/live`, {
     fetch: (input, init) => fetch(input, { ...init, credentials: 'omit', headers: { ...init.headers, authorization: `Bearer ${session.get()?.token ?? ''}` } }),
   });
-  source.addEventListener('order', (event) => onOrder(JSON.parse(event.data)));
+  return watchStream(source, 'order', BearerEventSource.CLOSED, () => api('GET', `/v1/orders/${orderId}`), onOrder, onError);
+}
+
+/**
+ * `onData` gets each `eventName` event of `source`; once the source gives up (readyState `closed`),
+ * `ask` every 2 s instead — until a 401, 403 or 404, whose answer asking again would not change.
+ * Returns the function that stops watching.
+ */
+function watchStream(source, eventName, closedState, ask, onData, onError) {
+  let stopped = false;
+  let timer;
+  source.addEventListener(eventName, (event) => onData(JSON.parse(event.data)));
   source.onerror = () => {
-    if (source.readyState !== BearerEventSource.CLOSED || closed) return;
+    if (source.readyState !== closedState || stopped) return;
     const poll = async () => {
-      if (closed) return;
+      if (stopped) return;
       try {
-        onOrder(await api('GET', `/v1/orders/${orderId}`));
+        onData(await ask());
       } catch (error) {
         onError?.(error);
-        // Not theirs, or signed out: asking again would not change the answer.
         if ([401, 403, 404].includes(error.status)) return;
       }
       timer = setTimeout(poll, 2000);
@@ -175,7 +162,7 @@ export function watchOrder(orderId, onOrder, onError) {
     void poll();
   };
   return () => {
-    closed = true;
+    stopped = true;
     clearTimeout(timer);
     source.close();
   };
