@@ -29,11 +29,12 @@ export interface InProcessBrokerOptions {
 
 /**
  * Longest a relay pass or a delivery waits for foreground work before going ahead anyway (so
- * consumers never starve). A second, with passes of up to a thousand rows: in a 20,000-order rush
- * (docs/benchmarks.md, item 11) buyers' batches got more of PGlite's one connection and the backlog
- * drained in fewer, larger passes than with 200 ms and 200 rows (quiet-clean 14 → 8–10 s).
+ * consumers never starve). With passes of up to a thousand rows, the backlog of a 20,000-order rush
+ * drains in fewer, larger passes (docs/benchmarks.md, item 11: quiet-clean 14 → 7.5–10 s); waiting
+ * up to 1 s instead measured the same, and would slow a transactional consumer to a message a
+ * second under sustained buying.
  */
-const MAX_GIVE_WAY_MS = 1000;
+const MAX_GIVE_WAY_MS = 200;
 const GIVE_WAY_STEP_MS = 2;
 
 interface OutboxRow { seq: number; message_id: string; topic: string; payload: unknown; traceparent: string | null }
