@@ -60,10 +60,12 @@ const GROUP = { maxWaitMs: 2, maxBatch: 500, maxQueue: 20_000 } as const;
  */
 export function createNotifier(deps: NotificationsDeps): Notifier {
   const writer = new GroupCommitter<Notice, Written>((notices) => writeRows(deps, notices), GROUP);
+  // Emails and texts whose sending ended together are marked sent in one transaction too.
+  const marker = new GroupCommitter<PendingRow, boolean>((rows) => markSent(deps, rows), GROUP);
   async function deliver(notice: Notice): Promise<void> {
     const { madeInApp, email, phone } = await writer.submit(notice);
     // The email and the SMS, and on a redelivery whatever an earlier attempt left pending.
-    if (!madeInApp || email || phone) for (const row of await deps.db.query<PendingRow>(sql.pendingOfEvent, [notice.eventId])) await send(deps, row);
+    if (!madeInApp || email || phone) for (const row of await deps.db.query<PendingRow>(sql.pendingOfEvent, [notice.eventId])) await send(deps, marker, row);
   }
   return {
     deliver,
@@ -133,7 +135,7 @@ function sentEvent(row: Pick<PendingRow, 'id' | 'event_id' | 'user_id' | 'kind' 
 }
 
 /** A throw leaves the row pending for the broker's retry; a row already sent is never sent again. */
-async function send({ db, clock, mailer, sms, emit }: NotificationsDeps, row: PendingRow): Promise<void> {
+async function send({ mailer, sms }: NotificationsDeps, marker: GroupCommitter<PendingRow, boolean>, row: PendingRow): Promise<void> {
   if (row.channel === 'email') {
     await mailer.send({ to: row.recipient!, subject: row.subject, text: row.body, messageId: row.id });
   }
@@ -141,9 +143,15 @@ async function send({ db, clock, mailer, sms, emit }: NotificationsDeps, row: Pe
     if (!sms) throw new Error('an SMS is pending but no SMS sender is configured');
     await sms.send({ to: row.recipient!, text: row.body, messageId: row.id });
   }
-  await db.transaction(async (tx) => {
-    const [marked] = await tx.query(sql.markSent, [row.id, clock.now()]);
-    if (!marked) return;
-    await emit(tx, [sentEvent(row)]);
+  await marker.submit(row);
+}
+
+/** Marks sent rows and writes their `notification.sent` events, in one transaction; a row another delivery marked first gets no second event. */
+async function markSent({ db, clock, emit }: NotificationsDeps, rows: readonly PendingRow[]): Promise<Array<BatchOutcome<boolean>>> {
+  const marked = await db.transaction(async (tx) => {
+    const done = new Set((await tx.query<{ id: string }>(sql.markSent, [rows.map((r) => r.id), clock.now()])).map((r) => r.id));
+    await emit(tx, rows.filter((r) => done.has(r.id)).map(sentEvent));
+    return done;
   });
+  return rows.map((r) => ({ ok: true, value: marked.has(r.id) }));
 }

@@ -45,7 +45,7 @@ export const pendingOfEvent = `
 
 /** The guard is the `where`: a row is marked sent, and its event written, once. */
 export const markSent = `
-  update notifications set status = 'sent', sent_at = $2 where id = $1 and status = 'pending' returning id`;
+  update notifications set status = 'sent', sent_at = $2 where id = any($1::uuid[]) and status = 'pending' returning id`;
 
 export const notificationsOfUser = `
   select id, event_id, kind, channel, recipient, subject, body, status, created_at, sent_at
