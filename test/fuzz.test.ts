@@ -37,8 +37,8 @@ import { scalar, startHarness, type Harness, type HttpResponse } from './support
 
 // A fixed default keeps `npm test` reproducible; set FUZZ_SEED to explore other inputs.
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 20_261_123;
-// ~60 operations × 85 requests keeps the fuzzer near a minute of `npm test`'s six (its budget is tight); FUZZ_REQUESTS searches deeper.
-const PER_OPERATION = process.env.FUZZ_REQUESTS ? Number(process.env.FUZZ_REQUESTS) : 85;
+// ~60 operations × 70 requests keeps the fuzzer near a minute of `npm test`'s six (its budget is tight); FUZZ_REQUESTS searches deeper.
+const PER_OPERATION = process.env.FUZZ_REQUESTS ? Number(process.env.FUZZ_REQUESTS) : 70;
 /** FUZZ_ONLY=createOrder,login runs only those operations. */
 const ONLY = process.env.FUZZ_ONLY;
 
