@@ -27,7 +27,7 @@ import { listSaleOrders, type SaleOrdersFilter, type SaleOrdersPage } from './sh
 import type { Tx } from '../platform/database/index.ts';
 
 export type { CartItem, LineInput, Order, OrderItem, OrderStatus, OrderTerms, SaleSummary } from './model.ts';
-export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema } from './model.ts';
+export { CartItemSchema, ORDER_STATUSES, OrderSchema, OrderStatusSchema, orderVersion } from './model.ts';
 export type { PaymentSettlement } from './context.ts';
 export type { CancelledLines } from './after-payment.ts';
 export type { SaleOrdersFilter, SaleOrdersPage, SaleOrdersTotal } from './shop-orders.ts';

@@ -5,7 +5,7 @@ import { AppError } from '../platform/errors.ts';
 import type { App, Guards } from '../platform/http/server.ts';
 import { bearer, errors, IdParams } from '../platform/http/schemas.ts';
 import { ShipmentSchema, type Shipment } from '../fulfillment/contracts.ts';
-import { OrderSchema, type Order, type Orders } from './index.ts';
+import { OrderSchema, orderVersion, type Order, type Orders } from './index.ts';
 
 /** The buyer's own order with its tracking: the shipments of its lines. */
 export const OrderWithTracking = Type.Composite([OrderSchema, Type.Object({ shipments: Type.Array(ShipmentSchema) })]);
@@ -21,13 +21,10 @@ export interface OrderLiveOptions {
   heartbeatMs?: number;
 }
 
-interface Watcher {
-  userId: string;
-  stream: ServerResponse;
-}
-
+/** An order's open streams. Every stream of an order is its buyer's (the route checked), so one read serves them all. */
 interface Watch {
-  watchers: Set<Watcher>;
+  userId: string;
+  streams: Set<ServerResponse>;
   version: string;
 }
 
@@ -59,13 +56,11 @@ export function registerOrderLiveRoute(
       const versions = await orders.versions([...watches.keys()]);
       await Promise.all([...watches].map(async ([orderId, w]) => {
         const version = versions.get(orderId);
-        // Every watcher of an order is its buyer (the route checked), so one read serves them all.
-        const [first] = w.watchers;
-        if (version === undefined || version === w.version || !first) return;
+        if (version === undefined || version === w.version) return;
         try {
-          const text = event(await read(first.userId, orderId));
+          const text = event(await read(w.userId, orderId));
           w.version = version;
-          for (const watcher of w.watchers) watcher.stream.write(text);
+          for (const stream of w.streams) stream.write(text);
         } catch {
           // Read again at the next tick: the version is not taken until the order was sent.
         }
@@ -77,11 +72,11 @@ export function registerOrderLiveRoute(
     }
   }
 
-  function leave(orderId: string, watcher: Watcher): void {
+  function leave(orderId: string, stream: ServerResponse): void {
     const w = watches.get(orderId);
-    if (!w?.watchers.delete(watcher)) return;
+    if (!w?.streams.delete(stream)) return;
     open--;
-    if (w.watchers.size === 0) watches.delete(orderId);
+    if (w.streams.size === 0) watches.delete(orderId);
     if (watches.size === 0 && timer) {
       clearInterval(timer);
       timer = undefined;
@@ -89,7 +84,7 @@ export function registerOrderLiveRoute(
   }
 
   app.addHook('preClose', async () => {
-    for (const w of watches.values()) for (const watcher of [...w.watchers]) watcher.stream.end();
+    for (const w of watches.values()) for (const stream of [...w.streams]) stream.end();
   });
 
   app.get('/v1/orders/:id/live', {
@@ -108,24 +103,24 @@ export function registerOrderLiveRoute(
     if (!(request.headers.accept ?? '').includes('text/event-stream')) return order;
     if (open >= options.maxStreams) throw new AppError('overloaded', 'Too many live streams open; ask for the order instead.', { retryAfterS: 5 });
 
-    let watcher: Watcher | undefined;
+    let opened: ServerResponse | undefined;
     openEventStream(request, reply, event(order), {
       heartbeatMs, maxAgeMs,
       onOpen(stream) {
-        watcher = { userId, stream };
+        opened = stream;
         let w = watches.get(orderId);
         if (!w) {
-          w = { watchers: new Set(), version: `${order.status} ${new Date(order.updatedAt).toISOString()}` };
+          w = { userId, streams: new Set(), version: orderVersion(order.status, order.updatedAt) };
           watches.set(orderId, w);
         }
-        w.watchers.add(watcher);
+        w.streams.add(stream);
         open++;
         if (!timer) {
           timer = setInterval(() => void tick(), options.intervalMs);
           timer.unref();
         }
       },
-      onClose: () => leave(orderId, watcher!),
+      onClose: () => leave(orderId, opened!),
     });
   });
 }

@@ -21,6 +21,9 @@ export const OrderSchema = Type.Object({
 });
 export type Order = Static<typeof OrderSchema>;
 
+/** What changes when an order's status does: how the live route tells a changed order (records.versions). */
+export const orderVersion = (status: string, updatedAt: Date | string): string => `${status} ${new Date(updatedAt).toISOString()}`;
+
 export const CartItemSchema = Type.Object({
   holdId: Uuid, saleId: Uuid, saleItemId: Uuid, productId: Uuid, quantity: Type.Integer(), unitPrice: Money, currency: Currency, expiresAt: Timestamp,
 });

@@ -2,7 +2,7 @@ import type { Clock } from '../platform/clock.ts';
 import type { Database, Queryable, Tx } from '../platform/database/index.ts';
 import { AppError } from '../platform/errors.ts';
 import type { TraceCarrier } from '../platform/tracing/tracing.ts';
-import { loadOrders, termsOf, type Order, type OrderRow, type OrderStatus, type OrderTerms } from './model.ts';
+import { loadOrders, orderVersion, termsOf, type Order, type OrderRow, type OrderStatus, type OrderTerms } from './model.ts';
 import * as sql from './sql.ts';
 
 /** Reading orders: for buyers, for the payment side (what a payment must match) and for the audit. */
@@ -39,7 +39,7 @@ export function createOrderRecords({ db, clock }: { db: Database; clock: Clock }
     async versions(orderIds) {
       if (orderIds.length === 0) return new Map();
       const rows = await db.query<{ id: string; status: string; updated_at: Date | string }>(sql.orderVersions, [orderIds]);
-      return new Map(rows.map((r) => [r.id, `${r.status} ${new Date(r.updated_at).toISOString()}`]));
+      return new Map(rows.map((r) => [r.id, orderVersion(r.status, r.updated_at)]));
     },
 
     async listOrders(userId, filter) {
