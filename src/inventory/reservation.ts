@@ -94,23 +94,21 @@ function take({ available, quota }: Ledger, request: ReserveRequest): Hold[] {
 type StockTaken = StockLeft & { initial: number };
 
 /**
- * The accepted holds in the database: stock taken, quotas added, hold rows, and their events — sent
- * together, one round trip: nothing here needs an answer, since the stock left is the locked
- * ledger's (the rows are ours until commit).
+ * The accepted holds in the database: stock taken, quotas added, hold rows, and their events — sent,
+ * not awaited (`Tx.send`): nothing here needs an answer, since the stock left is the locked ledger's
+ * (the rows are ours until commit), and a failure fails the commit.
  */
 async function writeHolds({ clock, emit }: InventoryContext, tx: Tx, holds: readonly NewHold[], ledger: Ledger): Promise<void> {
   const perItem = sumBy(holds, (h) => h.saleItemId);
   const after: StockTaken[] = [...perItem.keys()].map((id) => ({ sale_item_id: id, available: ledger.available.get(id)!, initial: ledger.initial.get(id)! }));
   const quotas = quotaDeltas(holds);
-  await Promise.all([
-    tx.query(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]),
-    tx.query(sql.addQuotas, [quotas.itemIds, quotas.userIds, quotas.quantities, quotas.itemIds.map((id) => ledger.limits.get(id)!)]),
-    tx.query(sql.insertHolds, [
-      holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
-      holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
-    ]),
-    emit(tx, reservedEvents(after, perItem, holds, clock.now().getTime())),
+  tx.send(sql.takeStock, [[...perItem.keys()], [...perItem.values()]]);
+  tx.send(sql.addQuotas, [quotas.itemIds, quotas.userIds, quotas.quantities, quotas.itemIds.map((id) => ledger.limits.get(id)!)]);
+  tx.send(sql.insertHolds, [
+    holds.map((h) => h.holdId), holds.map((h) => h.saleItemId), holds.map((h) => h.userId), holds.map((h) => h.quantity),
+    holds.map((h) => h.kind), holds.map((h) => h.orderId), holds.map((h) => h.expiresAt.toISOString()), clock.now(),
   ]);
+  await emit(tx, reservedEvents(after, perItem, holds, clock.now().getTime()));
 }
 
 /** `stock.reserved` per item, `stock.sold_out` for each item now empty, and each cart hold's expiry message to inventory itself. */

@@ -29,16 +29,14 @@ export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: 
       { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000, trace },
     ];
   });
-  // Sent together, one round trip: none needs another's answer, and they run in this order.
-  await Promise.all([
-    tx.query(sql.insertOrders, [
-      orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
-      orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(), orders.map((_, i) => traceOf(i)?.traceparent ?? null),
-    ]),
-    tx.query(sql.insertOrderItems, [
-      items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
-      items.map((i) => i.quantity), items.map((i) => i.unitPrice),
-    ]),
-    emit(tx, events),
+  // Sent, not awaited (`Tx.send`): none needs an answer; they run in this order, before the commit.
+  tx.send(sql.insertOrders, [
+    orders.map((o) => o.id), orders.map((o) => o.userId), orders.map((o) => o.saleId), orders.map((o) => o.totalAmount),
+    orders.map((o) => o.currency), orders.map((o) => o.expiresAt.toISOString()), clock.now(), orders.map((_, i) => traceOf(i)?.traceparent ?? null),
   ]);
+  tx.send(sql.insertOrderItems, [
+    items.map((i) => i.orderId), items.map((i) => i.saleItemId), items.map((i) => i.holdId), items.map((i) => i.productId),
+    items.map((i) => i.quantity), items.map((i) => i.unitPrice),
+  ]);
+  await emit(tx, events);
 }

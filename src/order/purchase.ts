@@ -176,8 +176,10 @@ async function writeBatch(ctx: OrderContext, tx: Tx, attempts: readonly Attempt[
     outcomes[attemptIndex] = { ok: true, value };
     if (a.idempotency) responses.push({ claim: a.idempotency, status: 201, body: value.kind === 'order' ? value.order : value.items[0] });
   });
-  // Sent together: one round trip to the database rather than one per statement.
-  await Promise.all([writeNewOrders(ctx, tx, orders, traces), idempotency.complete(tx, responses), idempotency.release(tx, unclaim)]);
+  // Every write from the holds on is sent, not awaited: the batch waits once, for its commit.
+  await writeNewOrders(ctx, tx, orders, traces);
+  idempotency.complete(tx, responses);
+  idempotency.release(tx, unclaim);
   return outcomes as Array<BatchOutcome<AttemptResult>>;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from './clock.ts';
-import type { Database, Queryable } from './database/database.ts';
+import type { Database, Queryable, Tx } from './database/database.ts';
 
 /** A request's claim on an Idempotency-Key: who sent it, the key, and a hash of what was asked. */
 export interface IdempotencyClaim {
@@ -58,9 +58,10 @@ export class IdempotencyStore {
     });
   }
 
-  async complete(tx: Queryable, responses: ReadonlyArray<{ claim: IdempotencyClaim; status: number; body: unknown }>): Promise<void> {
+  /** Stores the answers of claimed keys; sent with the transaction's other writes (`Tx.send`). */
+  complete(tx: Tx, responses: ReadonlyArray<{ claim: IdempotencyClaim; status: number; body: unknown }>): void {
     if (responses.length === 0) return;
-    await tx.query(
+    tx.send(
       `update idempotency_keys i set status_code = r.status, response = r.body::jsonb
          from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as r(s, k, status, body)
         where i.user_key = r.s and i.key = r.k`,
@@ -69,9 +70,9 @@ export class IdempotencyStore {
   }
 
   /** Frees keys whose request was refused, so the key may be used again. */
-  async release(tx: Queryable, claims: readonly IdempotencyClaim[]): Promise<void> {
+  release(tx: Tx, claims: readonly IdempotencyClaim[]): void {
     if (claims.length === 0) return;
-    await tx.query(
+    tx.send(
       `delete from idempotency_keys i using unnest($1::text[], $2::text[]) as c(s, k)
         where i.user_key = c.s and i.key = c.k and i.status_code = 0`,
       [claims.map((c) => c.scope), claims.map((c) => c.key)],

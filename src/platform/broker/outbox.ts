@@ -17,6 +17,11 @@ export interface OutgoingEvent {
 /** Writes events to the outbox in the caller's transaction: they exist iff the change commits. */
 export async function writeEvents(tx: Queryable, clock: Clock, events: readonly OutgoingEvent[]): Promise<void> {
   if (events.length === 0) return;
+  await tx.query(...outboxInsert(clock, events));
+}
+
+/** The one statement that writes a transaction's events. */
+function outboxInsert(clock: Clock, events: readonly OutgoingEvent[]): [string, unknown[]] {
   const now = clock.now().getTime();
   const ids: string[] = [];
   const topics: string[] = [];
@@ -31,23 +36,26 @@ export async function writeEvents(tx: Queryable, clock: Clock, events: readonly 
     payloads.push(JSON.stringify(event.payload));
     afters.push(new Date(now + (event.delayMs ?? 0)).toISOString());
   }
-  await tx.query(
+  return [
     `insert into outbox (message_id, topic, payload, created_at, deliver_after, traceparent)
      select id, topic, payload::jsonb, $5, after, tp
        from unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $6::text[]) as e(id, topic, payload, after, tp)
      on conflict (message_id) do nothing`,
     [ids, topics, payloads, afters, new Date(now).toISOString(), traces],
-  );
+  ];
 }
 
-/** Writes a transaction's events to the outbox; the relay is nudged once the transaction commits. */
+/**
+ * Writes a transaction's events to the outbox; the relay is nudged once the transaction commits.
+ * The write is sent, not awaited (`Tx.send`): nothing reads it back, and a failure fails the commit.
+ */
 export type Emit = (tx: Tx, events: readonly OutgoingEvent[]) => Promise<void>;
 
 /** The one emitter, built by the composition root and handed to every component that writes events. */
 export function createEmitter(clock: Clock, onCommitted: () => void = () => {}): Emit {
   return async (tx, events) => {
     if (events.length === 0) return;
-    await writeEvents(tx, clock, events);
+    tx.send(...outboxInsert(clock, events));
     tx.afterCommit(onCommitted);
   };
 }

@@ -92,6 +92,31 @@ export function databaseContract(name: string, open: () => Promise<{ db: Databas
       assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 'p1'`))[0]!.n, 11, 'the connection is usable after');
     });
 
+    it('when writes are sent without waiting, then they run in order before the commit and commit with it', async () => {
+      const read = await db.transaction(async (tx) => {
+        tx.send(`insert into ${table} (id, n) values ('s1', 1)`);
+        tx.send(`update ${table} set n = n + $1 where id = 's1'`, [4]);
+        return tx.query<{ n: number }>(`select n from ${table} where id = 's1'`);
+      });
+      assert.deepEqual(read, [{ n: 5 }], 'a query sees the writes sent before it');
+      await db.transaction(async (tx) => tx.send(`update ${table} set n = n * 2 where id = 's1'`));
+      assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 's1'`))[0]!.n, 10, 'a write sent last commits');
+    });
+
+    it('when a sent write fails, then the transaction fails with its error, nothing of it stays and no after-commit runs', async () => {
+      let ran = false;
+      await assert.rejects(db.transaction(async (tx) => {
+        await tx.query(`insert into ${table} (id, n) values ('s2', 1)`);
+        tx.send(`insert into ${table} (id, n) values ('s3', 1)`);
+        tx.send(`update ${table} set n = n - 5 where id = 's2'`);
+        tx.send(`insert into ${table} (id, n) values ('s4', 1)`);
+        tx.afterCommit(() => { ran = true; });
+      }), (error: Error & { code?: string }) => error.code === '23514'); // check_violation, not "transaction aborted"
+      assert.equal((await db.query(`select 1 from ${table} where id in ('s2', 's3', 's4')`)).length, 0);
+      assert.equal(ran, false);
+      assert.equal((await db.query<{ n: number }>(`select n from ${table} where id = 's1'`))[0]!.n, 10, 'the connection is usable after');
+    });
+
     it('when pinged, then it answers; the committed-transaction count only grows', async () => {
       const before = db.committedTransactions;
       await db.ping();

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Database, Tx } from './database.ts';
-import { runAfterCommit } from './database.ts';
+import { quiet, runAfterCommit } from './database.ts';
 
 export type ThreadRequest = { id: number; op: 'query'; sql: string; params: readonly unknown[] } | { id: number; op: 'close' };
 export type ThreadReply = { id: number; rows?: unknown[]; error?: { message: string; fields: Record<string, string | number> } };
@@ -70,13 +70,19 @@ export class PgliteThreadDatabase implements Database {
       // once instead of a round trip later (which, with the HTTP thread busy, is milliseconds).
       const begun = this.#run('begin', []);
       begun.catch(() => undefined); // awaited below; its failure fails the statements too
+      const sent: Array<Promise<unknown>> = [];
       try {
         const value = await fn({
           query: async <R>(sql: string, params: readonly unknown[] = []) => (await this.#run(sql, params)) as R[],
+          send: (sql, params = []) => void sent.push(quiet(this.#run(sql, params))),
           afterCommit: (cb) => void callbacks.push(cb),
         });
+        // Sent behind the last write without waiting for it: if a write failed, the transaction
+        // is aborted and PostgreSQL's COMMIT rolls it back; the write's error is what we report.
+        const committed = quiet(this.#run('commit', []));
         await begun;
-        await this.#run('commit', []);
+        await Promise.all(sent);
+        await committed;
         return value;
       } catch (error) {
         await this.#run('rollback', []).catch(() => undefined);

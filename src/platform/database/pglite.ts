@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Database, Tx } from './database.ts';
-import { parseInt8, runAfterCommit } from './database.ts';
+import { parseInt8, quiet, runAfterCommit } from './database.ts';
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
@@ -53,12 +53,16 @@ export class PgliteDatabase implements Database {
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const callbacks: Array<() => void | Promise<void>> = [];
-    const result = await this.#db.transaction(async (tx) =>
-      fn({
+    const result = await this.#db.transaction(async (tx) => {
+      const sent: Array<Promise<unknown>> = [];
+      const value = await fn({
         query: async <R>(sql: string, params: readonly unknown[] = []) => (await tx.query<R>(sql, params as unknown[])).rows,
+        send: (sql, params = []) => void sent.push(quiet(tx.query(sql, params as unknown[]))),
         afterCommit: (cb) => void callbacks.push(cb),
-      }),
-    );
+      });
+      await Promise.all(sent); // PGlite commits when this callback resolves
+      return value;
+    });
     this.#committed++;
     await runAfterCommit(callbacks);
     return result;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Database, Tx } from './database.ts';
-import { parseInt8, runAfterCommit } from './database.ts';
+import { parseInt8, quiet, runAfterCommit } from './database.ts';
 
 const types = {
   getTypeParser: (oid: number, format?: 'text' | 'binary') =>
@@ -43,11 +43,17 @@ export class PostgresDatabase implements Database {
     client.on('error', onError);
     try {
       await client.query('begin');
+      const sent: Array<Promise<unknown>> = [];
       const result = await fn({
         query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[],
+        // pg queues a client's statements and runs them in order.
+        send: (sql, params = []) => void sent.push(quiet(client.query(sql, params as unknown[]))),
         afterCommit: (cb) => void callbacks.push(cb),
       });
-      await client.query('commit');
+      // Queued behind the last write: if a write failed, PostgreSQL's COMMIT rolls back, and the write's error is reported.
+      const committed = quiet(client.query('commit'));
+      await Promise.all(sent);
+      await committed;
       this.#committed++;
       client.off('error', onError);
       client.release(broken);
