@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import type { FlashSale, Product } from '../../src/catalog/index.ts';
-import type { Harness } from '../support/harness.ts';
+import { startHarness, type Harness } from '../support/harness.ts';
 
 /**
  * Debian's chromium, driven by playwright-core (which downloads no browser of its own). CHROMIUM_PATH
@@ -13,15 +13,29 @@ import type { Harness } from '../support/harness.ts';
  * `sudo apt-get install -y chromium` (docs/operations.md).
  */
 export function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => Boolean(p));
+  // A binary named on purpose is the one used: no silent fallback to another.
+  const candidates = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
   const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error('The browser tests need Chromium: `sudo apt-get install -y chromium` (or set CHROMIUM_PATH).');
+  if (!found) throw new Error(`The browser tests need Chromium (looked for ${candidates.join(', ')}): \`sudo apt-get install -y chromium\` or set CHROMIUM_PATH.`);
   return found;
 }
 
 export async function launch(): Promise<Browser> {
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
   return chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+}
+
+/**
+ * A harness and a browser, started side by side. If either fails, the other is closed before the
+ * error is thrown: a suite whose browser cannot start then fails at once, instead of hanging on a
+ * running server that its `after` never got to close.
+ */
+export async function startWithBrowser(options?: Parameters<typeof startHarness>[0]): Promise<[Harness, Browser]> {
+  const [harness, browser] = await Promise.allSettled([startHarness(options), launch()]);
+  if (harness.status === 'fulfilled' && browser.status === 'fulfilled') return [harness.value, browser.value];
+  if (harness.status === 'fulfilled') await harness.value.close();
+  if (browser.status === 'fulfilled') await browser.value.close();
+  throw harness.status === 'rejected' ? harness.reason : (browser as PromiseRejectedResult).reason;
 }
 
 export const DESKTOP = { width: 1280, height: 860 };

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { runConcurrently, startHarness, until, type Harness } from '../support/harness.ts';
-import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, signIn } from './browser.ts';
+import { runConcurrently, until, type Harness } from '../support/harness.ts';
+import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, namedSale, person, PHONE, shot, signIn, startWithBrowser } from './browser.ts';
 
 const BUYERS = 500;
 
@@ -10,7 +10,7 @@ describe('the operations dashboard in a real browser', () => {
   let h: Harness;
   let browser: Browser;
   before(async () => {
-    [h, browser] = await Promise.all([startHarness(), launch()]);
+    [h, browser] = await startWithBrowser();
   });
   after(async () => {
     await browser?.close();
@@ -90,7 +90,7 @@ describe('dead letters on the operations dashboard', () => {
   let h: Harness;
   let browser: Browser;
   before(async () => {
-    [h, browser] = await Promise.all([startHarness({ config: { BROKER_MAX_ATTEMPTS: 1 } }), launch()]);
+    [h, browser] = await startWithBrowser({ config: { BROKER_MAX_ATTEMPTS: 1 } });
   });
   after(async () => {
     await browser?.close();

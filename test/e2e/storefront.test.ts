@@ -2,14 +2,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { startHarness, type Harness } from '../support/harness.ts';
-import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, launch, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, tokenOf } from './browser.ts';
+import type { Harness } from '../support/harness.ts';
+import { accessibilityProblems, DESKTOP, emailOf, fitsWidth, namedSale, person, PHONE, shot, SHOTS, signIn, signUp, startWithBrowser, tokenOf } from './browser.ts';
 
 describe('the storefront in a real browser', () => {
   let h: Harness;
   let browser: Browser;
   before(async () => {
-    [h, browser] = await Promise.all([startHarness(), launch()]);
+    [h, browser] = await startWithBrowser();
   });
   after(async () => {
     await browser?.close();
