@@ -53,6 +53,7 @@ export const OrderRefundRequested = Type.Object({
 });
 export type OrderRefundRequested = Static<typeof OrderRefundRequested>;
 
+/** `recovery` is no longer sent (the sweeper does that check); still read: such messages may wait in an outbox or queue from an earlier version. */
 export const OrderDeadline = Type.Object({ orderId: Type.String(), check: Type.Union([Type.Literal('close'), Type.Literal('recovery')]) });
 export type OrderDeadline = Static<typeof OrderDeadline>;
 

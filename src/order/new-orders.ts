@@ -8,13 +8,15 @@ import * as sql from './sql.ts';
 
 /**
  * Writes new orders (a purchase batch, or a checkout) with their lines, in the caller's
- * transaction, and their events: `order.created`, and two deadline messages to order itself — the
- * close check when the payment window ends, the recovery check a grace period later.
+ * transaction, and their events: `order.created`, and the deadline message to order itself — the
+ * close check when the payment window ends. What that check cannot close (the provider did not
+ * answer), the sweeper closes once the order is a grace period overdue; a second, "recovery"
+ * message per order at that time would be one more outbox row in every purchase for the same check.
  *
  * `traces[i]` is the trace order i was placed in (a purchase batch serves many requests, each in its
  * trace); by default the active span's. The order keeps it, and its events continue it.
  */
-export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: Tx, orders: readonly Order[], traces?: ReadonlyArray<TraceCarrier | undefined>): Promise<void> {
+export async function writeNewOrders({ clock, emit }: OrderContext, tx: Tx, orders: readonly Order[], traces?: ReadonlyArray<TraceCarrier | undefined>): Promise<void> {
   if (orders.length === 0) return;
   const active = traces ? undefined : tracer.current();
   const traceOf = (i: number) => (traces ? traces[i] : active);
@@ -26,7 +28,6 @@ export async function writeNewOrders({ clock, emit, graceS }: OrderContext, tx: 
     return [
       { topic: OrderTopics.created, payload: orderCreatedEvent(o), trace },
       { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'close' } satisfies OrderDeadline, delayMs: untilDeadline, trace },
-      { topic: OrderTopics.deadline, payload: { orderId: o.id, check: 'recovery' } satisfies OrderDeadline, delayMs: untilDeadline + graceS * 1000, trace },
     ];
   });
   // Sent, not awaited (`Tx.send`): none needs an answer; they run in this order, before the commit.
