@@ -124,15 +124,13 @@ export function registerLiveRoutes(app: App, { catalog, inventory, now, options 
     const first = await frame(sale);
     const w = watch(sale);
     if (w.last === '') w.last = first.key;
-    let opened: ServerResponse | undefined;
     openEventStream(request, reply, first.text, {
       heartbeatMs,
       onOpen(stream) {
-        opened = stream;
         w.streams.add(stream);
         open++;
       },
-      onClose: () => leave(w, opened!),
+      onClose: (stream) => leave(w, stream),
     });
   });
 }

@@ -103,11 +103,9 @@ export function registerOrderLiveRoute(
     if (!(request.headers.accept ?? '').includes('text/event-stream')) return order;
     if (open >= options.maxStreams) throw new AppError('overloaded', 'Too many live streams open; ask for the order instead.', { retryAfterS: 5 });
 
-    let opened: ServerResponse | undefined;
     openEventStream(request, reply, event(order), {
       heartbeatMs, maxAgeMs,
       onOpen(stream) {
-        opened = stream;
         let w = watches.get(orderId);
         if (!w) {
           w = { userId, streams: new Set(), version: orderVersion(order.status, order.updatedAt) };
@@ -120,7 +118,7 @@ export function registerOrderLiveRoute(
           timer.unref();
         }
       },
-      onClose: () => leave(orderId, opened!),
+      onClose: (stream) => leave(orderId, stream),
     });
   });
 }

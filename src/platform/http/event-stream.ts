@@ -9,7 +9,7 @@ export interface EventStreamOptions {
   /** The stream is open and its first frame written: register it where its next frames come from. */
   onOpen(stream: ServerResponse): void;
   /** Once, when the stream ends, whoever ends it. */
-  onClose(): void;
+  onClose(stream: ServerResponse): void;
 }
 
 /**
@@ -39,7 +39,7 @@ export function openEventStream(request: FastifyRequest, reply: FastifyReply, fi
     closed = true;
     clearInterval(heartbeat);
     clearTimeout(expiry);
-    options.onClose();
+    options.onClose(stream);
   };
   stream.on('close', done);
   if (stream.destroyed || request.raw.destroyed) done();
