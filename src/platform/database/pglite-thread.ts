@@ -68,8 +68,7 @@ export class PgliteThreadDatabase implements Database {
     const result = await this.#exclusive(async () => {
       // Not awaited: the thread runs requests in order, so the first statement can follow `begin` at
       // once instead of a round trip later (which, with the HTTP thread busy, is milliseconds).
-      const begun = this.#run('begin', []);
-      begun.catch(() => undefined); // awaited below; its failure fails the statements too
+      const begun = quiet(this.#run('begin', [])); // awaited below; its failure fails the statements too
       const sent: Array<Promise<unknown>> = [];
       try {
         const value = await fn({
