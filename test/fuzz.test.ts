@@ -159,7 +159,11 @@ function operationsOf(doc: Document): Operation[] {
 
 /** A literal to splice into JSON as it is (NaN, 1e400, 0x10, …): what JSON.stringify cannot write. */
 class Raw {
-  constructor(readonly text: string) {}
+  readonly text: string;
+
+  constructor(text: string) {
+    this.text = text;
+  }
 }
 const raw = (text: string) => new Raw(text);
 

@@ -50,15 +50,28 @@ export class ChaosCluster {
   readonly #pool: pg.Pool;
   #cleanup: () => Promise<void>;
 
+  readonly namespace: string;
+  readonly env: Record<string, string>;
+  readonly options: ClusterOptions;
+  readonly pspUrl: string;
+  readonly apiPorts: number[];
+  readonly databaseUrl: string;
+
   private constructor(
-    readonly namespace: string,
-    readonly env: Record<string, string>,
-    readonly options: ClusterOptions,
-    readonly pspUrl: string,
-    readonly apiPorts: number[],
-    readonly databaseUrl: string,
+    namespace: string,
+    env: Record<string, string>,
+    options: ClusterOptions,
+    pspUrl: string,
+    apiPorts: number[],
+    databaseUrl: string,
     cleanup: () => Promise<void>,
   ) {
+    this.namespace = namespace;
+    this.env = env;
+    this.options = options;
+    this.pspUrl = pspUrl;
+    this.apiPorts = apiPorts;
+    this.databaseUrl = databaseUrl;
     this.tokens = new TokenService(env.JWT_SECRET!, 6 * 3600);
     this.#pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
     this.#pool.on('error', () => {}); // a backend terminated by the pg-kill scenario

@@ -378,7 +378,15 @@ function count(name: string): void {
 }
 
 class Reserve implements Cmd {
-  constructor(readonly user: number, readonly specs: LineSpec[], readonly kind: 'order' | 'cart') {}
+  readonly user: number;
+  readonly specs: LineSpec[];
+  readonly kind: 'order' | 'cart';
+
+  constructor(user: number, specs: LineSpec[], kind: 'order' | 'cart') {
+    this.user = user;
+    this.specs = specs;
+    this.kind = kind;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('reserve');
@@ -400,7 +408,11 @@ class Reserve implements Cmd {
 
 /** Several buyers at once (one group-commit batch or a few): adopt what was held, then the invariants. */
 class ReserveConcurrently implements Cmd {
-  constructor(readonly attempts: Array<{ user: number; specs: LineSpec[]; kind: 'order' | 'cart' }>) {}
+  readonly attempts: Array<{ user: number; specs: LineSpec[]; kind: 'order' | 'cart' }>;
+
+  constructor(attempts: Array<{ user: number; specs: LineSpec[]; kind: 'order' | 'cart' }>) {
+    this.attempts = attempts;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('reserve concurrently');
@@ -435,7 +447,13 @@ type ReleaseMode = 'once' | 'twice' | 'twice at once';
 
 /** A buyer cancels an order or removes a cart item; any hold, whatever its state (releasing a non-held hold does nothing). */
 class Release implements Cmd {
-  constructor(readonly pick: number, readonly mode: ReleaseMode) {}
+  readonly pick: number;
+  readonly mode: ReleaseMode;
+
+  constructor(pick: number, mode: ReleaseMode) {
+    this.pick = pick;
+    this.mode = mode;
+  }
   check = (m: Readonly<Model>) => m.holds.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     count(`release ${this.mode}`);
@@ -468,7 +486,13 @@ class Release implements Cmd {
 
 /** The order was paid (payment.succeeded): held units become sold; paying again does nothing. */
 class Pay implements Cmd {
-  constructor(readonly pick: number, readonly twice: boolean) {}
+  readonly pick: number;
+  readonly twice: boolean;
+
+  constructor(pick: number, twice: boolean) {
+    this.pick = pick;
+    this.twice = twice;
+  }
   check = (m: Readonly<Model>) => m.orders.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     count('pay');
@@ -489,7 +513,11 @@ class Pay implements Cmd {
 
 /** The buyer cancels while the payment lands: exactly one of them takes the held units. */
 class CancelWhilePaying implements Cmd {
-  constructor(readonly pick: number) {}
+  readonly pick: number;
+
+  constructor(pick: number) {
+    this.pick = pick;
+  }
   check = (m: Readonly<Model>) => m.orders.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     count('cancel while paying');
@@ -511,7 +539,15 @@ class CancelWhilePaying implements Cmd {
 
 /** An admin cancels a paid order: its sold units go back on sale, or are written off. */
 class Unsell implements Cmd {
-  constructor(readonly pick: number, readonly restock: boolean, readonly twice: boolean) {}
+  readonly pick: number;
+  readonly restock: boolean;
+  readonly twice: boolean;
+
+  constructor(pick: number, restock: boolean, twice: boolean) {
+    this.pick = pick;
+    this.restock = restock;
+    this.twice = twice;
+  }
   check = (m: Readonly<Model>) => m.orders.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     count(this.restock ? 'unsell, restock' : 'unsell, write off');
@@ -533,7 +569,11 @@ class Unsell implements Cmd {
 
 /** Checkout: the buyer's live cart holds move under a new order, keeping their expiry. */
 class Checkout implements Cmd {
-  constructor(readonly user: number) {}
+  readonly user: number;
+
+  constructor(user: number) {
+    this.user = user;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('checkout');
@@ -553,7 +593,11 @@ class Checkout implements Cmd {
 }
 
 class Tick implements Cmd {
-  constructor(readonly ms: number) {}
+  readonly ms: number;
+
+  constructor(ms: number) {
+    this.ms = ms;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('tick');
@@ -607,7 +651,13 @@ class Restart implements Cmd {
  * keeps the units out of sale until its next rebuild (the documented conservative drift).
  */
 class CrashBetweenAdmitAndCommit implements Cmd {
-  constructor(readonly user: number, readonly specs: LineSpec[]) {}
+  readonly user: number;
+  readonly specs: LineSpec[];
+
+  constructor(user: number, specs: LineSpec[]) {
+    this.user = user;
+    this.specs = specs;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('crash between admit and commit');
@@ -631,7 +681,13 @@ class CrashBetweenAdmitAndCommit implements Cmd {
  * exactly what it was until the next rebuild.
  */
 class CorruptGate implements Cmd {
-  constructor(readonly extra: number, readonly forgetQuotas: boolean) {}
+  readonly extra: number;
+  readonly forgetQuotas: boolean;
+
+  constructor(extra: number, forgetQuotas: boolean) {
+    this.extra = extra;
+    this.forgetQuotas = forgetQuotas;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count('corrupt gate');
@@ -656,7 +712,15 @@ class CorruptGate implements Cmd {
  * For the memory gate: a restart (its rebuild).
  */
 class LoseGate implements Cmd {
-  constructor(readonly traffic: Array<{ user: number; specs: LineSpec[]; afterMs: number }>, readonly cancels: number[], readonly lossAtMs = 0) {}
+  readonly traffic: Array<{ user: number; specs: LineSpec[]; afterMs: number }>;
+  readonly cancels: number[];
+  readonly lossAtMs: number;
+
+  constructor(traffic: Array<{ user: number; specs: LineSpec[]; afterMs: number }>, cancels: number[], lossAtMs = 0) {
+    this.traffic = traffic;
+    this.cancels = cancels;
+    this.lossAtMs = lossAtMs;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     count(this.traffic.length + this.cancels.length > 0 ? 'gate lost, with traffic' : 'gate lost, quiet');

@@ -32,10 +32,16 @@ export class GroupCommitter<T, R> {
   #flushing: Promise<void> | undefined;
   #closed = false;
 
+  private readonly commitBatch: (requests: readonly T[]) => Promise<Array<BatchOutcome<R>>>;
+  private readonly opts: GroupCommitOptions;
+
   constructor(
-    private readonly commitBatch: (requests: readonly T[]) => Promise<Array<BatchOutcome<R>>>,
-    private readonly opts: GroupCommitOptions,
-  ) {}
+    commitBatch: (requests: readonly T[]) => Promise<Array<BatchOutcome<R>>>,
+    opts: GroupCommitOptions,
+  ) {
+    this.commitBatch = commitBatch;
+    this.opts = opts;
+  }
 
   /** Requests are waiting for, or inside, a commit. */
   get busy(): boolean {

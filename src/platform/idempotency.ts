@@ -29,7 +29,13 @@ export function requestHash(parts: readonly unknown[]): string {
  * store the response right after their effect committed.
  */
 export class IdempotencyStore {
-  constructor(private readonly db: Database, private readonly clock: Clock) {}
+  private readonly db: Database;
+  private readonly clock: Clock;
+
+  constructor(db: Database, clock: Clock) {
+    this.db = db;
+    this.clock = clock;
+  }
 
   async lookup(scope: string, key: string): Promise<StoredKey | undefined> {
     const [row] = await this.db.query<{ request_hash: string; status_code: number; response: unknown }>(

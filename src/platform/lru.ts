@@ -7,7 +7,10 @@
 export class LruMap<K, V> {
   readonly #entries = new Map<K, V>();
 
-  constructor(readonly capacity: number) {
+  readonly capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`an LRU map needs a capacity of at least 1, not ${capacity}`);
   }
 

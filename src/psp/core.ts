@@ -49,7 +49,11 @@ export interface CoreDeps {
  * changes, so no other request can interleave between the check and the effect.
  */
 export class PspCore {
-  constructor(private readonly deps: CoreDeps) {}
+  private readonly deps: CoreDeps;
+
+  constructor(deps: CoreDeps) {
+    this.deps = deps;
+  }
 
   get store(): PspStore {
     return this.deps.store;

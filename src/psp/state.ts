@@ -170,7 +170,10 @@ export class PspStore {
   readonly deliveries = new Map<string, Delivery>();
   readonly idempotency = new Map<string, StoredResponse>();
 
-  constructor(private readonly journal: Journal) {
+  private readonly journal: Journal;
+
+  constructor(journal: Journal) {
+    this.journal = journal;
     for (const batch of journal.replay()) for (const op of batch) this.#apply(op);
   }
 

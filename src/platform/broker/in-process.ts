@@ -59,12 +59,21 @@ export class InProcessBroker implements Broker {
   #loop: PassLoop;
   #batch: number;
 
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly opts: InProcessBrokerOptions;
+
   constructor(
-    private readonly db: Database,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly opts: InProcessBrokerOptions,
+    db: Database,
+    clock: Clock,
+    log: Logger,
+    opts: InProcessBrokerOptions,
   ) {
+    this.db = db;
+    this.clock = clock;
+    this.log = log;
+    this.opts = opts;
     this.#batch = opts.batchSize ?? 1000;
     this.#loop = new PassLoop(() => this.#pass(), opts.pollMs, (error) => this.log.error({ err: error }, 'broker pass failed'));
   }

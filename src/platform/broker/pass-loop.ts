@@ -8,11 +8,19 @@ export class PassLoop {
   #again = false;
   #running = false;
 
+  private readonly pass: () => Promise<boolean>;
+  private readonly pollMs: number;
+  private readonly onError: (error: unknown) => void;
+
   constructor(
-    private readonly pass: () => Promise<boolean>,
-    private readonly pollMs: number,
-    private readonly onError: (error: unknown) => void,
-  ) {}
+    pass: () => Promise<boolean>,
+    pollMs: number,
+    onError: (error: unknown) => void,
+  ) {
+    this.pass = pass;
+    this.pollMs = pollMs;
+    this.onError = onError;
+  }
 
   /** A pass is running now. */
   get busy(): boolean {

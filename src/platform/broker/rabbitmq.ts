@@ -83,12 +83,21 @@ export class RabbitMqBroker implements Broker {
   #topology: Topology | undefined;
   #started = false;
 
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly opts: RabbitMqBrokerOptions;
+
   constructor(
-    private readonly db: Database,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly opts: RabbitMqBrokerOptions,
+    db: Database,
+    clock: Clock,
+    log: Logger,
+    opts: RabbitMqBrokerOptions,
   ) {
+    this.db = db;
+    this.clock = clock;
+    this.log = log;
+    this.opts = opts;
     this.#prefix = opts.prefix ?? 'flashsale';
     if (!/^[A-Za-z0-9_:-]{1,60}$/.test(this.#prefix)) throw new Error(`AMQP prefix ${JSON.stringify(this.#prefix)} must be 1-60 characters of [A-Za-z0-9_:-]`);
     this.#batch = opts.batchSize ?? 200;

@@ -179,7 +179,17 @@ function assertAdmission(adapter: Adapter, m: Model, userId: string, lines: read
 type Cmd = fc.AsyncCommand<Model, Real>;
 
 class Admit implements Cmd {
-  constructor(readonly adapter: Adapter, readonly userId: string, readonly lines: GateLine[], readonly at: number) {}
+  readonly adapter: Adapter;
+  readonly userId: string;
+  readonly lines: GateLine[];
+  readonly at: number;
+
+  constructor(adapter: Adapter, userId: string, lines: GateLine[], at: number) {
+    this.adapter = adapter;
+    this.userId = userId;
+    this.lines = lines;
+    this.at = at;
+  }
   check = () => true;
   async run(m: Model, r: Real): Promise<void> {
     const now = NOW + this.at;
@@ -200,7 +210,11 @@ class Admit implements Cmd {
 
 /** Several buyers at once: the outcome depends on the interleaving, the invariants do not. */
 class AdmitConcurrently implements Cmd {
-  constructor(readonly attempts: Array<{ userId: string; lines: GateLine[] }>) {}
+  readonly attempts: Array<{ userId: string; lines: GateLine[] }>;
+
+  constructor(attempts: Array<{ userId: string; lines: GateLine[] }>) {
+    this.attempts = attempts;
+  }
   check = (m: Readonly<Model>) => !m.lost;
   async run(m: Model, r: Real): Promise<void> {
     const results = await Promise.all(this.attempts.map((a) => r.gate.admit(a.userId, a.lines, NOW)));
@@ -233,7 +247,11 @@ class AdmitConcurrently implements Cmd {
 }
 
 class Release implements Cmd {
-  constructor(readonly pick: number) {}
+  readonly pick: number;
+
+  constructor(pick: number) {
+    this.pick = pick;
+  }
   check = (m: Readonly<Model>) => m.ledger.length > 0;
   async run(m: Model, r: Real): Promise<void> {
     const [entry] = m.ledger.splice(this.pick % m.ledger.length, 1);

@@ -41,11 +41,19 @@ export class Fence {
   #lastError: unknown;
   #closed = false;
 
+  private readonly client: Redis | Cluster;
+  private readonly scripts: GateScripts;
+  private readonly opts: FenceOptions;
+
   constructor(
-    private readonly client: Redis | Cluster,
-    private readonly scripts: GateScripts,
-    private readonly opts: FenceOptions,
-  ) {}
+    client: Redis | Cluster,
+    scripts: GateScripts,
+    opts: FenceOptions,
+  ) {
+    this.client = client;
+    this.scripts = scripts;
+    this.opts = opts;
+  }
 
   /** The running rebuild of this process, if any. */
   get recovering(): Promise<void> | undefined {

@@ -11,11 +11,19 @@ type LogArgs = [unknown, ...unknown[]];
 export class LazyRequestLogger implements FastifyBaseLogger {
   #real: FastifyBaseLogger | undefined;
 
+  private readonly parent: Logger;
+  private readonly bindings: Bindings;
+  private readonly options: ChildLoggerOptions;
+
   constructor(
-    private readonly parent: Logger,
-    private readonly bindings: Bindings,
-    private readonly options: ChildLoggerOptions,
-  ) {}
+    parent: Logger,
+    bindings: Bindings,
+    options: ChildLoggerOptions,
+  ) {
+    this.parent = parent;
+    this.bindings = bindings;
+    this.options = options;
+  }
 
   get level(): string { return this.#real?.level ?? this.options.level ?? this.parent.level; }
   set level(level: string) { this.real().level = level; }

@@ -141,8 +141,11 @@ export class HttpPaymentGateway implements PaymentGateway {
 
 /** A GatewayError with the provider's error code (e.g. `payment_intent_unexpected_state`). */
 export class ProviderError extends GatewayError {
-  constructor(message: string, retryable: boolean, status: number, readonly code: string | undefined) {
+  readonly code: string | undefined;
+
+  constructor(message: string, retryable: boolean, status: number, code: string | undefined) {
     super(message, retryable, status);
+    this.code = code;
   }
 }
 

@@ -39,8 +39,13 @@ export interface GatewayEvent {
 
 export class GatewayError extends Error {
   override name = 'GatewayError';
-  constructor(message: string, readonly retryable: boolean, readonly status?: number) {
+  readonly retryable: boolean;
+  readonly status?: number;
+
+  constructor(message: string, retryable: boolean, status?: number) {
     super(message);
+    this.retryable = retryable;
+    this.status = status;
   }
 }
 

@@ -10,8 +10,11 @@ export interface HttpSmsOptions {
 /** The provider refused or failed the message; `retryable` unless it said the request itself is wrong (4xx). */
 export class SmsError extends Error {
   override name = 'SmsError';
-  constructor(message: string, readonly retryable: boolean, options: { cause?: unknown } = {}) {
+  readonly retryable: boolean;
+
+  constructor(message: string, retryable: boolean, options: { cause?: unknown } = {}) {
     super(message, options);
+    this.retryable = retryable;
   }
 }
 

@@ -81,7 +81,11 @@ function clean(attributes: Attributes | undefined): Record<string, string | numb
 }
 
 class SpanHandle implements Span {
-  constructor(readonly span: OtelSpan) {}
+  readonly span: OtelSpan;
+
+  constructor(span: OtelSpan) {
+    this.span = span;
+  }
 
   setAttributes(attributes: Attributes): void {
     this.span.setAttributes(clean(attributes)!);
@@ -106,7 +110,11 @@ class OpenTelemetryTracer implements Tracer {
   readonly enabled = true;
   readonly #tracer = trace.getTracer('flashsale');
 
-  constructor(private readonly provider: NodeTracerProvider) {}
+  private readonly provider: NodeTracerProvider;
+
+  constructor(provider: NodeTracerProvider) {
+    this.provider = provider;
+  }
 
   start(name: string, options: SpanOptions = {}): SpanHandle {
     const parent = options.parent === null ? ROOT_CONTEXT : options.parent ? extract(options.parent) : context.active();

@@ -36,12 +36,21 @@ export class Connection {
   #reconnectTimer: NodeJS.Timeout | undefined;
   #reconnectDelay: number;
 
+  private readonly opts: ConnectionOptions;
+  private readonly log: Logger;
+  private readonly signal: StopSignal;
+  private readonly setup: SessionSetup;
+
   constructor(
-    private readonly opts: ConnectionOptions,
-    private readonly log: Logger,
-    private readonly signal: StopSignal,
-    private readonly setup: SessionSetup,
+    opts: ConnectionOptions,
+    log: Logger,
+    signal: StopSignal,
+    setup: SessionSetup,
   ) {
+    this.opts = opts;
+    this.log = log;
+    this.signal = signal;
+    this.setup = setup;
     this.#reconnectDelay = opts.reconnectMinMs ?? 100;
   }
 

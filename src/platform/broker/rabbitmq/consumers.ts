@@ -41,14 +41,27 @@ export class Consumers {
   readonly retries = new ParkedRetries();
   readonly #sendOffDeps: SendOffDeps;
 
+  private readonly subs: Subscriptions;
+  private readonly db: Database;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly signal: StopSignal;
+  private readonly opts: ConsumerOptions;
+
   constructor(
-    private readonly subs: Subscriptions,
-    private readonly db: Database,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    private readonly signal: StopSignal,
-    private readonly opts: ConsumerOptions,
+    subs: Subscriptions,
+    db: Database,
+    clock: Clock,
+    log: Logger,
+    signal: StopSignal,
+    opts: ConsumerOptions,
   ) {
+    this.subs = subs;
+    this.db = db;
+    this.clock = clock;
+    this.log = log;
+    this.signal = signal;
+    this.opts = opts;
     this.#sendOffDeps = { prefix: opts.prefix, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, log, signal, retries: this.retries };
   }
 

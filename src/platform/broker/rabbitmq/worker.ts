@@ -7,10 +7,16 @@ export class Worker<T> {
   #running = 0;
   #idle: Array<() => void> = [];
 
+  private readonly concurrency: number;
+  private readonly run: (item: T) => Promise<void>;
+
   constructor(
-    private readonly concurrency: number,
-    private readonly run: (item: T) => Promise<void>,
-  ) {}
+    concurrency: number,
+    run: (item: T) => Promise<void>,
+  ) {
+    this.concurrency = concurrency;
+    this.run = run;
+  }
 
   push(item: T): void {
     this.#buffer.push(item);
