@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # flashsale's image: every role (`api`, `worker`, `psp`, `migrate`, …) is this image with another
-# command; deploy/compose.yaml runs them. TypeScript runs through tsx (a runtime dependency): no
+# command; deploy/compose.yaml runs them. Node runs the TypeScript itself (type stripping): no
 # build step. Checked by test/deploy.test.ts (lint), not built there: images cannot be pulled on
 # this project's machines (docs/deployment.md).
 

@@ -5,7 +5,7 @@
  * dashboard's panels from its own JSON — the same PromQL, asked of that Prometheus over the sale's
  * window — laid out by their gridPos, and has headless Chromium photograph the page.
  *
- *   node --import tsx bench/dashboard-shot.ts [out-dir]     (default docs/images; needs prometheus and chromium)
+ *   node bench/dashboard-shot.ts [out-dir]     (default docs/images; needs prometheus and chromium)
  *
  * A stand-in for Grafana's renderer: panel types are drawn as lines (timeseries) or a number (stat,
  * gauge); colours, thresholds and units are approximate.

@@ -1,6 +1,6 @@
 /**
  * Bench-only: what a target process reports about itself. The bench loads this file into every
- * process it measures (`node --import tsx --import bench/probe.ts …`: `flashsale start`, `api`,
+ * process it measures (`node --import bench/probe.ts …`: `flashsale start`, `api`,
  * `worker`, and bench/serve.ts for the ceiling and the baselines) and sets
  * FLASHSALE_BENCH_PROBE_PORT; the file then serves, on 127.0.0.1:<port>:
  *

@@ -2,7 +2,7 @@
  * One benchmark target as its own process, so the load generator never shares a CPU core's event
  * loop with the server it measures. The bench harness spawns:
  *
- *   node --import tsx bench/serve.ts --target <ceiling|guarded-update|…> --port <n> --config <json-file>
+ *   node bench/serve.ts --target <ceiling|guarded-update|…> --port <n> --config <json-file>
  *
  * where the JSON file holds `{ env: BaselineEnv, items: BenchItem[] }`. Once listening on
  * 127.0.0.1:<port> it prints `READY <port>` on stdout. Besides `POST /v1/orders` it serves

@@ -94,8 +94,7 @@ const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));
 
 /** Node flags and environment that load bench/probe.ts into a target process, listening on `port`. */
 function withProbe(nodeArgs: readonly string[], port: number): { nodeArgs: string[]; env: Record<string, string> } {
-  // tsx first, so the probe (TypeScript) can load; the command's own `--import tsx` then finds it loaded.
-  return { nodeArgs: [...nodeArgs, '--import', 'tsx', '--import', PROBE], env: { FLASHSALE_BENCH_PROBE_PORT: String(port) } };
+  return { nodeArgs: [...nodeArgs, '--import', PROBE], env: { FLASHSALE_BENCH_PROBE_PORT: String(port) } };
 }
 
 /** Event-loop delay over a window, as bench/probe.ts reports it (the timer's own period subtracted). */
@@ -256,7 +255,7 @@ async function startServe(target: string, config: { env: BaselineEnv; items: Ben
   await writeFile(file, JSON.stringify(config));
   const probePort = await freePort();
   const probe = withProbe(nodeArgs, probePort);
-  const child = spawn(process.execPath, [...probe.nodeArgs, '--import', 'tsx', SERVE, '--target', target, '--port', '0', '--config', file], {
+  const child = spawn(process.execPath, [...probe.nodeArgs, SERVE, '--target', target, '--port', '0', '--config', file], {
     env: { ...process.env, ...probe.env }, stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

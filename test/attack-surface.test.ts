@@ -27,7 +27,7 @@ import { clusterSecrets, freePort, startCliProcess, stopProcess, type CliProcess
  * that is still running after `timeoutMs` (it started instead of refusing) is killed and fails.
  */
 async function runCli(args: readonly string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, ['bin/flashsale.js', ...args], {
     cwd: join(import.meta.dirname, '..'),
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -13,7 +13,7 @@ import { freePort, startServerProcess, type ServerProcess } from './support/proc
 const SECRET = 'crash-test-secret-0123456789';
 
 function cli(args: string[], env: Record<string, string>) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
+  return spawnSync(process.execPath, ['bin/flashsale.js', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 120_000 });
 }
 
 describe('a server killed mid-burst', () => {

@@ -60,7 +60,7 @@ async function startTarget(target: string, items: readonly BenchItem[]): Promise
   };
   const config = join(dir, `${env.namespace}.json`);
   await writeFile(config, JSON.stringify({ env, items }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/serve.ts', '--target', target, '--port', '0', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['bench/serve.ts', '--target', target, '--port', '0', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr.on('data', (d: Buffer) => (log += d.toString()));

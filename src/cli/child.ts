@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 /** The CLI entry, wherever the caller's working directory is. */
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../bin/flashsale.js', import.meta.url));
 
 /**
  * Secrets of their own for processes started together, and no demo seeding: `api`, `worker` and
@@ -66,7 +66,7 @@ export interface CliProcessOptions {
  */
 export async function startCliProcess(args: readonly string[], env: Record<string, string>, opts: CliProcessOptions): Promise<CliProcess> {
   const name = args.join(' ');
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), MAIN, ...args], {
     // WORKER_PORT 0: workers started side by side (tests, bench, chaos) each get a free port for their probes.
     env: { ...process.env, HOST: '127.0.0.1', WORKER_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -43,7 +43,7 @@ describe('Prometheus scraping every flashsale role', () => {
       ...run.env, LOG_LEVEL: 'warn', PSP_URL: pspUrl, PSP_PUBLIC_URL: pspUrl, PSP_PORT: String(pspPort), PSP_DATA_DIR: join(dir, 'psp'),
       PSP_WEBHOOK_URL: `http://127.0.0.1:${run.apiPort}/v1/payments/webhook`, WORKER_PORT: String(workerPort),
     };
-    const migrate = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), ...command('migrate')], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    const migrate = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'flashsale.js'), ...command('migrate')], { env: { ...process.env, ...env }, stdio: 'ignore' });
     assert.equal((await once(migrate, 'exit'))[0], 0, 'flashsale migrate');
     const apiUrl = `http://127.0.0.1:${run.apiPort}`;
     const workerUrl = `http://127.0.0.1:${workerPort}`;

@@ -33,18 +33,14 @@ export class PgliteThreadDatabase implements Database {
   private constructor(worker: Worker) {
     this.#worker = worker;
     worker.on('message', (reply: ThreadReply) => this.#settle(reply));
-    worker.on('error', (error) => this.#fail(error));
+    // A worker may throw anything; what the pending statements are failed with is an Error.
+    worker.on('error', (error) => this.#fail(error instanceof Error ? error : new Error(String(error))));
     worker.on('exit', (code) => this.#fail(new Error(`the PGlite worker thread exited (code ${code})`)));
   }
 
   /** Opens `dataDir` (a directory or `memory://`) in a new worker thread. */
   static async open(dataDir: string): Promise<PgliteThreadDatabase> {
-    // On Node 20 the loader hooks that `--import tsx` registers do not reach a worker's modules,
-    // so the worker loads its TypeScript entry through tsx's own API.
-    const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-    const file = JSON.stringify(new URL('./pglite-worker.ts', import.meta.url).href);
-    const entry = `import(${tsx}).then(({ tsImport }) => tsImport(${file}, ${file}))`;
-    const worker = new Worker(entry, { eval: true, workerData: { dataDir }, resourceLimits: WORKER_LIMITS });
+    const worker = new Worker(new URL('./pglite-worker.ts', import.meta.url), { workerData: { dataDir }, resourceLimits: WORKER_LIMITS });
     await new Promise<void>((resolve, reject) => {
       const onReady = () => { worker.off('error', reject); resolve(); };
       worker.once('message', onReady);
