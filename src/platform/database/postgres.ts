@@ -41,17 +41,17 @@ export class PostgresDatabase implements Database {
     // A backend that dies between two statements: the next one fails anyway; the client is not reused.
     const onError = () => { broken = true; };
     client.on('error', onError);
+    const inTurn = statementQueue(client);
     try {
-      await client.query('begin');
+      await inTurn('begin');
       const sent: Array<Promise<unknown>> = [];
       const result = await fn({
-        query: async <R>(sql: string, params: readonly unknown[] = []) => (await client.query(sql, params as unknown[])).rows as R[],
-        // pg queues a client's statements and runs them in order.
-        send: (sql, params = []) => void sent.push(quiet(client.query(sql, params as unknown[]))),
+        query: async <R>(sql: string, params: readonly unknown[] = []) => (await inTurn(sql, params)).rows as R[],
+        send: (sql, params = []) => void sent.push(quiet(inTurn(sql, params))),
         afterCommit: (cb) => void callbacks.push(cb),
       });
       // Queued behind the last write: if a write failed, PostgreSQL's COMMIT rolls back, and the write's error is reported.
-      const committed = quiet(client.query('commit'));
+      const committed = quiet(inTurn('commit'));
       await Promise.all(sent);
       await committed;
       this.#committed++;
@@ -61,7 +61,7 @@ export class PostgresDatabase implements Database {
       await runAfterCommit(callbacks);
       return result;
     } catch (error) {
-      await client.query('rollback').catch(() => { broken = true; });
+      await inTurn('rollback').catch(() => { broken = true; });
       throw error;
     } finally {
       if (!released) {
@@ -78,4 +78,18 @@ export class PostgresDatabase implements Database {
   async close(): Promise<void> {
     await this.#pool.end();
   }
+}
+
+/**
+ * One transaction's statements in the order they were issued, each sent once the one before has
+ * finished (failed or not): a pipeline of tx.query and tx.send calls would otherwise hand pg a query
+ * while another runs, which pg 8 queues with a deprecation warning and pg 9 refuses.
+ */
+function statementQueue(client: pg.PoolClient): (sql: string, params?: readonly unknown[]) => Promise<pg.QueryResult> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (sql, params = []) => {
+    const run = last.then(() => client.query(sql, params as unknown[]));
+    last = run.catch(() => undefined);
+    return run;
+  };
 }
