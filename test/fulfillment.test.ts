@@ -100,6 +100,20 @@ describe('fulfillment: a paid order is shipped, delivered and fulfilled', () => 
     assert.deepEqual(seen.shipments.map((s: { trackingNumber: string }) => s.trackingNumber).sort(), ['P-1', 'P-2']);
   });
 
+  it('when shipments leave and the last one makes the order FULFILLED, then the buyer hears once per shipment, the last saying the order is complete, and no separate fulfilled notice', async () => {
+    const { order, buyer, merchant, itemIds } = await paidOrder(2);
+    assert.equal((await send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body: { carrier: 'UPS', trackingNumber: 'ONCE-1', items: [itemIds[0]] } })).status, 201);
+    assert.equal((await send('POST', `/v1/shop/orders/${order.id}/shipments`, { token: merchant, body: { carrier: 'UPS', trackingNumber: 'ONCE-2' } })).status, 201);
+    assert.equal((await getOrder(order.id, buyer.token)).status, 'FULFILLED');
+    await settle();
+    const notes = ((await send('GET', '/v1/notifications?limit=100', { token: buyer.token })).body.notifications as Array<{ kind: string; channel: string; subject: string; body: string }>)
+      .filter((n) => n.channel === 'in_app' && (n.kind === 'order_shipped' || n.kind === 'order_fulfilled'));
+    assert.deepEqual(notes.map((n) => n.kind), ['order_shipped', 'order_shipped'], 'one notice per shipment, none for the fulfilment they made');
+    const [first, last] = [notes.find((n) => n.body.includes('ONCE-1'))!, notes.find((n) => n.body.includes('ONCE-2'))!];
+    assert.doesNotMatch(`${first.subject} ${first.body}`, /complete/i, 'a part leaving does not complete the order');
+    assert.match(last.subject, /complete/i, 'the last shipment says the order is complete');
+  });
+
   it('when the merchant cancels an unshippable line, then its amount is refunded in part at the provider, the unit restocked, the rest fulfilled, and the audit is clean', async () => {
     const { order, buyer, merchant, itemIds } = await paidOrder(2, 2);
     const before = await h.system.inventory.available(itemIds[1]!);

@@ -11,8 +11,10 @@ export const FulfillmentTopics = {
 
 const ShippedLine = Type.Object({ saleItemId: Type.String(), quantity: Type.Integer() });
 
+/** `completesOrder`: no line of the order is left pending once this shipment has left (absent in events of earlier versions). */
 export const ShipmentShipped = Type.Object({
   shipmentId: Type.String(), orderId: Type.String(), userId: Type.String(), carrier: Type.String(), trackingNumber: Type.String(), items: Type.Array(ShippedLine),
+  completesOrder: Type.Optional(Type.Boolean()),
 });
 export type ShipmentShipped = Static<typeof ShipmentShipped>;
 

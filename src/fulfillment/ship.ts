@@ -30,10 +30,13 @@ export async function lockMerchantOrder(ctx: FulfillmentContext, tx: Tx, shopId:
   return { order, lines: await tx.query<OrderLine>(sql.linesOfOrder, [orderId]) };
 }
 
-/** The order is FULFILLED once no line is left pending (and one has shipped: otherwise every line was cancelled and the order is CANCELLED). */
-export async function fulfilIfDone(ctx: FulfillmentContext, tx: Tx, orderId: string): Promise<void> {
+/**
+ * The order is FULFILLED once no line is left pending (and one has shipped: otherwise every line was
+ * cancelled and the order is CANCELLED). `byShipmentId`: the shipment that just left, if that is what did it.
+ */
+export async function fulfilIfDone(ctx: FulfillmentContext, tx: Tx, orderId: string, byShipmentId?: string): Promise<void> {
   const [{ n }] = (await tx.query<{ n: number }>(sql.pendingLineCount, [orderId])) as [{ n: number }];
-  if (n === 0) await ctx.orders.markFulfilled(tx, orderId);
+  if (n === 0) await ctx.orders.markFulfilled(tx, orderId, byShipmentId);
 }
 
 /**
@@ -66,9 +69,12 @@ export async function createShipment(ctx: FulfillmentContext, merchantId: string
     const items = pending.filter((l) => wanted.includes(l.sale_item_id)).map((l) => ({ saleItemId: l.sale_item_id, quantity: l.quantity }));
     await emit(tx, [{
       topic: FulfillmentTopics.shipped,
-      payload: { shipmentId, orderId: order.id, userId: order.userId, carrier: input.carrier, trackingNumber: input.trackingNumber, items } satisfies ShipmentShipped,
+      payload: {
+        shipmentId, orderId: order.id, userId: order.userId, carrier: input.carrier, trackingNumber: input.trackingNumber, items,
+        completesOrder: wanted.length === pending.length,
+      } satisfies ShipmentShipped,
     }]);
-    await fulfilIfDone(ctx, tx, order.id);
+    await fulfilIfDone(ctx, tx, order.id, shipmentId);
     return (await tx.query<ShipmentRow>(sql.shipmentById, [shipmentId]))[0]!;
   });
   return (await loadShipments(db, [row]))[0]!;

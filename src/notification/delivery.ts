@@ -91,6 +91,8 @@ function noticeOf({ log }: NotificationsDeps, message: Message): Notice | undefi
     log.warn({ topic: message.topic, messageId: message.id }, 'event names no buyer: nothing to notify');
     return undefined;
   }
+  // An order fulfilled by a shipment leaving: that shipment's own notice says the order is complete.
+  if (kind === 'order_fulfilled' && (payload as OrderFulfilled).byShipmentId) return undefined;
   const { subject, text } = render(kind, payload);
   return { eventId: message.id, userId, kind, subject, text, sms: renderSms(kind, payload) };
 }

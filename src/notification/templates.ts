@@ -105,8 +105,9 @@ const templates: { [K in NotificationKind]: (input: TemplateInput[K]) => Rendere
     text: `We refunded ${formatMoney(e.amount, e.currency)} for order ${e.orderId}. It can take a few days to show on your statement.\n`,
   }),
   order_shipped: (e) => ({
-    subject: `Order ${e.orderId} shipped`,
-    text: `${e.items.reduce((n, i) => n + i.quantity, 0)} item(s) of order ${e.orderId} left with ${e.carrier}, tracking number ${e.trackingNumber}.\n`,
+    subject: e.completesOrder ? `Order ${e.orderId} shipped: complete, everything has left` : `Order ${e.orderId} shipped`,
+    text: `${e.items.reduce((n, i) => n + i.quantity, 0)} item(s) of order ${e.orderId} left with ${e.carrier}, tracking number ${e.trackingNumber}.\n`
+      + (e.completesOrder ? 'That completes the order: nothing more will ship.\n' : ''),
   }),
   order_fulfilled: (e) => ({
     subject: `Order ${e.orderId} complete: everything has shipped`,

@@ -59,10 +59,10 @@ export function createAfterPayment({ clock, inventory, emit }: OrderContext) {
     },
 
     /** PAID → FULFILLED (every line not cancelled has shipped); false if the order was not PAID. */
-    async markFulfilled(tx: Tx, orderId: string): Promise<boolean> {
+    async markFulfilled(tx: Tx, orderId: string, byShipmentId?: string): Promise<boolean> {
       const [row] = await tx.query<{ user_id: string }>(sql.markFulfilled, [orderId, clock.now()]);
       if (!row) return false;
-      await emit(tx, [{ topic: OrderTopics.fulfilled, payload: { orderId, userId: row.user_id } satisfies OrderFulfilled }]);
+      await emit(tx, [{ topic: OrderTopics.fulfilled, payload: { orderId, userId: row.user_id, ...(byShipmentId ? { byShipmentId } : {}) } satisfies OrderFulfilled }]);
       return true;
     },
   };

@@ -44,7 +44,8 @@ export const OrderLineCancelled = Type.Object({
 });
 export type OrderLineCancelled = Static<typeof OrderLineCancelled>;
 
-export const OrderFulfilled = Type.Object({ orderId: Type.String(), userId: Type.String() });
+/** `byShipmentId`: the shipment whose leaving fulfilled the order; absent when cancelling its last pending lines did. */
+export const OrderFulfilled = Type.Object({ orderId: Type.String(), userId: Type.String(), byShipmentId: Type.Optional(Type.String()) });
 export type OrderFulfilled = Static<typeof OrderFulfilled>;
 
 /** `userId` is empty when the order itself is unknown (a capture for no order of ours). */

@@ -73,7 +73,7 @@ export interface Orders extends OrderRecords {
    */
   cancelLines(tx: Tx, orderId: string, saleItemIds: readonly string[], restock: boolean): Promise<CancelledLines>;
   /** In the caller's transaction: PAID → FULFILLED (every line not cancelled has shipped); false if it was not PAID. */
-  markFulfilled(tx: Tx, orderId: string): Promise<boolean>;
+  markFulfilled(tx: Tx, orderId: string, byShipmentId?: string): Promise<boolean>;
   /** In the caller's transaction: these lines have shipped; an order with a shipped line is not cancelled whole (`order_shipped`). */
   markLinesShipped(tx: Tx, orderId: string, saleItemIds: readonly string[]): Promise<void>;
   /** The orders of a merchant's sales, filtered and paged, with totals over every page. */
