@@ -43,16 +43,16 @@ const NEEDS_SERVICES = [
  * fuzzer near the end; `run()` keeps this order.)
  */
 const LONGEST_FIRST = [
-  'test/fuzz.test.ts',
   'bench/bench.test.ts',
-  'test/e2e/dashboard.test.ts',
-  'test/e2e/storefront.test.ts',
-  'src/inventory/inventory.property.test.ts',
-  'test/multiprocess.test.ts',
-  'test/security.test.ts',
+  'test/fuzz.test.ts',
   'test/attack-surface.test.ts',
   'test/crash.test.ts',
+  'test/e2e/storefront.test.ts',
+  'test/security.test.ts',
+  'src/inventory/inventory.property.test.ts',
+  'test/multiprocess.test.ts',
   'test/concurrency.test.ts',
+  'test/e2e/dashboard.test.ts',
   'test/flow-control.test.ts',
 ];
 
