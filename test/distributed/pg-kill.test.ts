@@ -67,10 +67,16 @@ describe('PostgreSQL connections killed during a sale', { timeout: 120_000 }, ()
       pending = pending.filter((_, k) => answers[k]!.status === 503);
     }
 
+    let last: unknown;
     await until(async () => {
       await h.system.broker.drain();
-      return (await h.system.audit({ quiet: true })).ok;
-    }, 'the books to balance once the database is back', 60_000);
+      const report = await h.system.audit({ quiet: true });
+      last = report.violations;
+      return report.ok;
+    }, 'the books to balance once the database is back', 60_000).catch(async (error: Error) => {
+      const dead = (await h.system.broker.listDeadLetters(5)).map((d) => ({ consumer: d.consumer, topic: d.topic, attempts: d.attempts, error: d.lastError }));
+      throw new Error(`${error.message}; the audit's last violations: ${JSON.stringify(last).slice(0, 1000)}; dead letters: ${JSON.stringify(dead).slice(0, 2000)}`);
+    });
     const [row] = await h.system.db.query<{ sold: number; held: number; available: number }>('select sold, held, available from stock_items where sale_item_id = $1', [item]);
     assert.equal(row!.held + row!.sold, STOCK, 'exactly the stock sold: nothing lost to the kills, nothing oversold');
     assert.equal(row!.available, 0);

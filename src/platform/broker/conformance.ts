@@ -168,6 +168,30 @@ export function brokerContract(name: string, setup: () => Promise<BrokerFixture>
       await b.stop();
     });
 
+    it('when a handler fails because the database dropped its connection, then the attempt is not counted: retried past maxAttempts, never dead-lettered, applied once', async () => {
+      const b = broker(2, 10);
+      const consumer = `outage-${randomUUID().slice(0, 8)}`;
+      let outage = 4; // twice maxAttempts: counted, these would dead-letter the message
+      const attempts: number[] = [];
+      b.consume(consumer, ['outage.event'], async (tx, message) => {
+        attempts.push(message.attempt);
+        // What node-postgres throws when pg_terminate_backend (a failover, an admin) ends the connection.
+        if (outage-- > 0) throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+        await record(consumer)(tx, message);
+      });
+      await b.start();
+      await publish('outage.event', { n: 1 });
+      for (let i = 0; i < 10 && (await effects(consumer)).length === 0; i++) {
+        await b.drain();
+        await f.advance(1000);
+      }
+      await b.drain();
+      assert.deepEqual((await effects(consumer)).map((e) => e.payload.n), [1]);
+      assert.deepEqual(attempts, [1, 1, 1, 1, 1], 'each failed attempt comes back with the same number');
+      assert.deepEqual((await b.listDeadLetters(100)).filter((d) => d.consumer === consumer), []);
+      await b.stop();
+    });
+
     it('when a message is delayed, then it is delivered only once its time has come', async () => {
       const b = broker();
       const consumer = `delay-${randomUUID().slice(0, 8)}`;

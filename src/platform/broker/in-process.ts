@@ -2,7 +2,8 @@ import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
-import { carrierOf, consumeSpan, publishSpan } from './trace.ts';
+import { carrierOf, consumeSpan, publishSpan, replaySpan } from './trace.ts';
+import { isBackendUnavailable } from '../unavailable.ts';
 import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
 import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type QueueStat, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
@@ -263,16 +264,21 @@ export class InProcessBroker implements Broker {
     }
   }
 
-  /** A failed attempt: back off and retry later, or dead-letter after maxAttempts. */
+  /**
+   * A failed attempt: back off and retry later, or dead-letter after maxAttempts. An attempt that
+   * failed because the database could not be reached is retried and not counted: an outage is no
+   * fault of the message, and must not fill the dead letters.
+   */
   async #failed(sub: Subscription, row: DeliveryRow, attempt: number, error: unknown): Promise<void> {
-    const dead = attempt >= this.opts.maxAttempts;
+    const uncounted = isBackendUnavailable(error) && this.opts.maxAttempts > 1;
+    const dead = !uncounted && attempt >= this.opts.maxAttempts;
     const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
     this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
     this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
     await this.db.query(
       `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
         where consumer = $1 and message_id = $2 and status = 'pending'`,
-      [sub.consumer, row.message_id, attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
+      [sub.consumer, row.message_id, uncounted ? row.attempts : attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
     );
   }
 
@@ -294,14 +300,29 @@ export class InProcessBroker implements Broker {
     return rows[0] && deadLetterOf(rows[0]);
   }
 
+  /**
+   * Back to pending, attempts reset. With tracing on, the replay is a publish span in the message's
+   * own trace, linked to the request that asked for it, and the next attempt its child (as on RabbitMQ).
+   */
   async replayDeadLetter(consumer: string, messageId: string): Promise<boolean> {
-    const rows = await this.db.query(
-      `update deliveries set status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3
-        where consumer = $1 and message_id = $2 and status = 'dead' returning 1`,
-      [consumer, messageId, this.clock.now().toISOString()],
-    );
-    this.nudge();
-    return rows.length > 0;
+    const [dead] = await this.db.query<{ topic: string; traceparent: string | null }>(
+      `select topic, traceparent from deliveries where consumer = $1 and message_id = $2 and status = 'dead'`, [consumer, messageId]);
+    if (!dead) return false;
+    const span = replaySpan(dead.topic, messageId, dead.traceparent ?? undefined, 'in-process');
+    try {
+      const rows = await this.db.query(
+        `update deliveries set status = 'pending', attempts = 0, next_attempt_at = $3, updated_at = $3, traceparent = coalesce($4, traceparent)
+          where consumer = $1 and message_id = $2 and status = 'dead' returning 1`,
+        [consumer, messageId, this.clock.now().toISOString(), span?.carrier()?.traceparent ?? null],
+      );
+      this.nudge();
+      return rows.length > 0;
+    } catch (error) {
+      span?.fail(error);
+      throw error;
+    } finally {
+      span?.end();
+    }
   }
 
   async queueDepths(): Promise<QueueStat[]> {

@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Principal, Role, TokenService } from '../tokens.ts';
 import type { IdempotencyClaim, IdempotencyStore } from '../idempotency.ts';
 import { hasLoneSurrogate } from '../unicode.ts';
+import { isBackendUnavailable } from '../unavailable.ts';
 import { idempotencyHandler, storeIdempotentResponse } from './idempotency-hooks.ts';
 import { LazyRequestLogger } from './request-logger.ts';
 import { registerTracing, requestLogController } from './tracing.ts';
@@ -237,18 +238,9 @@ export function toAppError(error: unknown): AppError {
   if (e.statusCode === 413) return new AppError('payload_too_large');
   if (e.statusCode === 415) return new AppError('unsupported_media_type');
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return new AppError('bad_request', e.message, { cause: error });
-  if (isDatabaseUnavailable(error)) return new AppError('unavailable', undefined, { retryAfterS: 1, cause: error });
+  // A database or Redis that cannot be reached is the server's trouble, not the client's: 503, retry.
+  if (isBackendUnavailable(error)) return new AppError('unavailable', undefined, { retryAfterS: 1, cause: error });
   return new AppError('internal', undefined, { cause: error });
-}
-
-/** A database or Redis that cannot be reached is the server's trouble, not the client's: 503, retry. */
-function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
-  if (typeof error !== 'object' || error === null || depth > 5) return false;
-  const { code = '', name = '', message = '', cause } = error as { code?: string; name?: string; message?: string; cause?: unknown };
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08006', '08003', '08001'].includes(code)) return true;
-  // node-postgres reports a connection killed mid-query (pg_terminate_backend, a failover) without a code.
-  if (name === 'MaxRetriesPerRequestError' || /^(Connection is closed|Stream isn't writeable|Connection terminated|Client has encountered a connection error)/.test(message)) return true;
-  return isDatabaseUnavailable(cause, depth + 1);
 }
 
 function sendError(reply: FastifyReply, request: FastifyRequest, error: AppError, log: Logger) {

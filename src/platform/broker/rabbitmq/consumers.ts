@@ -13,6 +13,7 @@ import type { StopSignal } from './stop-signal.ts';
 import type { Subscription, Subscriptions } from './subscriptions.ts';
 import { names, TRACEPARENT_HEADER } from './topology.ts';
 import { carrierOf, consumeSpan } from '../trace.ts';
+import { isBackendUnavailable } from '../../unavailable.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -62,7 +63,7 @@ export class Consumers {
     this.log = log;
     this.signal = signal;
     this.opts = opts;
-    this.#sendOffDeps = { prefix: opts.prefix, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, log, signal, retries: this.retries };
+    this.#sendOffDeps = { prefix: opts.prefix, maxAttempts: opts.maxAttempts, backoffBaseMs: opts.backoffBaseMs, confirmTimeoutMs: opts.confirmTimeoutMs, log, signal, retries: this.retries };
   }
 
   /** start(): a worker for each group's deliveries and one for its dead letters. */
@@ -135,10 +136,12 @@ export class Consumers {
       const parent = carrierOf(delivery.message.properties.headers?.[TRACEPARENT_HEADER]);
       await consumeSpan(sub.consumer, message, parent, () => runDeduped(this.db, this.clock, sub, message), 'rabbitmq');
     } catch (error) {
-      const dead = message.attempt >= this.opts.maxAttempts;
+      // A database that could not be reached is no fault of the message: retried, not counted (retry.ts).
+      const uncounted = isBackendUnavailable(error) && this.opts.maxAttempts > 1;
+      const dead = !uncounted && message.attempt >= this.opts.maxAttempts;
       this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
       this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
-      await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead);
+      await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead, uncounted);
       return;
     }
     this.opts.onHandled?.(sub.consumer, 'ok');

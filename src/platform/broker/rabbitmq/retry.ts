@@ -57,6 +57,7 @@ export function retryKey(consumer: string, messageId: string, attempt: number): 
 
 export interface SendOffDeps {
   prefix: string;
+  maxAttempts: number;
   backoffBaseMs: number;
   confirmTimeoutMs: number;
   log: Logger;
@@ -72,16 +73,19 @@ export interface SendOffDeps {
  * (a queue deleted from outside) abandons the session: the reconnect declares the topology again
  * and RabbitMQ redelivers the original. Possible duplicate copies are deduped by message id.
  */
-export async function sendOff(deps: SendOffDeps, consumer: string, delivery: Delivery, attempt: number, error: unknown, dead: boolean): Promise<void> {
+export async function sendOff(deps: SendOffDeps, consumer: string, delivery: Delivery, attempt: number, error: unknown, dead: boolean, uncounted = false): Promise<void> {
   const { session } = delivery;
-  const ttl = retryTtl(attempt, deps.backoffBaseMs);
+  // An uncounted attempt (the database unreachable) comes back with the same number, after at most
+  // the longest backoff a retry queue has (queues exist for attempts 1 … maxAttempts-1).
+  const next = uncounted ? attempt : attempt + 1;
+  const ttl = retryTtl(uncounted ? Math.min(attempt, deps.maxAttempts - 1) : attempt, deps.backoffBaseMs);
   const queue = dead ? names.dlq(deps.prefix, consumer) : names.retry(deps.prefix, consumer, ttl);
   const id = messageIdOf(delivery.message);
-  const key = id && !dead ? retryKey(consumer, id, attempt + 1) : undefined;
+  const key = id && !dead ? retryKey(consumer, id, next) : undefined;
   for (let pause = 100; ; pause = Math.min(pause * 2, 5000)) {
     if (!session.owns(delivery.channel) || deps.signal.stopping) return; // RabbitMQ redelivers it
     if (key) deps.retries.expect(key, ttl);
-    const result = await publishCopy(deps, delivery, queue, dead ? attempt : attempt + 1, error);
+    const result = await publishCopy(deps, delivery, queue, dead ? attempt : next, error);
     if (result.ok) {
       ack(delivery);
       return;
