@@ -12,6 +12,7 @@ import { brokerContract } from './conformance.ts';
 import { writeEvents } from './outbox.ts';
 import { RabbitMqBroker, type RabbitMqBrokerOptions } from './rabbitmq.ts';
 import { TopologyMismatchError, type Topology } from './rabbitmq/topology.ts';
+import { publishConfirmed } from './rabbitmq/publish.ts';
 
 /**
  * RabbitMqBroker on a real RabbitMQ and a real PostgreSQL: the shared broker contract, then the
@@ -385,5 +386,33 @@ describe('RabbitMqBroker: failures of a networked broker', () => {
     assert.deepEqual(letter?.payload, { n: 13 });
     assert.deepEqual((await effects(consumer)).map((e) => e.message_id), [fine]);
     await b.stop();
+  });
+});
+
+describe('publishConfirmed on a real confirm channel', () => {
+  it('when many mandatory publishes are in flight at once, then one listener watches their returns (no leak warning) and only the unroutable one is reported', async () => {
+    const connection = await amqp.connect(await rabbitUrl());
+    const channel = await connection.createConfirmChannel();
+    const queue = `${uniquePrefix()}_publish`;
+    await channel.assertQueue(queue, { exclusive: true });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => void (warning.name === 'MaxListenersExceededWarning' && warnings.push(warning.message));
+    process.on('warning', onWarning);
+    try {
+      const publish = (routingKey: string, messageId: string) => publishConfirmed(channel, '', routingKey, Buffer.from(messageId), { mandatory: true, messageId }, 5000).outcome;
+      const outcomes = await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => publish(queue, `m${i}`)),
+        publish(`${queue}_nowhere`, 'lost'),
+      ]);
+      assert.deepEqual(outcomes.slice(0, 40).filter((o) => !o.ok), [], 'every routable publish confirmed');
+      const lost = outcomes[40]!;
+      assert.equal(lost.ok ? 'ok' : lost.reason, 'unroutable');
+      await new Promise((resolve) => setImmediate(resolve)); // process.emitWarning emits on a later tick
+      assert.deepEqual(warnings, []);
+      assert.equal(channel.listenerCount('return'), 1, 'one listener for the channel, kept for its next publishes');
+    } finally {
+      process.off('warning', onWarning);
+      await connection.close();
+    }
   });
 });

@@ -47,12 +47,9 @@ export function publishConfirmed(
   // mandatory: RabbitMQ returns (basic.return, before its ack) a message no queue took; an ack alone
   // would hide that it went nowhere.
   let returned = false;
-  const onReturn = (message: Message) => {
-    if (message.fields.routingKey === routingKey && message.properties.messageId === options.messageId) returned = true;
-  };
   if (options.mandatory) {
-    channel.on('return', onReturn);
-    void outcome.then(() => channel.off('return', onReturn));
+    const stopWatching = watchReturns(channel, routingKey, options.messageId, () => { returned = true; });
+    void outcome.then(stopWatching);
   }
   let writable = true;
   try {
@@ -69,6 +66,39 @@ export function publishConfirmed(
   }
   return { writable, outcome };
 }
+
+/** Per confirm channel, the mandatory publishes awaiting their confirm, by routing key and message id. */
+const watchers = new WeakMap<ConfirmChannel, Map<string, Set<() => void>>>();
+
+/**
+ * Calls `onReturned` if RabbitMQ returns this message; the returned function stops watching. One
+ * 'return' listener per channel, not one per publish in flight (which passed Node's limit of 10
+ * listeners under load, with a warning of a leak that was none).
+ */
+function watchReturns(channel: ConfirmChannel, routingKey: string, messageId: string | undefined, onReturned: () => void): () => void {
+  const byKey = returnWatchers(channel);
+  const key = returnKey(routingKey, messageId);
+  const waiting = byKey.get(key) ?? new Set<() => void>();
+  waiting.add(onReturned);
+  byKey.set(key, waiting);
+  return () => {
+    waiting.delete(onReturned);
+    if (waiting.size === 0 && byKey.get(key) === waiting) byKey.delete(key);
+  };
+}
+
+function returnWatchers(channel: ConfirmChannel): Map<string, Set<() => void>> {
+  const known = watchers.get(channel);
+  if (known) return known;
+  const byKey = new Map<string, Set<() => void>>();
+  channel.on('return', (message: Message) => {
+    for (const returned of byKey.get(returnKey(message.fields.routingKey, message.properties.messageId)) ?? []) returned();
+  });
+  watchers.set(channel, byKey);
+  return byKey;
+}
+
+const returnKey = (routingKey: string, messageId: unknown) => `${routingKey}\u0000${String(messageId)}`;
 
 /** Waits for the channel's write buffer to drain, or for the channel to close, or `timeoutMs`. */
 export function waitForDrain(channel: ConfirmChannel, timeoutMs: number): Promise<void> {
