@@ -30,13 +30,10 @@ export async function lockMerchantOrder(ctx: FulfillmentContext, tx: Tx, shopId:
   return { order, lines: await tx.query<OrderLine>(sql.linesOfOrder, [orderId]) };
 }
 
-/**
- * The order is FULFILLED once no line is left pending (and one has shipped: otherwise every line was
- * cancelled and the order is CANCELLED). `byShipmentId`: the shipment that just left, if that is what did it.
- */
-export async function fulfilIfDone(ctx: FulfillmentContext, tx: Tx, orderId: string, byShipmentId?: string): Promise<void> {
+/** The order is FULFILLED once no line is left pending (and one has shipped: otherwise every line was cancelled and the order is CANCELLED). */
+export async function fulfilIfDone(ctx: FulfillmentContext, tx: Tx, orderId: string): Promise<void> {
   const [{ n }] = (await tx.query<{ n: number }>(sql.pendingLineCount, [orderId])) as [{ n: number }];
-  if (n === 0) await ctx.orders.markFulfilled(tx, orderId, byShipmentId);
+  if (n === 0) await ctx.orders.markFulfilled(tx, orderId);
 }
 
 /**
@@ -57,8 +54,10 @@ export async function createShipment(ctx: FulfillmentContext, merchantId: string
       throw new AppError('invalid_state', notPending.length > 0 ? `Not a pending line of this order: ${notPending.join(', ')}.` : 'No line of this order is left to ship.');
     }
     const now = clock.now();
+    // Every pending line leaving: the order's own shipment goes, and nothing is left to ship.
+    const completesOrder = wanted.length === pending.length;
     let shipmentId = order.id;
-    if (wanted.length === pending.length) {
+    if (completesOrder) {
       await tx.query(sql.shipWhole, [order.id, input.carrier, input.trackingNumber, now]);
     } else {
       shipmentId = randomUUID();
@@ -71,10 +70,10 @@ export async function createShipment(ctx: FulfillmentContext, merchantId: string
       topic: FulfillmentTopics.shipped,
       payload: {
         shipmentId, orderId: order.id, userId: order.userId, carrier: input.carrier, trackingNumber: input.trackingNumber, items,
-        completesOrder: wanted.length === pending.length,
+        completesOrder,
       } satisfies ShipmentShipped,
     }]);
-    await fulfilIfDone(ctx, tx, order.id, shipmentId);
+    if (completesOrder) await ctx.orders.markFulfilled(tx, order.id, shipmentId);
     return (await tx.query<ShipmentRow>(sql.shipmentById, [shipmentId]))[0]!;
   });
   return (await loadShipments(db, [row]))[0]!;
