@@ -1,4 +1,5 @@
 import type { Tx } from '../database/database.ts';
+import { isBackendUnavailable } from '../unavailable.ts';
 
 /** A message as a consumer sees it. `id` is stable across redeliveries: consumers dedupe on it. */
 export interface Message<T = unknown> {
@@ -126,6 +127,16 @@ export function declaringOnly(broker: Broker): Subscriber {
 export function topicMatches(pattern: string, topic: string): boolean {
   if (pattern === '*' || pattern === topic) return true;
   return pattern.endsWith('.*') && topic.startsWith(pattern.slice(0, -1));
+}
+
+/**
+ * What a failed attempt leads to: dead-lettered once maxAttempts are used, retried before. An attempt
+ * that failed because the database could not be reached is retried and not counted — an outage is
+ * no fault of the message and must fill no dead-letter queue — unless maxAttempts allows no retry.
+ */
+export function failedAttempt(error: unknown, attempt: number, maxAttempts: number): { dead: boolean; counted: boolean } {
+  const counted = !(isBackendUnavailable(error) && maxAttempts > 1);
+  return { dead: counted && attempt >= maxAttempts, counted };
 }
 
 /** Exponential backoff, capped: base, 2·base, 4·base … */

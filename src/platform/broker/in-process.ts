@@ -3,10 +3,9 @@ import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../database/database.ts';
 import type { Logger } from '../logger.ts';
 import { carrierOf, consumeSpan, publishSpan, replaySpan } from './trace.ts';
-import { isBackendUnavailable } from '../unavailable.ts';
 import type { Message } from './broker.ts';
 import { PassLoop } from './pass-loop.ts';
-import { backoffMs, deadLetterOf, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type QueueStat, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
+import { backoffMs, deadLetterOf, failedAttempt, topicMatches, type Broker, type BrokerStats, type DeadLetter, type DeadLetterRow, type QueueStat, type HandledOutcome, type Handler, type SelfManagedHandler, type SelfManagedOptions } from './broker.ts';
 
 type Subscription =
   | { consumer: string; topics: readonly string[]; transactional: true; handler: Handler }
@@ -264,21 +263,16 @@ export class InProcessBroker implements Broker {
     }
   }
 
-  /**
-   * A failed attempt: back off and retry later, or dead-letter after maxAttempts. An attempt that
-   * failed because the database could not be reached is retried and not counted: an outage is no
-   * fault of the message, and must not fill the dead letters.
-   */
+  /** A failed attempt: back off and retry later, or dead-letter (see failedAttempt). */
   async #failed(sub: Subscription, row: DeliveryRow, attempt: number, error: unknown): Promise<void> {
-    const uncounted = isBackendUnavailable(error) && this.opts.maxAttempts > 1;
-    const dead = !uncounted && attempt >= this.opts.maxAttempts;
+    const { dead, counted } = failedAttempt(error, attempt, this.opts.maxAttempts);
     const next = new Date(this.clock.now().getTime() + backoffMs(attempt, this.opts.backoffBaseMs));
     this.log.warn({ consumer: sub.consumer, messageId: row.message_id, topic: row.topic, attempt, dead, err: error }, 'handler failed');
     this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
     await this.db.query(
       `update deliveries set attempts = $3, status = $4, next_attempt_at = $5, last_error = $6, updated_at = $7
         where consumer = $1 and message_id = $2 and status = 'pending'`,
-      [sub.consumer, row.message_id, uncounted ? row.attempts : attempt, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
+      [sub.consumer, row.message_id, counted ? attempt : row.attempts, dead ? 'dead' : 'pending', next.toISOString(), String(error).slice(0, 2000), this.clock.now().toISOString()],
     );
   }
 

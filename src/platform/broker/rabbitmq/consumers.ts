@@ -2,7 +2,7 @@ import type { Channel, ConsumeMessage } from 'amqplib';
 import type { Clock } from '../../clock.ts';
 import type { Database } from '../../database/database.ts';
 import type { Logger } from '../../logger.ts';
-import type { HandledOutcome, Message } from '../broker.ts';
+import { failedAttempt, type HandledOutcome, type Message } from '../broker.ts';
 import { attemptOf, decode, messageIdOf } from './codec.ts';
 import { runDeduped } from './dedupe.ts';
 import { ack, type Delivery } from './delivery.ts';
@@ -13,7 +13,6 @@ import type { StopSignal } from './stop-signal.ts';
 import type { Subscription, Subscriptions } from './subscriptions.ts';
 import { names, TRACEPARENT_HEADER } from './topology.ts';
 import { carrierOf, consumeSpan } from '../trace.ts';
-import { isBackendUnavailable } from '../../unavailable.ts';
 import { Worker } from './worker.ts';
 
 /**
@@ -136,12 +135,10 @@ export class Consumers {
       const parent = carrierOf(delivery.message.properties.headers?.[TRACEPARENT_HEADER]);
       await consumeSpan(sub.consumer, message, parent, () => runDeduped(this.db, this.clock, sub, message), 'rabbitmq');
     } catch (error) {
-      // A database that could not be reached is no fault of the message: retried, not counted (retry.ts).
-      const uncounted = isBackendUnavailable(error) && this.opts.maxAttempts > 1;
-      const dead = !uncounted && message.attempt >= this.opts.maxAttempts;
+      const { dead, counted } = failedAttempt(error, message.attempt, this.opts.maxAttempts);
       this.log.warn({ consumer: sub.consumer, messageId: message.id, topic: message.topic, attempt: message.attempt, dead, err: error }, 'handler failed');
       this.opts.onHandled?.(sub.consumer, dead ? 'dead' : 'retry');
-      await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead, uncounted);
+      await sendOff(this.#sendOffDeps, sub.consumer, delivery, message.attempt, error, dead, !counted);
       return;
     }
     this.opts.onHandled?.(sub.consumer, 'ok');
